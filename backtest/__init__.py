@@ -1,0 +1,1 @@
+"""Walk-forward simulation, costs, metrics, rounds, payouts and reports."""

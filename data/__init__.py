@@ -1,0 +1,1 @@
+"""Market data: sources (synthetic, yfinance, files), the DuckDB store, and derived tables."""

@@ -1,0 +1,9 @@
+"""`metasignal` commands of the data group."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this group's commands to the root app."""

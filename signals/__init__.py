@@ -1,0 +1,1 @@
+"""Submissions: parse, validate, map tickers, clean, neutralize, meta-model and scoring."""
