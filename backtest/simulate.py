@@ -1,0 +1,369 @@
+"""Daily simulation of a long/short book trading to target weights.
+
+Inputs are wide frames indexed by date with one column per ticker:
+
+- ``weights``: target weights (fractions of equity at the moment of trading) on rebalance
+  (decision) dates only; a ticker missing from a row, or NaN, means a target of 0.
+- ``returns``: daily simple returns; NaN means the name did not trade that day.
+
+Timing. A row dated ``t`` is decided after the close of ``t``. With ``lag=L`` it is traded at
+the close of the ``L``-th trading day after ``t`` (``L=0``: the close of ``t`` itself) and
+earns returns from the next day on. A decision dated on a non-trading day trades at the close
+of the ``max(L, 1)``-th trading day after it. When two decisions land on the same trading day
+the later one wins; decisions that would trade after the last return date are dropped.
+
+One day ``d`` of the simulation, in order (amounts in dollars):
+
+1. positions held overnight earn the day's return, ``h_i *= 1 + r_i``; the cash leg
+   (``capital`` minus net position value, short proceeds included) earns ``cash_rate / 252``;
+   shorts held overnight pay the borrow fee ``BorrowCostModel.cost(h)``;
+2. a held name whose return is NaN is closed at its last price (the previous close): its value
+   moves to cash at no cost. This is how delistings (returns that end) are handled; a halted
+   name is treated the same way and can be bought again at the next rebalance;
+3. on a trade day, tradable names (non-NaN return that day and, when impact is charged,
+   positive dollar volume) move to ``target_i * equity`` where ``equity`` is the value after
+   step 1-2; other names keep their holding. The trade ``x`` pays spread and impact from the
+   ``TransactionCostModel`` evaluated with that day's realized ``volatility`` and dollar
+   ``volume``; costs are paid from cash, so held weights after trading are
+   ``target * equity_before_costs / equity_after_costs``.
+
+Returns are fractions of the previous day's equity: ``gross = (price P&L + cash interest) /
+equity_{d-1}``, ``net = gross - spread - impact - borrow`` (each cost also a fraction of
+``equity_{d-1}``), and ``equity_d = equity_{d-1} * (1 + net_d)``. The result starts on the first
+trading day on or after the first decision date.
+
+Each day is a handful of numpy operations over all tickers; the loop over days carries the
+state (positions, cash, equity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from backtest import metrics as perf
+from data.errors import DataValidationError, MetasignalError
+from portfolio.costs import TRADING_DAYS_PER_YEAR, BorrowCostModel, TransactionCostModel
+
+__all__ = ["BankruptcyError", "SimulationResult", "execution_dates", "simulate"]
+
+
+class BankruptcyError(MetasignalError):
+    """Equity fell to zero or below during a simulation, so returns are no longer defined."""
+
+
+@dataclass
+class SimulationResult:
+    """Daily outcome of ``simulate``; every frame/series is indexed by trading date.
+
+    gross_returns, net_returns: fractions of the previous day's equity.
+    equity, cash: dollars (``cash + (weights * equity).sum(axis=1) == equity``).
+    weights: held weights (date x ticker), end of day after trading, fractions of equity.
+    targets: target weights (execution date x ticker) actually sent to the market, 0 where the
+        decision row had no value; ``decision_dates`` maps each execution date to its decision.
+    turnover: ``sum |trade| / equity before trading`` per day (0 on non-trade days).
+    costs: columns ``spread``, ``impact``, ``borrow`` as fractions of previous equity.
+    exposure: columns ``long``, ``short`` (both >= 0), ``gross`` = long + short,
+        ``net`` = long - short, fractions of end-of-day equity.
+    """
+
+    gross_returns: pd.Series
+    net_returns: pd.Series
+    equity: pd.Series
+    cash: pd.Series
+    weights: pd.DataFrame
+    targets: pd.DataFrame
+    decision_dates: pd.Series
+    turnover: pd.Series
+    costs: pd.DataFrame
+    exposure: pd.DataFrame
+    capital: float
+    lag: int
+    periods_per_year: float = field(default=TRADING_DAYS_PER_YEAR)
+
+    def metrics(self) -> dict[str, float]:
+        """Headline figures of the net returns plus turnover, exposure and cost drag.
+
+        Keys: total_return, annualized_return, annualized_volatility, sharpe, sortino,
+        max_drawdown, calmar, hit_rate (all on net returns), gross_sharpe,
+        gross_annualized_return, average_turnover (mean daily turnover),
+        annual_turnover, average_gross_exposure, average_net_exposure,
+        cost_drag_bp_per_year and spread/impact/borrow_bp_per_year
+        (mean daily cost x periods_per_year x 1e4).
+        """
+        ppy = self.periods_per_year
+        summary = perf.performance_summary(self.net_returns, ppy)
+        summary["gross_annualized_return"] = float(perf.annualized_return(self.gross_returns, ppy))
+        summary["gross_sharpe"] = float(perf.sharpe_ratio(self.gross_returns, ppy))
+        summary["average_turnover"] = float(self.turnover.mean())
+        summary["annual_turnover"] = float(self.turnover.mean() * ppy)
+        summary["average_gross_exposure"] = float(self.exposure["gross"].mean())
+        summary["average_net_exposure"] = float(self.exposure["net"].mean())
+        bp_per_year = self.costs.mean() * ppy * 1e4
+        summary["cost_drag_bp_per_year"] = float(bp_per_year.sum())
+        for kind in self.costs.columns:
+            summary[f"{kind}_bp_per_year"] = float(bp_per_year[kind])
+        return summary
+
+
+def _wide_weights(weights: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    """Accept a wide frame (date x ticker) or a Series indexed by (date, ticker)."""
+    if isinstance(weights, pd.Series):
+        if weights.index.nlevels != 2:
+            raise DataValidationError(
+                "weights given as a Series must be indexed by (date, ticker)."
+            )
+        weights = weights.unstack(level=1)
+    if not isinstance(weights, pd.DataFrame):
+        raise DataValidationError("weights must be a DataFrame (date x ticker) of target weights.")
+    return weights
+
+
+def _check_dates(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
+    try:
+        index = pd.DatetimeIndex(frame.index)
+    except (TypeError, ValueError) as error:
+        raise DataValidationError(f"{name} must be indexed by dates ({error}).") from error
+    if index.has_duplicates:
+        raise DataValidationError(f"{name} has duplicate dates, e.g. {index[index.duplicated()][0]}.")
+    if not index.is_monotonic_increasing:
+        raise DataValidationError(f"{name} dates must be sorted in increasing order.")
+    return index
+
+
+def execution_dates(
+    decisions: pd.DatetimeIndex, trading_days: pd.DatetimeIndex, lag: int
+) -> pd.Series:
+    """When each decision trades: Series indexed by execution date, values = decision date.
+
+    Applies the timing rule of the module docstring (``lag`` trading days after a decision on
+    a trading day; the ``max(lag, 1)``-th trading day after a decision on a non-trading day);
+    keeps the latest decision per execution date and drops decisions past the data.
+    """
+    decisions = pd.DatetimeIndex(decisions)
+    trading_days = pd.DatetimeIndex(trading_days)
+    rows, chosen = _execution_schedule(decisions, trading_days, lag)
+    return pd.Series(decisions[chosen], index=trading_days[rows], name="decision_date")
+
+
+def _execution_schedule(
+    decisions: pd.DatetimeIndex, trading_days: pd.DatetimeIndex, lag: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of ``trading_days`` where decisions trade, positions of those decisions)."""
+    position = trading_days.searchsorted(decisions, side="left")
+    in_range = position < len(trading_days)
+    on_trading_day = np.zeros(len(decisions), dtype=bool)
+    on_trading_day[in_range] = trading_days[position[in_range]] == decisions[in_range]
+    execution = np.where(on_trading_day, position + lag, position + max(lag, 1) - 1)
+    keep = execution < len(trading_days)
+    execution, order = execution[keep], np.flatnonzero(keep)
+    # The later decision wins when several trade on the same day (decisions are sorted).
+    last = np.r_[execution[1:] != execution[:-1], True] if len(execution) else np.zeros(0, bool)
+    return execution[last], order[last]
+
+
+def _aligned(frame: pd.DataFrame | None, index, columns, name: str) -> np.ndarray | None:
+    if frame is None:
+        return None
+    if not isinstance(frame, pd.DataFrame):
+        raise DataValidationError(f"{name} must be a DataFrame (date x ticker).")
+    frame = frame.set_axis(_check_dates(frame, name), axis=0)
+    return frame.reindex(index=index, columns=columns).to_numpy(dtype=float)
+
+
+def simulate(
+    weights: pd.DataFrame | pd.Series,
+    returns: pd.DataFrame,
+    *,
+    lag: int = 1,
+    costs: TransactionCostModel | None = None,
+    borrow: BorrowCostModel | None = None,
+    volume: pd.DataFrame | None = None,
+    volatility: pd.DataFrame | None = None,
+    cash_rate: float = 0.0,
+    capital: float | None = None,
+) -> SimulationResult:
+    """Trade ``weights`` with an execution ``lag`` over daily ``returns`` (see module docstring).
+
+    weights: target weights per decision date (date x ticker, fractions of equity), or a Series
+        indexed by (date, ticker). Every ticker must be a column of ``returns``.
+    returns: daily simple returns (date x ticker); NaN = not trading.
+    lag: trading days between decision and execution (>= 0).
+    costs: spread + impact model (the optimizer's); None = free trading.
+    borrow: borrow fee on shorts held overnight; None = free shorting. Per-name arrays in both
+        models follow the column order of ``returns``.
+    volume, volatility: realized daily dollar volume and daily return volatility (date x
+        ticker), needed when ``costs.impact > 0``; aligned to ``returns`` by label.
+    cash_rate: annual rate earned (or paid, when negative) by the cash leg, per trading day
+        ``cash_rate / 252``.
+    capital: starting equity in dollars; default ``costs.capital`` when a cost model is given
+        (the capital the impact term was calibrated for), else 1.0.
+    """
+    if not isinstance(returns, pd.DataFrame):
+        raise DataValidationError("returns must be a DataFrame (date x ticker) of daily returns.")
+    if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 0:
+        raise DataValidationError(f"lag must be a whole number of trading days >= 0, got {lag!r}.")
+    weights = _wide_weights(weights)
+    trading_days = _check_dates(returns, "returns")
+    decisions = _check_dates(weights, "weights")
+    if len(decisions) == 0:
+        raise DataValidationError("weights has no rows: nothing to simulate.")
+    tickers = returns.columns
+    unknown = weights.columns.difference(tickers)
+    if len(unknown):
+        raise DataValidationError(
+            f"weights has {len(unknown)} ticker(s) with no returns column, e.g. {list(unknown[:5])}."
+        )
+    target_values = weights.reindex(columns=tickers).to_numpy(dtype=float)
+    if np.isinf(target_values).any():
+        raise DataValidationError("weights contain an infinite value.")
+    target_values = np.nan_to_num(target_values, nan=0.0)
+
+    charge_impact = costs is not None and costs.impact != 0
+    if charge_impact and (volume is None or volatility is None):
+        raise DataValidationError(
+            "costs with impact > 0 need realized volume (dollar volume) and volatility frames."
+        )
+    if capital is None:
+        capital = float(costs.capital) if costs is not None else 1.0
+    if not np.isfinite(capital) or capital <= 0:
+        raise DataValidationError(f"capital must be a positive number of dollars, got {capital}.")
+
+    start = int(trading_days.searchsorted(decisions[0], side="left"))
+    if start >= len(trading_days):
+        raise DataValidationError(
+            f"the first decision date {decisions[0].date()} is after the last return date."
+        )
+    days = trading_days[start:]
+    ret = returns.to_numpy(dtype=float)[start:]
+    volume_values = _aligned(volume, days, tickers, "volume") if charge_impact else None
+    volatility_values = _aligned(volatility, days, tickers, "volatility") if charge_impact else None
+
+    execution_rows, decision_rows = _execution_schedule(decisions, trading_days, lag)
+    execution_rows = execution_rows - start
+    target_on_day = dict(zip(execution_rows.tolist(), decision_rows.tolist()))
+
+    state = _run(
+        ret=ret,
+        targets=target_values,
+        target_on_day=target_on_day,
+        costs=costs,
+        charge_impact=charge_impact,
+        borrow=borrow,
+        volume=volume_values,
+        volatility=volatility_values,
+        cash_daily=cash_rate / TRADING_DAYS_PER_YEAR,
+        capital=float(capital),
+        days=days,
+    )
+
+    executed_days = days[execution_rows]
+    long = np.clip(state["held"], 0.0, None).sum(axis=1)
+    short = -np.clip(state["held"], None, 0.0).sum(axis=1)
+    return SimulationResult(
+        gross_returns=pd.Series(state["gross"], index=days, name="gross"),
+        net_returns=pd.Series(state["net"], index=days, name="net"),
+        equity=pd.Series(state["equity"], index=days, name="equity"),
+        cash=pd.Series(state["cash"], index=days, name="cash"),
+        weights=pd.DataFrame(state["held"], index=days, columns=tickers),
+        targets=pd.DataFrame(target_values[decision_rows], index=executed_days, columns=tickers),
+        decision_dates=pd.Series(decisions[decision_rows], index=executed_days, name="decision_date"),
+        turnover=pd.Series(state["turnover"], index=days, name="turnover"),
+        costs=pd.DataFrame(
+            {"spread": state["spread"], "impact": state["impact"], "borrow": state["borrow"]},
+            index=days,
+        ),
+        exposure=pd.DataFrame(
+            {"long": long, "short": short, "gross": long + short, "net": long - short},
+            index=days,
+        ),
+        capital=float(capital),
+        lag=int(lag),
+    )
+
+
+def _run(
+    *,
+    ret: np.ndarray,
+    targets: np.ndarray,
+    target_on_day: dict[int, int],
+    costs: TransactionCostModel | None,
+    charge_impact: bool,
+    borrow: BorrowCostModel | None,
+    volume: np.ndarray | None,
+    volatility: np.ndarray | None,
+    cash_daily: float,
+    capital: float,
+    days: pd.DatetimeIndex,
+) -> dict[str, np.ndarray]:
+    """The day loop: state is (positions h in dollars, cash, equity); work per day is numpy."""
+    n_days, n_names = ret.shape
+    out = {
+        name: np.zeros(n_days)
+        for name in ("gross", "net", "equity", "cash", "turnover", "spread", "impact", "borrow")
+    }
+    held = np.zeros((n_days, n_names))
+    h = np.zeros(n_names)
+    cash = capital
+    equity = capital
+    scale = costs.capital if costs is not None else 1.0
+    trading = ~np.isnan(ret)
+    day_return = np.where(trading, ret, 0.0)
+    # Without impact the model still prices the spread; volatility 0 makes impact exactly 0.
+    no_volatility, unit_volume = np.zeros(n_names), np.ones(n_names)
+
+    for d in range(n_days):
+        start_equity = equity
+        if start_equity <= 0:
+            raise BankruptcyError(
+                f"equity fell to {start_equity:.6g} before {days[d].date()}; "
+                "returns are undefined from there on."
+            )
+        # 1. overnight holdings earn the day's return, cash earns interest, shorts pay borrow.
+        borrow_fee = float(borrow.cost(h).sum()) if borrow is not None else 0.0
+        interest = cash * cash_daily
+        pnl = float(h @ day_return[d])
+        h = h * (1.0 + day_return[d])
+        # 2. held names that did not trade today are closed at their last price.
+        stopped = ~trading[d] & (h != 0.0)
+        if stopped.any():
+            cash += h[stopped].sum()
+            h[stopped] = 0.0
+        cash += interest - borrow_fee
+        equity = start_equity + pnl + interest - borrow_fee
+        spread_cost = impact_cost = turnover = 0.0
+        # 3. trade to targets at the close.
+        if d in target_on_day:
+            if equity <= 0:
+                raise BankruptcyError(
+                    f"equity fell to {equity:.6g} before trading on {days[d].date()}; "
+                    "the simulation cannot continue."
+                )
+            tradable = trading[d]
+            if charge_impact:
+                tradable = tradable & (volume[d] > 0)
+            new_h = np.where(tradable, targets[target_on_day[d]] * equity, h)
+            trade = new_h - h
+            if costs is not None:
+                day_volatility = volatility[d] if charge_impact else no_volatility
+                day_volume = volume[d] if charge_impact else unit_volume
+                spread, impact = costs.costs(trade / scale, day_volatility, day_volume)
+                spread_cost = float(spread.sum()) * scale
+                impact_cost = float(impact.sum()) * scale
+            turnover = float(np.abs(trade).sum()) / equity
+            cash -= trade.sum() + spread_cost + impact_cost
+            equity -= spread_cost + impact_cost
+            h = new_h
+        out["gross"][d] = (pnl + interest) / start_equity
+        out["spread"][d] = spread_cost / start_equity
+        out["impact"][d] = impact_cost / start_equity
+        out["borrow"][d] = borrow_fee / start_equity
+        out["net"][d] = out["gross"][d] - out["spread"][d] - out["impact"][d] - out["borrow"][d]
+        out["equity"][d] = equity
+        out["cash"][d] = cash
+        out["turnover"][d] = turnover
+        held[d] = h / equity
+    out["held"] = held
+    return out
