@@ -1,0 +1,405 @@
+"""Models and versioned submissions in the DuckDB store.
+
+Tables (created if missing, in the store's file):
+
+- ``models(name PK, owner, created_at)``
+- ``submissions(model, date, version, uploaded_at, id_column, signal_column, n_accepted,
+  n_dropped, content_hash, source)``: one row per stored version of a model's signal
+  for one data date; key ``(model, date, version)``.
+- ``submission_values(model, date, version, ticker, signal)``: the signal of each version,
+  one row per canonical ticker.
+
+Versioning: each (model, date) has versions 1, 2, ...; the highest is *current* and is
+what readers return; older versions stay as history. Re-uploading content identical to
+the current version (same tickers and the same float64 signals, whatever the id column
+or file format) adds no version: the receipt reports the current one with
+``new_version=False``. Content equal to an older version does add a version (it
+supersedes the current one). Every write happens inside one ``store.transaction()``,
+so a rejected file or a failure mid-write leaves the tables as they were.
+
+Times: ``uploaded_at`` is naive UTC. Readers take ``as_of`` to see only versions
+uploaded at or before it (point in time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data.errors import DataValidationError, StoreError
+from signals.submission import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MIN_TICKERS,
+    Source,
+    ValidatedSubmission,
+    parse_submission,
+    validate_for_store,
+)
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS models ("
+    " name VARCHAR PRIMARY KEY, owner VARCHAR, created_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS submissions ("
+    " model VARCHAR NOT NULL, date DATE NOT NULL, version INTEGER NOT NULL,"
+    " uploaded_at TIMESTAMP NOT NULL, id_column VARCHAR NOT NULL, signal_column VARCHAR NOT NULL,"
+    " n_accepted INTEGER NOT NULL, n_dropped INTEGER NOT NULL, content_hash VARCHAR NOT NULL,"
+    " source VARCHAR, PRIMARY KEY (model, date, version))",
+    "CREATE TABLE IF NOT EXISTS submission_values ("
+    " model VARCHAR NOT NULL, date DATE NOT NULL, version INTEGER NOT NULL,"
+    " ticker VARCHAR NOT NULL, signal DOUBLE NOT NULL)",
+)
+
+# The current version of every (model, date), optionally as of an upload time.
+_CURRENT = (
+    "SELECT model, date, max(version) AS version FROM submissions "
+    "WHERE (CAST(? AS TIMESTAMP) IS NULL OR uploaded_at <= CAST(? AS TIMESTAMP)) GROUP BY model, date"
+)
+
+
+class ModelExistsError(DataValidationError):
+    """A model with this name already exists."""
+
+
+class UnknownModelError(StoreError):
+    """No model with this name exists in the store."""
+
+
+class SubmissionNotFoundError(StoreError):
+    """The store holds no submission for the requested model and date."""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    name: str
+    owner: str | None
+    created_at: pd.Timestamp
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "owner": self.owner, "created_at": self.created_at.isoformat()}
+
+
+@dataclass(frozen=True)
+class ReceiptEntry:
+    """What one upload did for one data date."""
+
+    date: pd.Timestamp
+    version: int  # the current version after the upload
+    new_version: bool  # False when the content equalled the current version
+    n_accepted: int
+    n_dropped: int
+
+
+@dataclass(frozen=True)
+class SubmissionReceipt:
+    """The outcome of storing a validated submission (one entry per data date)."""
+
+    model: str
+    uploaded_at: pd.Timestamp
+    entries: tuple[ReceiptEntry, ...]
+    id_column: str
+    dropped_ids: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def n_accepted(self) -> int:
+        return sum(e.n_accepted for e in self.entries)
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(e.n_dropped for e in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (dates as ``YYYY-MM-DD``, times ISO 8601 UTC)."""
+        return {
+            "model": self.model,
+            "uploaded_at": self.uploaded_at.isoformat(),
+            "id_column": self.id_column,
+            "n_accepted": self.n_accepted,
+            "n_dropped": self.n_dropped,
+            "dropped_ids": list(self.dropped_ids),
+            "warnings": list(self.warnings),
+            "dates": [
+                {
+                    "date": e.date.date().isoformat(),
+                    "version": e.version,
+                    "new_version": e.new_version,
+                    "n_accepted": e.n_accepted,
+                    "n_dropped": e.n_dropped,
+                }
+                for e in self.entries
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+def ensure_tables(store) -> None:
+    """Create the models and submissions tables if the store lacks them."""
+    for statement in _DDL:
+        store.con.execute(statement)
+
+
+def _utc_naive(value) -> pd.Timestamp:
+    stamp = pd.Timestamp.now(tz="UTC") if value is None else pd.Timestamp(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp
+
+
+def _day(value) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        raise DataValidationError(f"cannot read {value!r} as a date (rule: dates are YYYY-MM-DD)")
+    return stamp.normalize()
+
+
+def _require_model(store, name: str) -> None:
+    hit = store.con.execute("SELECT 1 FROM models WHERE name = ?", [name]).fetchone()
+    if hit is None:
+        raise UnknownModelError(f"unknown model {name!r}: create it first (models create {name})")
+
+
+def _content_hashes(frame: pd.DataFrame) -> pd.Series:
+    """sha256 of each date's (ticker, float64 signal) content, indexed by date."""
+    hashes = {}
+    for day, group in frame.groupby("date", sort=True):  # one hash per date, not per row
+        digest = hashlib.sha256("\n".join(group["ticker"]).encode())
+        digest.update(np.ascontiguousarray(group["signal"].to_numpy(dtype="<f8")).tobytes())
+        hashes[pd.Timestamp(day)] = digest.hexdigest()
+    return pd.Series(hashes, dtype="str")
+
+
+def _insert(con, table: str, frame: pd.DataFrame) -> None:
+    name = f"_incoming_{table}"
+    con.register(name, frame)
+    try:
+        columns = ", ".join(f'"{c}"' for c in frame.columns)
+        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {name}")
+    finally:
+        con.unregister(name)
+
+
+def _insert_values(con, values: pd.DataFrame) -> None:
+    _insert(con, "submission_values", values)
+
+
+# --------------------------------------------------------------------------- models
+def create_model(store, name: str, owner: str | None = None, *, created_at=None) -> ModelRecord:
+    """Register a model. Names: 1-64 of ``A-Z a-z 0-9 _ . -``, starting alphanumeric."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+        raise DataValidationError(
+            f"invalid model name {name!r} (rule: 1-64 letters, digits, '_', '.', '-', starting with a "
+            "letter or digit)"
+        )
+    ensure_tables(store)
+    record = ModelRecord(name=name, owner=owner, created_at=_utc_naive(created_at))
+    with store.transaction():
+        if store.con.execute("SELECT 1 FROM models WHERE name = ?", [name]).fetchone():
+            raise ModelExistsError(f"model {name!r} already exists (rule: model names are unique)")
+        store.con.execute(
+            "INSERT INTO models VALUES (?, ?, ?)", [name, owner, record.created_at.to_pydatetime()]
+        )
+    return record
+
+
+def list_models(store) -> pd.DataFrame:
+    """Columns name, owner, created_at, n_dates (dates with a submission), last_date."""
+    ensure_tables(store)
+    frame = store.con.execute(
+        "SELECT m.name, m.owner, m.created_at, count(DISTINCT s.date) AS n_dates, max(s.date) AS last_date "
+        "FROM models m LEFT JOIN submissions s ON s.model = m.name "
+        "GROUP BY m.name, m.owner, m.created_at ORDER BY m.name"
+    ).fetch_df()
+    frame["last_date"] = pd.to_datetime(frame["last_date"])
+    return frame
+
+
+# --------------------------------------------------------------------------- writes
+def store_submission(
+    store, model: str, validated: ValidatedSubmission, uploaded_at=None, *, source: str | None = None
+) -> SubmissionReceipt:
+    """Store a validated submission as the new current version of each of its dates.
+
+    Dates whose content equals their current version get no new version. All or
+    nothing: one transaction.
+    """
+    ensure_tables(store)
+    uploaded = _utc_naive(uploaded_at)
+    frame = validated.frame
+    hashes = _content_hashes(frame)
+    accepted = frame.groupby("date").size()
+    dropped = validated.dropped.groupby("date").size() if len(validated.dropped) else pd.Series(dtype=int)
+    con = store.con
+    with store.transaction():
+        _require_model(store, model)
+        current = con.execute(
+            "SELECT s.date, s.version, s.content_hash FROM submissions s "
+            "JOIN (SELECT date, max(version) AS version FROM submissions WHERE model = ? GROUP BY date) c "
+            "USING (date, version) WHERE s.model = ?",
+            [model, model],
+        ).fetch_df()
+        current["date"] = pd.to_datetime(current["date"]).astype("datetime64[ns]")
+        current = current.set_index("date")
+        dates = pd.DatetimeIndex(hashes.index).astype("datetime64[ns]")
+        before = current.reindex(dates)
+        unchanged = before["content_hash"].to_numpy(dtype=object) == hashes.to_numpy(dtype=object)
+        versions = np.where(
+            unchanged,
+            before["version"].fillna(0).to_numpy(dtype=np.int64),
+            before["version"].fillna(0).to_numpy(dtype=np.int64) + 1,
+        )
+        headers = pd.DataFrame(
+            {
+                "model": model,
+                "date": dates,
+                "version": versions.astype(np.int32),
+                "uploaded_at": uploaded,
+                "id_column": validated.id_column,
+                "signal_column": validated.signal_column,
+                "n_accepted": accepted.reindex(dates).to_numpy(dtype=np.int64),
+                "n_dropped": dropped.reindex(dates, fill_value=0).to_numpy(dtype=np.int64),
+                "content_hash": hashes.to_numpy(dtype=object),
+                "source": source,
+            }
+        )
+        new = headers[~unchanged]
+        if len(new):
+            _insert(con, "submissions", new)
+            values = frame[frame["date"].isin(new["date"])].merge(new[["date", "version"]], on="date")
+            _insert_values(con, values.assign(model=model)[["model", "date", "version", "ticker", "signal"]])
+    entries = tuple(
+        ReceiptEntry(pd.Timestamp(d), int(v), bool(not u), int(a), int(n))
+        for d, v, u, a, n in zip(dates, versions, unchanged, headers["n_accepted"], headers["n_dropped"])
+    )
+    return SubmissionReceipt(
+        model=model,
+        uploaded_at=uploaded,
+        entries=entries,
+        id_column=validated.id_column,
+        dropped_ids=tuple(validated.dropped_ids),
+        warnings=validated.warnings,
+    )
+
+
+def submit(
+    store,
+    model: str,
+    source: Source,
+    *,
+    date=None,
+    filename: str | None = None,
+    min_tickers: int = DEFAULT_MIN_TICKERS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    uploaded_at=None,
+) -> SubmissionReceipt:
+    """Parse, validate against the store and store a submission file in one call.
+
+    ``source``: a path, bytes or a binary file object. ``date``: the data date of a file
+    without a date column (default: the store's last trading day).
+    """
+    ensure_tables(store)
+    _require_model(store, model)
+    parsed = parse_submission(source, filename=filename, max_bytes=max_bytes)
+    validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
+    name = filename or (str(source) if isinstance(source, (str,)) or hasattr(source, "__fspath__") else None)
+    return store_submission(store, model, validated, uploaded_at, source=name)
+
+
+# --------------------------------------------------------------------------- reads
+def _as_of(as_of) -> Any:
+    return None if as_of is None else _utc_naive(as_of).to_pydatetime()
+
+
+def submission(store, model: str, date, *, version: int | None = None, as_of=None) -> pd.Series:
+    """One model's signal for ``date``: Series indexed by canonical ticker (sorted), named
+    after the model. Default: the current version (as of ``as_of``, if given)."""
+    ensure_tables(store)
+    day = _day(date)
+    stamp = _as_of(as_of)
+    if version is None:
+        row = store.con.execute(
+            "SELECT max(version) FROM submissions WHERE model = ? AND date = ? "
+            "AND (CAST(? AS TIMESTAMP) IS NULL OR uploaded_at <= CAST(? AS TIMESTAMP))",
+            [model, day.date(), stamp, stamp],
+        ).fetchone()
+        version = row[0]
+    if version is None:
+        _require_model(store, model)
+        raise SubmissionNotFoundError(f"model {model!r} has no submission for {day.date()}")
+    frame = store.con.execute(
+        "SELECT ticker, signal FROM submission_values WHERE model = ? AND date = ? AND version = ? "
+        "ORDER BY ticker",
+        [model, day.date(), int(version)],
+    ).fetch_df()
+    if frame.empty:
+        raise SubmissionNotFoundError(f"model {model!r} has no version {version} for {day.date()}")
+    series = pd.Series(frame["signal"].to_numpy(), index=pd.Index(frame["ticker"].astype("str"), name="ticker"))
+    return series.rename(model)
+
+
+def submissions_for_date(store, date, *, as_of=None) -> pd.DataFrame:
+    """Current signals of every model for ``date``: ticker x model (NaN where a model did
+    not submit a ticker). Sorted tickers and models; empty frame if nobody submitted."""
+    ensure_tables(store)
+    day = _day(date)
+    stamp = _as_of(as_of)
+    long = store.con.execute(
+        f"SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN ({_CURRENT}) c "
+        "USING (model, date, version) WHERE v.date = ?",
+        [stamp, stamp, day.date()],
+    ).fetch_df()
+    wide = long.pivot(index="ticker", columns="model", values="signal").sort_index().sort_index(axis=1)
+    wide.index = pd.Index(wide.index.astype("str"), name="ticker")
+    wide.columns = pd.Index(wide.columns.astype("str"), name="model")
+    return wide
+
+
+def latest_submissions(store, model: str, before, n: int = 5, *, as_of=None) -> pd.DataFrame:
+    """The model's current signals for its last ``n`` dates strictly before ``before``:
+    ticker x date (dates ascending; NaN where a ticker was not submitted). Used for
+    churn/turnover checks."""
+    ensure_tables(store)
+    day = _day(before)
+    stamp = _as_of(as_of)
+    long = store.con.execute(
+        f"WITH c AS ({_CURRENT}), "
+        "recent AS (SELECT date, version FROM c WHERE model = ? AND date < ? ORDER BY date DESC LIMIT ?) "
+        "SELECT v.ticker, v.date, v.signal FROM submission_values v JOIN recent USING (date, version) "
+        "WHERE v.model = ?",
+        [stamp, stamp, model, day.date(), int(n), model],
+    ).fetch_df()
+    long["date"] = pd.to_datetime(long["date"])
+    wide = long.pivot(index="ticker", columns="date", values="signal").sort_index().sort_index(axis=1)
+    wide.index = pd.Index(wide.index.astype("str"), name="ticker")
+    wide.columns = pd.DatetimeIndex(wide.columns, name="date")
+    return wide
+
+
+def list_submissions(store, model: str | None = None, *, current_only: bool = False) -> pd.DataFrame:
+    """Stored versions: columns model, date, version, current (bool), uploaded_at,
+    id_column, signal_column, n_accepted, n_dropped, source; sorted by model, date, version."""
+    ensure_tables(store)
+    frame = store.con.execute(
+        "SELECT s.model, s.date, s.version, (s.version = c.version) AS current, s.uploaded_at, "
+        "s.id_column, s.signal_column, s.n_accepted, s.n_dropped, s.source "
+        "FROM submissions s JOIN (SELECT model, date, max(version) AS version FROM submissions "
+        "GROUP BY model, date) c USING (model, date) "
+        "WHERE (CAST(? AS VARCHAR) IS NULL OR s.model = CAST(? AS VARCHAR)) "
+        "ORDER BY s.model, s.date, s.version",
+        [model, model],
+    ).fetch_df()
+    if model is not None and frame.empty:
+        _require_model(store, model)
+    frame["date"] = pd.to_datetime(frame["date"])
+    if current_only:
+        frame = frame[frame["current"]].reset_index(drop=True)
+    return frame
