@@ -1,0 +1,350 @@
+"""The DuckDB file store: one file holds every table of the engine.
+
+``Store`` owns the connection, the schema of the market-data tables, atomic writes
+(``with store.transaction():``) and point-in-time readers. Other floors keep their own
+tables in the same file through ``store.con`` inside ``store.transaction()``.
+
+Readers return pandas objects: cross-sections indexed by ticker, panels as wide
+``date x ticker`` frames. Dates are normalized ``pandas.Timestamp``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from data import schema
+from data.errors import StoreError, UnknownTickerError
+
+DEFAULT_DB = "metasignal.duckdb"
+DB_ENV = "METASIGNAL_DB"
+BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
+DAILY_FIELDS = tuple(c for c in schema.DAILY_COLUMNS if c not in ("date", "ticker"))
+
+
+def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
+    """``path`` if given, else ``$METASIGNAL_DB``, else ``./metasignal.duckdb``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def _date(value) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as error:
+        raise StoreError(f"cannot read {value!r} as a date ({error})") from None
+    if stamp is pd.NaT:
+        raise StoreError(f"cannot read {value!r} as a date")
+    return stamp.normalize()
+
+
+class Store:
+    """A DuckDB file holding securities, bars, derived tables and the engine's own tables."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection):
+        self.path = path
+        self.con = con
+        self._depth = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, *, create: bool = False) -> "Store":
+        """Open the store at ``path`` (see :func:`resolve_db_path`).
+
+        ``create=False`` refuses a missing file with a one-line :class:`StoreError`.
+        """
+        path = resolve_db_path(path)
+        if not create and not path.exists():
+            raise StoreError(
+                f"no store at {path}: run `metasignal data generate` (or pass --db / set {DB_ENV})"
+            )
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error as error:
+            raise StoreError(f"cannot open store {path}: {error}") from None
+        store = cls(path, con)
+        for statement in schema.create_statements():
+            con.execute(statement)
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """All writes inside happen or none do; nested blocks join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self.con.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.con.execute("COMMIT")
+
+    def one(self, query: str, params: Sequence = ()) -> tuple | None:
+        """First row of a query (the result is fully consumed), or ``None``."""
+        rows = self.con.execute(query, list(params)).fetchall()
+        return rows[0] if rows else None
+
+    # ------------------------------------------------------------------ metadata
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", [key])
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: object) -> None:
+        with self.transaction():
+            self.con.execute("DELETE FROM meta WHERE key = ?", [key])
+            self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, str(value)])
+
+    # ------------------------------------------------------------------ writers
+    def _insert(self, table: str, frame: pd.DataFrame) -> None:
+        columns = list(schema.TABLES[table])
+        frame = frame.reindex(columns=columns)
+        self.con.register("_incoming", frame)
+        try:
+            names = ", ".join(f'"{c}"' for c in columns)
+            self.con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    def write_securities(self, frame: pd.DataFrame) -> int:
+        """Insert or replace securities (a frame with a ``ticker`` column). Returns rows written."""
+        frame = frame.reset_index() if "ticker" not in frame.columns else frame
+        with self.transaction():
+            self.con.register("_keys", frame[["ticker"]])
+            try:
+                self.con.execute("DELETE FROM securities WHERE ticker IN (SELECT ticker FROM _keys)")
+            finally:
+                self.con.unregister("_keys")
+            self._insert("securities", frame)
+        return len(frame)
+
+    def write_bars(self, frame: pd.DataFrame) -> int:
+        """Insert or replace daily bars (long frame: date, ticker, open..volume)."""
+        with self.transaction():
+            if self.one("SELECT count(*) FROM bars")[0]:
+                self.con.register("_keys", frame[["date", "ticker"]])
+                try:
+                    self.con.execute(
+                        "DELETE FROM bars USING _keys "
+                        "WHERE bars.ticker = _keys.ticker AND bars.date = CAST(_keys.date AS DATE)"
+                    )
+                finally:
+                    self.con.unregister("_keys")
+            self._insert("bars", frame)
+        return len(frame)
+
+    def replace_derived(self, daily: pd.DataFrame, targets: pd.DataFrame, window: str) -> None:
+        """Replace the whole ``daily`` table and the targets of ``window`` in one transaction."""
+        with self.transaction():
+            self.con.execute("DELETE FROM daily")
+            self._insert("daily", daily)
+            self.con.execute("DELETE FROM targets WHERE \"window\" = ?", [window])
+            self._insert("targets", targets.assign(window=window))
+            last = daily["date"].max() if len(daily) else None
+            self.set_meta("last_derived_date", "" if last is None else pd.Timestamp(last).date())
+
+    # ------------------------------------------------------------------ readers
+    def _frame(self, query: str, params: Sequence = ()) -> pd.DataFrame:
+        return self.con.execute(query, list(params)).fetch_df()
+
+    def securities(self) -> pd.DataFrame:
+        """All securities, indexed by ticker."""
+        frame = self._frame("SELECT * FROM securities ORDER BY ticker")
+        for column in ("listed", "delisted"):
+            frame[column] = pd.to_datetime(frame[column])
+        return frame.set_index("ticker")
+
+    def security(self, ticker: str) -> pd.Series:
+        """One security's row; :class:`UnknownTickerError` if the store does not hold it."""
+        frame = self._frame("SELECT * FROM securities WHERE ticker = ?", [ticker])
+        if frame.empty:
+            raise UnknownTickerError(f"unknown ticker {ticker!r}: not in the store's securities")
+        return frame.set_index("ticker").iloc[0]
+
+    def trading_days(self, start=None, end=None) -> pd.DatetimeIndex:
+        """Dates with at least one bar, within ``[start, end]``."""
+        query, params = "SELECT DISTINCT date FROM bars", []
+        query, params = self._date_filter(query, params, start, end, where=True)
+        days = self._frame(query + " ORDER BY date", params)["date"]
+        return pd.DatetimeIndex(pd.to_datetime(days), name="date")
+
+    def _date_filter(self, query, params, start, end, *, where: bool):
+        clauses = []
+        if start is not None:
+            clauses.append("date >= ?")
+            params.append(_date(start).date())
+        if end is not None:
+            clauses.append("date <= ?")
+            params.append(_date(end).date())
+        if start is not None and end is not None and _date(start) > _date(end):
+            raise StoreError(f"empty date range: start {_date(start).date()} is after end {_date(end).date()}")
+        if clauses:
+            query += (" WHERE " if where else " AND ") + " AND ".join(clauses)
+        return query, params
+
+    def last_date(self) -> pd.Timestamp:
+        """The last trading day the store holds bars for."""
+        value = self.one("SELECT max(date) FROM bars")[0]
+        if value is None:
+            raise StoreError(f"store {self.path} holds no bars: run `metasignal data generate`")
+        return pd.Timestamp(value)
+
+    def as_of(self, date) -> pd.Timestamp:
+        """The last trading day on or before ``date`` (a date off the calendar rolls back)."""
+        date = _date(date)
+        value = self.one("SELECT max(date) FROM daily WHERE date <= ?", [date.date()])[0]
+        if value is None:
+            raise StoreError(f"no derived data on or before {date.date()} in {self.path}")
+        return pd.Timestamp(value)
+
+    def _require_day(self, date) -> pd.Timestamp:
+        date = _date(date)
+        hit = self.one("SELECT 1 FROM daily WHERE date = ? LIMIT 1", [date.date()])
+        if hit is None:
+            first, last = self.one("SELECT min(date), max(date) FROM daily")
+            if first is None:
+                raise StoreError(f"store {self.path} has no derived data: run `metasignal data generate`")
+            raise StoreError(
+                f"{date.date()} is not a trading day in the store (it covers {first} to {last})"
+            )
+        return date
+
+    def universe(self, date) -> pd.Index:
+        """Tickers in the investable universe on ``date`` (sorted)."""
+        date = self._require_day(date)
+        tickers = self._frame(
+            "SELECT ticker FROM daily WHERE date = ? AND in_universe ORDER BY ticker", [date.date()]
+        )["ticker"]
+        return pd.Index(tickers.astype(str), name="ticker")
+
+    def panel(self, field: str, start=None, end=None, tickers: Sequence[str] | None = None) -> pd.DataFrame:
+        """A wide ``date x ticker`` frame of one bar field or derived field."""
+        if field in BAR_FIELDS:
+            table = "bars"
+        elif field in DAILY_FIELDS:
+            table = "daily"
+        else:
+            raise StoreError(f"unknown field {field!r}: choose from {', '.join(BAR_FIELDS + DAILY_FIELDS)}")
+        query, params = f'SELECT date, ticker, "{field}" AS value FROM {table}', []
+        query, params = self._date_filter(query, params, start, end, where=True)
+        if tickers is not None:
+            tickers = list(tickers)
+            self.con.register("_wanted", pd.DataFrame({"ticker": tickers}))
+            query += (" AND " if "WHERE" in query else " WHERE ") + "ticker IN (SELECT ticker FROM _wanted)"
+        try:
+            long = self._frame(query, params)
+        finally:
+            if tickers is not None:
+                self.con.unregister("_wanted")
+        if long.empty and (start is not None or end is not None):
+            raise StoreError(f"no {field} data between {start} and {end} in {self.path}")
+        wide = long.pivot(index="date", columns="ticker", values="value")
+        wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")
+        wide.columns = pd.Index(wide.columns.astype(str), name="ticker")
+        if tickers is not None:
+            wide = wide.reindex(columns=tickers)
+        return wide.sort_index()
+
+    def returns(self, start=None, end=None, tickers: Sequence[str] | None = None) -> pd.DataFrame:
+        """Simple daily total returns, ``date x ticker`` (NaN where a name did not trade)."""
+        return self.panel("ret", start, end, tickers)
+
+    def exposures(self, date) -> pd.DataFrame:
+        """The universe on ``date`` with classifications, style exposures and liquidity.
+
+        Columns: country, sector, beta, size, momentum, volatility, value (z-scores),
+        adv_20d and market_cap (dollars), sigma (daily return volatility), sample_weight.
+        """
+        date = self._require_day(date)
+        styles = ", ".join(f"d.{f}" for f in schema.STYLE_FACTORS)
+        frame = self._frame(
+            f"SELECT d.ticker, s.country, s.sector, {styles}, d.adv_20d, d.market_cap, d.sigma, "
+            "d.sample_weight FROM daily d JOIN securities s USING (ticker) "
+            "WHERE d.date = ? AND d.in_universe ORDER BY d.ticker",
+            [date.date()],
+        )
+        frame["ticker"] = frame["ticker"].astype(str)
+        return frame.set_index("ticker")
+
+    def sample_weights(self, date) -> pd.Series:
+        """Sample weights ``v`` on ``date`` (positive, mean 1 over the universe)."""
+        return self.exposures(date)["sample_weight"]
+
+    def neutralizers(self, date) -> pd.DataFrame:
+        """The neutralizer matrix N of ``date`` (universe x k), with ``N' V N = I``.
+
+        Built from the exposure matrix (country and sector one-hots, style factors, a
+        constant) and the sample weights; see :func:`data.neutralizers.neutralizer_matrix`.
+        """
+        from data.neutralizers import exposure_matrix, neutralizer_matrix
+
+        exposures = self.exposures(date)
+        matrix = neutralizer_matrix(exposure_matrix(exposures).to_numpy(), exposures["sample_weight"].to_numpy())
+        columns = [f"neutralizer_{i}" for i in range(matrix.shape[1])]
+        return pd.DataFrame(matrix, index=exposures.index, columns=columns)
+
+    def targets(self, date, window: str = "20D2L") -> pd.DataFrame:
+        """Binned targets of ``date``: index ticker, columns ``raw`` and ``factor_neutral``.
+
+        Raises :class:`StoreError` when the date's target window has not passed yet.
+        """
+        date = self._require_day(date)
+        frame = self._frame(
+            'SELECT ticker, raw, factor_neutral FROM targets WHERE "window" = ? AND date = ? ORDER BY ticker',
+            [window, date.date()],
+        )
+        if frame.empty:
+            raise StoreError(f"no {window} targets for {date.date()}: its window has not passed in the store")
+        frame["ticker"] = frame["ticker"].astype(str)
+        return frame.set_index("ticker")
+
+    def target_dates(self, window: str = "20D2L") -> pd.DatetimeIndex:
+        """Dates whose ``window`` targets are known."""
+        days = self._frame('SELECT DISTINCT date FROM targets WHERE "window" = ? ORDER BY date', [window])["date"]
+        return pd.DatetimeIndex(pd.to_datetime(days), name="date")
+
+    def info(self) -> dict[str, object]:
+        """What the store holds: date range, counts, countries, sectors, last derived date."""
+        first, last, n_bars = self.one("SELECT min(date), max(date), count(*) FROM bars")
+        n_sec, n_countries, n_sectors = self.one("SELECT count(*), count(DISTINCT country), count(DISTINCT sector) FROM securities")
+        n_days = self.one("SELECT count(DISTINCT date) FROM bars")[0]
+        return {
+            "path": str(self.path),
+            "size_mb": round(self.path.stat().st_size / 2**20, 1) if self.path.exists() else 0.0,
+            "first_date": first,
+            "last_date": last,
+            "trading_days": n_days,
+            "tickers": n_sec,
+            "bars": n_bars,
+            "countries": n_countries,
+            "sectors": n_sectors,
+            "last_derived_date": self.get_meta("last_derived_date") or None,
+            "source": self.get_meta("source") or None,
+        }
+
