@@ -30,7 +30,8 @@ One day ``d`` of the simulation, in order (amounts in dollars):
 Returns are fractions of the previous day's equity: ``gross = (price P&L + cash interest) /
 equity_{d-1}``, ``net = gross - spread - impact - borrow`` (each cost also a fraction of
 ``equity_{d-1}``), and ``equity_d = equity_{d-1} * (1 + net_d)``. The result starts on the first
-trading day on or after the first decision date.
+trading day on or after the first decision date; ``capital`` arrives in cash at that day's
+close, so the first day's return is 0 (minus costs when ``lag=0`` trades at that close).
 
 Each day is a handful of numpy operations over all tickers; the loop over days carries the
 state (positions, cash, equity).
@@ -323,7 +324,7 @@ def _run(
             )
         # 1. overnight holdings earn the day's return, cash earns interest, shorts pay borrow.
         borrow_fee = float(borrow.cost(h).sum()) if borrow is not None else 0.0
-        interest = cash * cash_daily
+        interest = cash * cash_daily if d > 0 else 0.0  # capital arrives at the first close
         pnl = float(h @ day_return[d])
         h = h * (1.0 + day_return[d])
         # 2. held names that did not trade today are closed at their last price.

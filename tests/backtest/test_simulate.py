@@ -1,0 +1,335 @@
+"""Behaviour of backtest.simulate: timing, accounting identities, costs, delistings, causality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backtest import metrics as perf
+from backtest.simulate import BankruptcyError, execution_dates, simulate
+from data.errors import DataValidationError
+from portfolio.costs import BorrowCostModel, TransactionCostModel
+
+DAYS = pd.bdate_range("2024-01-01", periods=5)  # Mon 1 Jan .. Fri 5 Jan 2024
+HAND_RETURNS = pd.DataFrame(
+    {"A": [0.01, 0.02, -0.01, 0.05, 0.00], "B": [-0.02, 0.01, 0.03, -0.04, 0.02]}, index=DAYS
+)
+
+
+def _one_decision(date, **targets) -> pd.DataFrame:
+    return pd.DataFrame(targets, index=pd.DatetimeIndex([date]))
+
+
+def _random_market(seed: int, n_days: int, n_names: int, *, holes: bool = True):
+    """Returns with listings/delistings/halts, dollar volume, volatility, weekly-ish targets."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2021-01-04", periods=n_days)
+    names = [f"N{i}" for i in range(n_names)]
+    returns = rng.normal(0.0, 0.02, (n_days, n_names))
+    if holes:
+        for j in range(n_names):
+            kind = rng.integers(4)
+            cut = rng.integers(1, n_days)
+            if kind == 1:
+                returns[cut:, j] = np.nan  # delisting
+            elif kind == 2:
+                returns[:cut, j] = np.nan  # listing
+            elif kind == 3:
+                returns[cut : cut + 2, j] = np.nan  # halt
+    returns = pd.DataFrame(returns, index=days, columns=names)
+    volume = pd.DataFrame(rng.uniform(1e6, 1e8, (n_days, n_names)), index=days, columns=names)
+    volatility = pd.DataFrame(rng.uniform(0.01, 0.04, (n_days, n_names)), index=days, columns=names)
+    decisions = days[rng.integers(0, 3) :: rng.integers(1, 6)]
+    raw = rng.normal(size=(len(decisions), n_names))
+    raw -= raw.mean(axis=1, keepdims=True)
+    targets = raw / np.abs(raw).sum(axis=1, keepdims=True) * rng.uniform(0.5, 3.0)
+    weights = pd.DataFrame(targets, index=decisions, columns=names)
+    return returns, volume, volatility, weights
+
+
+COSTS = TransactionCostModel(half_spread=0.0005, impact=1.0, capital=1e7)
+BORROW = BorrowCostModel(annual_rate=0.02)
+
+
+# --- timing -------------------------------------------------------------------------------
+
+
+def test_lag_one_trades_at_next_close_and_earns_from_the_day_after():
+    weights = _one_decision(DAYS[0], A=0.5, B=-0.5)
+    result = simulate(weights, HAND_RETURNS, lag=1, capital=100.0)
+
+    assert result.equity.index.equals(DAYS)
+    assert list(result.targets.index) == [DAYS[1]]
+    assert result.decision_dates.loc[DAYS[1]] == DAYS[0]
+    np.testing.assert_array_equal(result.gross_returns.iloc[:2], [0.0, 0.0])
+    # day 2: +50 in A (-1 %), -50 in B (+3 %) on equity 100
+    assert result.gross_returns.iloc[2] == pytest.approx(0.5 * -0.01 - 0.5 * 0.03, abs=1e-15)
+    assert result.equity.iloc[2] == pytest.approx(98.0, abs=1e-12)
+    # positions drift with prices: A = 49.5, B = -51.5 on equity 98
+    assert result.weights.iloc[2].tolist() == pytest.approx([49.5 / 98, -51.5 / 98], abs=1e-15)
+    assert result.gross_returns.iloc[3] == pytest.approx((49.5 * 0.05 + 51.5 * 0.04) / 98, abs=1e-15)
+    assert result.cash.iloc[2] == pytest.approx(100.0, abs=1e-12)  # short proceeds fund the long
+
+
+def test_lag_zero_trades_at_the_decision_close():
+    result = simulate(_one_decision(DAYS[0], A=0.5, B=-0.5), HAND_RETURNS, lag=0)
+    assert result.gross_returns.iloc[0] == 0.0
+    assert result.gross_returns.iloc[1] == pytest.approx(0.5 * 0.02 - 0.5 * 0.01, abs=1e-15)
+
+
+def test_result_starts_at_the_first_decision_and_first_day_is_flat():
+    weights = _one_decision(DAYS[2], A=1.0)
+    result = simulate(weights, HAND_RETURNS, lag=1, costs=TransactionCostModel(impact=0.0))
+    assert result.equity.index[0] == DAYS[2]
+    assert result.gross_returns.iloc[0] == 0.0 and result.net_returns.iloc[0] == 0.0
+    assert result.gross_returns.iloc[1] == 0.0  # traded at this close
+    assert result.net_returns.iloc[1] == pytest.approx(-0.0005)  # spread on a full-capital trade
+
+
+def test_decision_on_a_non_trading_day_trades_on_the_next_trading_days():
+    trading_days = pd.bdate_range("2024-01-01", periods=10)
+    saturday, friday = pd.Timestamp("2024-01-06"), pd.Timestamp("2024-01-05")
+    monday, tuesday = pd.Timestamp("2024-01-08"), pd.Timestamp("2024-01-09")
+    assert execution_dates([saturday], trading_days, 0).index.tolist() == [monday]
+    assert execution_dates([saturday], trading_days, 1).index.tolist() == [monday]
+    assert execution_dates([saturday], trading_days, 2).index.tolist() == [tuesday]
+    assert execution_dates([friday], trading_days, 1).index.tolist() == [monday]
+    # Friday (lag 1) and Saturday (lag 1) both trade Monday: the later decision wins.
+    both = execution_dates([friday, saturday], trading_days, 1)
+    assert both.index.tolist() == [monday] and both.iloc[0] == saturday
+    # decisions that would trade after the data are dropped
+    assert execution_dates([trading_days[-1]], trading_days, 1).empty
+
+
+def test_wide_and_long_weights_give_the_same_result():
+    returns, _, _, weights = _random_market(1, 30, 5, holes=False)
+    long_form = weights.stack()
+    long_form.index = long_form.index.set_names(["date", "ticker"])
+    wide = simulate(weights, returns)
+    stacked = simulate(long_form, returns)
+    pd.testing.assert_series_equal(wide.equity, stacked.equity)
+
+
+# --- accounting identities ------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    lag=st.integers(0, 3),
+    cash_rate=st.sampled_from([0.0, 0.03]),
+    with_costs=st.booleans(),
+)
+def test_accounting_identities_hold_every_day(seed, lag, cash_rate, with_costs):
+    returns, volume, volatility, weights = _random_market(seed, 40, 7)
+    result = simulate(
+        weights,
+        returns,
+        lag=lag,
+        costs=COSTS if with_costs else None,
+        borrow=BORROW if with_costs else None,
+        volume=volume,
+        volatility=volatility,
+        cash_rate=cash_rate,
+    )
+    costs = result.costs[["spread", "impact", "borrow"]].sum(axis=1)
+    np.testing.assert_allclose(result.net_returns, result.gross_returns - costs, rtol=0, atol=1e-15)
+    assert (result.costs.to_numpy() >= 0).all()
+    compounded = result.capital * np.cumprod(1.0 + result.net_returns.to_numpy())
+    np.testing.assert_allclose(result.equity, compounded, rtol=1e-11)
+    positions = (result.weights.to_numpy() * result.equity.to_numpy()[:, None]).sum(axis=1)
+    np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
+    exposure = result.exposure
+    np.testing.assert_allclose(exposure["gross"], result.weights.abs().sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(exposure["net"], result.weights.sum(axis=1), atol=1e-12)
+    if lag > 0:
+        assert result.gross_returns.iloc[0] == 0.0 and result.net_returns.iloc[0] == 0.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), lag=st.integers(0, 2))
+def test_dollar_neutral_targets_are_dollar_neutral_after_each_rebalance(seed, lag):
+    returns, volume, volatility, weights = _random_market(seed, 40, 9, holes=False)
+    result = simulate(
+        weights, returns, lag=lag, costs=COSTS, borrow=BORROW, volume=volume, volatility=volatility
+    )
+    after_trading = result.exposure.loc[result.targets.index]
+    np.testing.assert_allclose(after_trading["net"], 0.0, atol=1e-12)
+    # and the book is the target sized on the equity before that day's trading costs
+    previous_equity = result.equity.shift(1).fillna(result.capital)
+    paid = (result.costs["spread"] + result.costs["impact"]) * previous_equity
+    scale = (result.equity + paid) / result.equity
+    expected = result.targets.mul(scale.loc[result.targets.index], axis=0)
+    np.testing.assert_allclose(result.weights.loc[result.targets.index], expected, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), lag=st.integers(0, 3), cut=st.integers(0, 38))
+def test_no_look_ahead_changing_the_future_leaves_the_past_bit_identical(seed, lag, cut):
+    returns, volume, volatility, weights = _random_market(seed, 40, 6)
+    kwargs = dict(lag=lag, costs=COSTS, borrow=BORROW, cash_rate=0.02)
+    base = simulate(weights, returns, volume=volume, volatility=volatility, **kwargs)
+
+    t = returns.index[cut]
+    rng = np.random.default_rng(seed + 1)
+    later = returns.index > t
+    future = returns.copy()
+    future.loc[later] = rng.normal(0.0, 0.05, (int(later.sum()), returns.shape[1]))
+    future.loc[later, "N0"] = np.nan  # a name that now delists right after t
+    volume2, volatility2 = volume.copy(), volatility.copy()
+    volume2.loc[later] *= 3.0
+    volatility2.loc[later] *= 0.5
+    changed = simulate(weights, future, volume=volume2, volatility=volatility2, **kwargs)
+
+    upto = slice(None, t)
+    np.testing.assert_array_equal(changed.weights.loc[upto], base.weights.loc[upto])
+    np.testing.assert_array_equal(changed.net_returns.loc[upto], base.net_returns.loc[upto])
+    np.testing.assert_array_equal(changed.gross_returns.loc[upto], base.gross_returns.loc[upto])
+    np.testing.assert_array_equal(changed.equity.loc[upto], base.equity.loc[upto])
+    np.testing.assert_array_equal(changed.costs.loc[upto], base.costs.loc[upto])
+
+
+# --- costs ----------------------------------------------------------------------------------
+
+
+def test_trading_costs_are_the_cost_model_in_dollars_whatever_the_capital():
+    # Simulated capital 2e6, model calibrated for 1e6: the dollar cost of a trade does not
+    # depend on the model's capital, only on the dollar trade size.
+    model = TransactionCostModel(half_spread=0.001, impact=0.5, capital=1e6)
+    volume = pd.DataFrame(1e8, index=DAYS, columns=["A", "B"])
+    volatility = pd.DataFrame(0.02, index=DAYS, columns=["A", "B"])
+    result = simulate(
+        _one_decision(DAYS[0], A=0.5),
+        HAND_RETURNS,
+        lag=0,
+        costs=model,
+        volume=volume,
+        volatility=volatility,
+        capital=2e6,
+    )
+    trade = 1e6  # dollars bought
+    spread = 0.001 * trade
+    impact = 0.5 * 0.02 * trade**1.5 / np.sqrt(1e8)
+    assert result.costs["spread"].iloc[0] == pytest.approx(spread / 2e6, rel=1e-12)
+    assert result.costs["impact"].iloc[0] == pytest.approx(impact / 2e6, rel=1e-12)
+    assert result.turnover.iloc[0] == pytest.approx(0.5)
+    assert result.equity.iloc[0] == pytest.approx(2e6 - spread - impact, rel=1e-12)
+    assert result.costs.iloc[1:].to_numpy().sum() == 0.0  # no more trades, no shorts
+
+
+def test_borrow_fee_accrues_daily_on_shorts_held_overnight():
+    result = simulate(
+        _one_decision(DAYS[0], A=0.5, B=-0.5), HAND_RETURNS, lag=0, borrow=BORROW
+    )
+    daily = 0.02 / 252
+    assert result.costs["borrow"].iloc[0] == 0.0  # the short is opened at the close of day 0
+    expected = daily * result.exposure["short"].shift(1).iloc[1:]
+    np.testing.assert_allclose(result.costs["borrow"].iloc[1:], expected, rtol=1e-12)
+    assert (result.costs[["spread", "impact"]].to_numpy() == 0).all()
+
+
+def test_cash_leg_earns_the_cash_rate():
+    result = simulate(_one_decision(DAYS[0], A=0.5), HAND_RETURNS, lag=0, cash_rate=0.05)
+    held, cash, equity = result.weights, result.cash, result.equity
+    for d in range(1, len(DAYS)):
+        expected = held["A"].iloc[d - 1] * HAND_RETURNS["A"].iloc[d] + (
+            cash.iloc[d - 1] / equity.iloc[d - 1]
+        ) * 0.05 / 252
+        assert result.gross_returns.iloc[d] == pytest.approx(expected, abs=1e-15)
+
+
+def test_names_without_volume_cannot_be_traded_when_impact_is_charged():
+    volume = pd.DataFrame({"A": 1e8, "B": 0.0}, index=DAYS)
+    volatility = pd.DataFrame(0.02, index=DAYS, columns=["A", "B"])
+    result = simulate(
+        _one_decision(DAYS[0], A=0.5, B=-0.5),
+        HAND_RETURNS,
+        lag=0,
+        costs=COSTS,
+        volume=volume,
+        volatility=volatility,
+    )
+    assert result.weights["B"].eq(0.0).all()
+    assert np.isfinite(result.costs.to_numpy()).all()
+
+
+# --- delistings ---------------------------------------------------------------------------
+
+
+def test_delisted_position_is_closed_at_its_last_price_at_no_cost():
+    returns = HAND_RETURNS.copy()
+    returns.loc[DAYS[3]:, "A"] = np.nan  # A's last return is on day 2
+    weights = pd.DataFrame({"A": [0.5, 0.5], "B": [-0.5, -0.5]}, index=DAYS[[0, 4]])
+    result = simulate(weights, returns, lag=0, costs=TransactionCostModel(impact=0.0))
+
+    value_of_a = result.weights["A"].iloc[2] * result.equity.iloc[2]  # at day 2's close
+    assert value_of_a > 0
+    assert result.weights["A"].iloc[3] == 0.0
+    assert result.cash.iloc[3] - result.cash.iloc[2] == pytest.approx(value_of_a, rel=1e-12)
+    # day 3's P&L is B's alone and nothing is charged for the forced close
+    b_value = result.weights["B"].iloc[2] * result.equity.iloc[2]
+    assert result.gross_returns.iloc[3] == pytest.approx(
+        b_value * returns["B"].iloc[3] / result.equity.iloc[2], rel=1e-12
+    )
+    assert result.costs.iloc[3].sum() == 0.0
+    # a later target for the delisted name is not executed
+    assert result.weights["A"].iloc[4] == 0.0
+    assert result.targets.loc[DAYS[4], "A"] == 0.5
+
+
+def test_halted_name_goes_to_cash_and_comes_back_only_at_the_next_rebalance():
+    returns = HAND_RETURNS.copy()
+    returns.loc[DAYS[2], "A"] = np.nan
+    weights = pd.DataFrame({"A": [0.5, 0.5]}, index=DAYS[[0, 3]])
+    result = simulate(weights, returns, lag=0)
+    assert result.weights["A"].tolist()[1:] == pytest.approx(
+        [0.5 * 1.02 / (1 + 0.5 * 0.02), 0.0, 0.5, 0.5 * 1.00 / 1.0], rel=1e-12
+    )
+
+
+# --- metrics and errors ---------------------------------------------------------------------
+
+
+def test_metrics_agree_with_the_metric_functions():
+    returns, volume, volatility, weights = _random_market(3, 60, 8)
+    result = simulate(
+        weights, returns, costs=COSTS, borrow=BORROW, volume=volume, volatility=volatility
+    )
+    metrics = result.metrics()
+    assert metrics["sharpe"] == pytest.approx(perf.sharpe_ratio(result.net_returns))
+    assert metrics["max_drawdown"] == pytest.approx(perf.max_drawdown(result.net_returns))
+    assert metrics["gross_sharpe"] == pytest.approx(perf.sharpe_ratio(result.gross_returns))
+    assert metrics["average_turnover"] == pytest.approx(result.turnover.mean())
+    drag = result.costs.sum(axis=1).mean() * 252 * 1e4
+    assert metrics["cost_drag_bp_per_year"] == pytest.approx(drag)
+    parts = ("spread_bp_per_year", "impact_bp_per_year", "borrow_bp_per_year")
+    assert sum(metrics[p] for p in parts) == pytest.approx(drag)
+    assert metrics["cost_drag_bp_per_year"] > 0
+
+
+def test_bad_inputs_raise_readable_errors():
+    weights = _one_decision(DAYS[0], A=0.5)
+    with pytest.raises(DataValidationError, match="no returns column"):
+        simulate(_one_decision(DAYS[0], Z=1.0), HAND_RETURNS)
+    with pytest.raises(DataValidationError, match="lag"):
+        simulate(weights, HAND_RETURNS, lag=-1)
+    with pytest.raises(DataValidationError, match="duplicate"):
+        simulate(weights, pd.concat([HAND_RETURNS, HAND_RETURNS.iloc[:1]]))
+    with pytest.raises(DataValidationError, match="sorted"):
+        simulate(weights, HAND_RETURNS.iloc[::-1])
+    with pytest.raises(DataValidationError, match="volume"):
+        simulate(weights, HAND_RETURNS, costs=COSTS)
+    with pytest.raises(DataValidationError, match="no rows"):
+        simulate(weights.iloc[:0], HAND_RETURNS)
+    with pytest.raises(DataValidationError, match="after the last return date"):
+        simulate(_one_decision("2025-01-01", A=0.5), HAND_RETURNS)
+
+
+def test_bankruptcy_stops_the_simulation():
+    returns = HAND_RETURNS.copy()
+    returns.loc[DAYS[1], "A"] = -0.6
+    with pytest.raises(BankruptcyError, match="equity fell"):
+        simulate(_one_decision(DAYS[0], A=2.0), returns, lag=0)
