@@ -146,7 +146,9 @@ def _clean(ids: pd.Series) -> pd.Series:
 
 
 def _join(symbols: pd.Series, countries: pd.Series) -> pd.Series:
-    return (symbols + " " + countries).where(symbols.notna() & countries.notna())
+    """``"<symbol> <country>"``; missing where either part is missing."""
+    joined = symbols.astype("str") + " " + countries.astype("str")
+    return joined.where(symbols.notna() & countries.notna())
 
 
 def match_key(tickers: pd.Series) -> pd.Series:
