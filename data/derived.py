@@ -67,7 +67,9 @@ def cross_sectional_zscore(values: pd.DataFrame, universe: pd.DataFrame, clip: f
 
 def market_return(ret: pd.DataFrame, market_cap: pd.DataFrame, universe: pd.DataFrame) -> pd.Series:
     """Cap-weighted universe return per date, weights from the previous day's caps."""
-    weights = market_cap.shift(1).where(universe & ret.notna()).fillna(0.0)
+    caps = market_cap.shift(1)
+    caps = caps.T.fillna(caps.median(axis=1)).T.fillna(1.0)  # unknown caps: the day's median, else equal
+    weights = caps.where(universe & ret.notna()).fillna(0.0)
     total = weights.sum(axis=1).replace(0.0, np.nan)
     return (ret.fillna(0.0) * weights).sum(axis=1) / total
 

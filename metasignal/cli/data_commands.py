@@ -1,9 +1,94 @@
-"""`metasignal` commands of the data group."""
+"""`metasignal data ...`: generate the synthetic market, inspect, fetch from Yahoo, import files."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from data.errors import DataValidationError
+from metasignal.cli.context import db_path, open_store
+from metasignal.cli.progress import steps
+
+data_app = typer.Typer(help="Market data: synthetic generation, info, yfinance fetch, file import.", no_args_is_help=True)
+console = Console()
+
+
+@data_app.command("generate")
+def generate_command(
+    tickers: int = typer.Option(3000, "--tickers", min=10, help="Number of securities."),
+    years: float = typer.Option(5.0, "--years", min=0.2, help="Years of trading days (252 a year)."),
+    seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives the same market."),
+    start: str = typer.Option("2020-01-02", "--start", help="First trading day."),
+) -> None:
+    """Fill the store with the synthetic market (offline, deterministic) and derive everything."""
+    from data.generate import generate_store
+    from data.synthetic import SyntheticConfig
+
+    config = SyntheticConfig(n_tickers=tickers, years=years, seed=seed, start=start)
+    began = time.perf_counter()
+    with open_store(create=True) as store, steps(6, "generate") as say:
+        counts = generate_store(store, config, progress=say)
+    size = db_path().stat().st_size / 2**20
+    console.print(
+        f"[green]generated[/] {counts['securities']} tickers, {counts['bars']:,} bars, "
+        f"{counts['targets']:,} target rows into {db_path()} ({size:.0f} MB) in {time.perf_counter() - began:.1f} s"
+    )
+
+
+@data_app.command("info")
+def info_command() -> None:
+    """What the store holds: date range, tickers, countries, sectors, last derived date."""
+    with open_store() as store:
+        info = store.info()
+    table = Table(title=f"store {info.pop('path')}", show_header=False)
+    for key, value in info.items():
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    console.print(table)
+
+
+@data_app.command("fetch")
+def fetch_command(
+    tickers: str = typer.Option(..., "--tickers", help="Comma-separated Yahoo symbols, e.g. AAPL,VOD.L,7203.T"),
+    start: str = typer.Option(..., "--start", help="First date (YYYY-MM-DD)."),
+    end: str = typer.Option(..., "--end", help="Last date (YYYY-MM-DD)."),
+) -> None:
+    """Download daily bars and classifications from Yahoo Finance into the store (cached)."""
+    from data.yfinance_loader import fetch
+
+    symbols = [s for s in tickers.split(",") if s.strip()]
+    start_date, end_date = _date(start, "--start"), _date(end, "--end")
+    with open_store(create=True) as store, steps(4, "fetch") as say:
+        report = fetch(store, symbols, start_date, end_date, progress=say)
+    console.print(
+        f"[green]fetched[/] {len(report.downloaded)} symbol(s), {report.rows:,} bars; "
+        f"{len(report.cached)} already cached; {len(report.empty)} returned nothing"
+        + (f" ({', '.join(report.empty)})" if report.empty else "")
+    )
+
+
+@data_app.command("import")
+def import_command(file: Path = typer.Argument(..., help="A bars or securities file (CSV or Parquet).")) -> None:
+    """Import long-format bars or a securities file; validated first, written atomically."""
+    from data.file_loader import import_file
+
+    with open_store(create=True) as store, steps(5, "import") as say:
+        counts = import_file(store, file, progress=say)
+    console.print("[green]imported[/] " + ", ".join(f"{v:,} {k} rows" for k, v in counts.items()))
+
+
+def _date(text: str, option: str):
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text).normalize()
+    except (ValueError, TypeError):
+        raise DataValidationError(f"{option}: {text!r} is not a date (use YYYY-MM-DD)") from None
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add the ``data`` group to the root app."""
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,5 @@
+"""``python -m metasignal`` runs the command line."""
+
+from metasignal.cli import main
+
+main()

@@ -1,0 +1,59 @@
+import pandas as pd
+import pytest
+
+from data.errors import StoreError, UnknownTickerError
+from data.store import Store
+
+
+def test_missing_store_is_a_one_line_error(tmp_path):
+    with pytest.raises(StoreError, match="no store at"):
+        Store.open(tmp_path / "absent.duckdb")
+
+
+def test_env_variable_selects_the_store(tmp_path, monkeypatch):
+    from data.store import resolve_db_path
+
+    monkeypatch.setenv("METASIGNAL_DB", str(tmp_path / "x.duckdb"))
+    assert resolve_db_path() == tmp_path / "x.duckdb"
+    assert resolve_db_path(tmp_path / "y.duckdb") == tmp_path / "y.duckdb"
+
+
+def test_transaction_rolls_back_everything_on_error(store_copy):
+    before = store_copy.one("SELECT count(*), sum(close) FROM bars")
+    with pytest.raises(RuntimeError):
+        with store_copy.transaction():
+            store_copy.con.execute("DELETE FROM bars WHERE ticker IN (SELECT ticker FROM securities LIMIT 10)")
+            with store_copy.transaction():  # nested blocks join the outer one
+                store_copy.set_meta("x", 1)
+            raise RuntimeError("boom")
+    assert store_copy.one("SELECT count(*), sum(close) FROM bars") == before
+    assert store_copy.get_meta("x") is None
+
+
+def test_unknown_ticker_and_bad_dates(store_copy):
+    with pytest.raises(UnknownTickerError, match="ZZZZ XX"):
+        store_copy.security("ZZZZ XX")
+    with pytest.raises(StoreError, match="empty date range"):
+        store_copy.returns("2021-03-01", "2021-01-01")
+    with pytest.raises(StoreError, match="not a trading day"):
+        store_copy.universe("2020-01-04")  # a Saturday
+
+
+def test_point_in_time_readers_agree_with_each_other(store_copy):
+    day = store_copy.trading_days()[200]
+    universe = store_copy.universe(day)
+    exposures = store_copy.exposures(day)
+    assert list(exposures.index) == list(universe)
+    assert exposures[["beta", "size", "momentum", "volatility"]].abs().max().max() <= 3.0 + 1e-12
+    assert exposures["sample_weight"].gt(0).all()
+    assert exposures["sample_weight"].mean() == pytest.approx(1.0)
+    returns = store_copy.returns(day - pd.Timedelta(days=30), day)
+    assert returns.index[-1] == day
+    assert set(universe) <= set(returns.columns)
+
+
+def test_info_reports_the_contents(store_copy):
+    info = store_copy.info()
+    assert info["tickers"] == 150 and info["countries"] == 20 and info["sectors"] == 11
+    assert info["last_derived_date"] == str(info["last_date"])
+    assert info["source"] == "synthetic"

@@ -1,0 +1,79 @@
+"""The yfinance loader, offline, on frames shaped exactly like ``yfinance.download`` output."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.errors import NetworkError
+from data.store import Store
+from data.yfinance_loader import fetch, parse_download
+
+SYMBOLS = ["AAPL", "VOD.L", "7203.T"]
+
+
+def recorded_download(symbols, start, end):
+    """Same layout as yfinance 0.2.5x/1.x ``download(auto_adjust=False, group_by='column')``."""
+    days = pd.bdate_range(start, end)
+    index = pd.DatetimeIndex(days, name="Date")
+    fields = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
+    columns = pd.MultiIndex.from_product([fields, list(symbols)], names=["Price", "Ticker"])
+    rng = np.random.default_rng(len(days))
+    close = 100 * np.cumprod(1 + rng.normal(0, 0.01, size=(len(days), len(symbols))), axis=0)
+    data = np.hstack([close * 0.98, close, close * 1.01, close * 0.99, close, rng.integers(1e5, 1e6, size=(len(days), len(symbols)))])
+    frame = pd.DataFrame(data, index=index, columns=columns)
+    frame.iloc[0, frame.columns.get_loc(("Close", symbols[-1]))] = np.nan  # a missing bar, as Yahoo has
+    return frame
+
+
+INFO = {
+    "AAPL": {"longName": "Apple Inc.", "country": "United States", "sector": "Technology", "industry": "Consumer Electronics", "sharesOutstanding": 15e9, "currency": "USD", "exchange": "NMS"},
+    "VOD.L": {"longName": "Vodafone Group", "country": "United Kingdom", "sector": "Communication Services", "sharesOutstanding": 27e9, "currency": "GBp"},
+    "7203.T": {"longName": "Toyota Motor", "country": "Japan", "sector": "Consumer Cyclical", "sharesOutstanding": 13e9, "currency": "JPY"},
+}
+
+
+def test_parse_recorded_shape():
+    frame = recorded_download(SYMBOLS, "2024-01-02", "2024-01-10")
+    long = parse_download(frame, SYMBOLS)
+    assert list(long.columns) == ["date", "symbol", "open", "high", "low", "close", "adj_close", "volume"]
+    assert len(long) == 7 * 3 - 1  # the NaN close is dropped
+    row = long[(long.symbol == "AAPL") & (long.date == "2024-01-03")].iloc[0]
+    assert row["close"] == frame.loc["2024-01-03", ("Close", "AAPL")]
+    assert row["adj_close"] == frame.loc["2024-01-03", ("Adj Close", "AAPL")]
+
+
+def test_parse_single_symbol_flat_frame():
+    frame = recorded_download(["AAPL"], "2024-01-02", "2024-01-05")
+    frame.columns = frame.columns.droplevel("Ticker")
+    long = parse_download(frame, ["AAPL"])
+    assert set(long["symbol"]) == {"AAPL"} and len(long) == 3
+
+
+def test_fetch_stores_canonical_tickers_and_caches(tmp_path):
+    calls = []
+
+    def downloader(symbols, start, end):
+        calls.append((tuple(symbols), start, end))
+        return recorded_download(symbols, start, end)
+
+    with Store.open(tmp_path / "yf.duckdb", create=True) as store:
+        report = fetch(store, SYMBOLS, "2023-01-02", "2023-06-30", downloader=downloader, info_getter=INFO.get)
+        assert sorted(report.downloaded) == sorted(SYMBOLS)
+        securities = store.securities()
+        assert set(securities.index) == {"AAPL US", "VOD GB", "7203 JP"}
+        assert securities.loc["7203 JP", "country"] == "JP"
+        assert securities.loc["VOD GB", "yahoo_symbol"] == "VOD.L"
+        assert store.universe(store.last_date()).size == 3
+        # the same range again: nothing is downloaded
+        again = fetch(store, SYMBOLS, "2023-02-01", "2023-06-01", downloader=downloader, info_getter=INFO.get)
+        assert sorted(again.cached) == sorted(SYMBOLS) and len(calls) == 1
+
+
+def test_unreachable_network_is_one_clear_error(tmp_path):
+    def offline(symbols, start, end):
+        return pd.DataFrame()
+
+    with Store.open(tmp_path / "yf.duckdb", create=True) as store:
+        with pytest.raises(NetworkError, match="no data"):
+            fetch(store, ["AAPL"], "2023-01-02", "2023-02-01", downloader=offline, info_getter=INFO.get)
+        assert store.one("SELECT count(*) FROM bars")[0] == 0
