@@ -1,0 +1,289 @@
+"""Models and versioned submissions in the store: supersede, history, idempotence, atomicity."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from submission_fixtures import DAYS, N_UNIVERSE, securities, submission_csv, universe_members
+
+from data.errors import DataValidationError, StoreError
+from signals import storage
+from signals.storage import (
+    ModelExistsError,
+    SubmissionNotFoundError,
+    UnknownModelError,
+    create_model,
+    latest_submissions,
+    list_models,
+    list_submissions,
+    store_submission,
+    submission,
+    submissions_for_date,
+    submit,
+)
+from signals.submission import SubmissionError, parse_submission, validate_submission
+
+SECURITIES = securities()
+MEMBERS = list(universe_members(DAYS[-1]))  # members on every day
+
+
+def _counts(store) -> tuple[int, int, int]:
+    storage.ensure_tables(store)
+    return tuple(
+        store.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("models", "submissions", "submission_values")
+    )
+
+
+def _csv(values=None, tickers=None, **kwargs) -> bytes:
+    return submission_csv(MEMBERS[:120] if tickers is None else tickers, values, **kwargs)
+
+
+# --------------------------------------------------------------------------- models
+def test_create_and_list_models(submission_store):
+    record = create_model(submission_store, "alpha", owner="ann")
+    create_model(submission_store, "beta-2.v1")
+    models = list_models(submission_store)
+    assert models["name"].tolist() == ["alpha", "beta-2.v1"]
+    assert models["owner"].iloc[0] == "ann" and record.owner == "ann"
+    assert models["n_dates"].tolist() == [0, 0]
+
+
+def test_duplicate_model_is_rejected(submission_store):
+    create_model(submission_store, "alpha")
+    with pytest.raises(ModelExistsError, match="'alpha' already exists"):
+        create_model(submission_store, "alpha")
+    assert _counts(submission_store)[0] == 1
+
+
+@pytest.mark.parametrize("name", ["", " x", "a b", "-lead", "x" * 65, "drop;table"])
+def test_invalid_model_names(submission_store, name):
+    with pytest.raises(DataValidationError, match="invalid model name"):
+        create_model(submission_store, name)
+
+
+def test_submitting_to_an_unknown_model_fails_before_reading(submission_store):
+    with pytest.raises(UnknownModelError, match="unknown model 'ghost'"):
+        submit(submission_store, "ghost", _csv())
+    assert _counts(submission_store) == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- store and read
+def test_stored_signal_reads_back_exactly(submission_store):
+    create_model(submission_store, "alpha")
+    values = np.random.default_rng(1).random(120)
+    receipt = submit(submission_store, "alpha", _csv(values, MEMBERS[:118] + ["NOPE US", "ZZZZ US"]), date=DAYS[3],
+                     filename="mine.csv")
+    assert receipt.n_accepted == 118 and receipt.n_dropped == 2
+    assert receipt.dropped_ids == ("NOPE US", "ZZZZ US")
+    (entry,) = receipt.entries
+    assert (entry.date, entry.version, entry.new_version) == (DAYS[3], 1, True)
+    stored = submission(submission_store, "alpha", DAYS[3])
+    expected = pd.Series(values[:118], index=MEMBERS[:118]).sort_index()
+    assert stored.name == "alpha" and stored.index.name == "ticker"
+    np.testing.assert_array_equal(stored.to_numpy(), expected.to_numpy())
+    assert list(stored.index) == list(expected.index)
+    row = list_submissions(submission_store, "alpha").iloc[0]
+    assert (row["source"], row["id_column"], row["n_accepted"], row["n_dropped"]) == ("mine.csv", "numerai_ticker", 118, 2)
+
+
+def test_reupload_supersedes_and_keeps_history(submission_store):
+    create_model(submission_store, "alpha")
+    first, second = np.linspace(0, 1, 120), np.linspace(1, 0, 120)
+    submit(submission_store, "alpha", _csv(first), date=DAYS[2])
+    receipt = submit(submission_store, "alpha", _csv(second), date=DAYS[2])
+    assert receipt.entries[0].version == 2 and receipt.entries[0].new_version
+    current = submission(submission_store, "alpha", DAYS[2])
+    old = submission(submission_store, "alpha", DAYS[2], version=1)
+    by_ticker = dict(zip(MEMBERS[:120], second))
+    assert np.allclose(current.to_numpy(), [by_ticker[t] for t in current.index])
+    by_ticker = dict(zip(MEMBERS[:120], first))
+    assert np.allclose(old.to_numpy(), [by_ticker[t] for t in old.index])
+    listed = list_submissions(submission_store)
+    assert listed[["version", "current"]].values.tolist() == [[1, False], [2, True]]
+    assert list_submissions(submission_store, current_only=True)["version"].tolist() == [2]
+    # the old content again is a change from the current version: a third version
+    assert submit(submission_store, "alpha", _csv(first), date=DAYS[2]).entries[0].version == 3
+
+
+def test_identical_reupload_adds_no_version_even_with_another_id_column(submission_store):
+    create_model(submission_store, "alpha")
+    values = np.linspace(0, 1, 120)
+    submit(submission_store, "alpha", _csv(values), date=DAYS[2])
+    before = _counts(submission_store)
+    bloomberg = SECURITIES.loc[MEMBERS[:120], "bloomberg_ticker"]
+    receipt = submit(submission_store, "alpha", _csv(values, bloomberg, column="bloomberg_ticker"), date=DAYS[2])
+    assert receipt.entries[0].version == 1 and not receipt.entries[0].new_version
+    assert _counts(submission_store) == before
+
+
+def test_multi_date_file_versions_each_date(submission_store):
+    create_model(submission_store, "alpha")
+    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120), date=DAYS[1]))
+    data = _csv(np.linspace(0, 1, 120), date=DAYS[1]) + _csv(np.linspace(1, 0, 120), date=DAYS[2]).split(b"\n", 1)[1]
+    receipt = submit(submission_store, "alpha", data)
+    assert [(e.date, e.version, e.new_version) for e in receipt.entries] == [(DAYS[1], 1, False), (DAYS[2], 1, True)]
+    assert receipt.to_dict()["dates"][1] == {"date": "2024-01-03", "version": 1, "new_version": True,
+                                             "n_accepted": 120, "n_dropped": 0}
+
+
+def test_submissions_for_date_is_ticker_by_model_of_current_versions(submission_store):
+    for name in ("b_model", "a_model"):
+        create_model(submission_store, name)
+    submit(submission_store, "a_model", _csv(np.linspace(0, 1, 120)), date=DAYS[4])
+    submit(submission_store, "a_model", _csv(np.linspace(1, 0, 120)), date=DAYS[4])
+    submit(submission_store, "b_model", _csv(np.linspace(0, 1, 110), MEMBERS[10:120]), date=DAYS[4])
+    wide = submissions_for_date(submission_store, DAYS[4])
+    assert list(wide.columns) == ["a_model", "b_model"]
+    assert list(wide.index) == sorted(MEMBERS[:120])
+    pd.testing.assert_series_equal(wide["a_model"], submission(submission_store, "a_model", DAYS[4]), check_names=False)
+    assert wide["b_model"].isna().sum() == 10
+    assert submissions_for_date(submission_store, DAYS[5]).empty
+
+
+def test_as_of_sees_only_versions_uploaded_by_then(submission_store):
+    create_model(submission_store, "alpha")
+    t1, t2 = pd.Timestamp("2024-01-03 10:00"), pd.Timestamp("2024-01-03 12:00")
+    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120)), date=DAYS[2], uploaded_at=t1)
+    submit(submission_store, "alpha", _csv(np.linspace(1, 0, 120)), date=DAYS[2], uploaded_at=t2)
+    noon_minus = pd.Timestamp("2024-01-03 11:00")
+    pd.testing.assert_series_equal(
+        submission(submission_store, "alpha", DAYS[2], as_of=noon_minus),
+        submission(submission_store, "alpha", DAYS[2], version=1),
+    )
+    wide = submissions_for_date(submission_store, DAYS[2], as_of=noon_minus)
+    pd.testing.assert_series_equal(wide["alpha"], submission(submission_store, "alpha", DAYS[2], version=1),
+                                   check_names=False)
+    with pytest.raises(SubmissionNotFoundError):
+        submission(submission_store, "alpha", DAYS[2], as_of="2024-01-03 09:00")
+    # a time-zone-aware as_of is converted to UTC
+    tz = pd.Timestamp("2024-01-03 13:00", tz="Europe/Paris")  # 12:00 UTC
+    assert submission(submission_store, "alpha", DAYS[2], as_of=tz).equals(submission(submission_store, "alpha", DAYS[2]))
+
+
+def test_latest_submissions_returns_the_last_n_dates_before(submission_store):
+    create_model(submission_store, "alpha")
+    for i, day in enumerate(DAYS[:7]):
+        values = np.roll(np.linspace(0, 1, 120), i)
+        submit(submission_store, "alpha", _csv(values), date=day)
+    recent = latest_submissions(submission_store, "alpha", before=DAYS[6], n=3)
+    assert list(recent.columns) == list(DAYS[3:6])
+    pd.testing.assert_series_equal(recent[DAYS[5]], submission(submission_store, "alpha", DAYS[5]), check_names=False)
+    assert latest_submissions(submission_store, "alpha", before=DAYS[0]).empty
+
+
+def test_reading_missing_submissions_is_a_clear_error(submission_store):
+    create_model(submission_store, "alpha")
+    with pytest.raises(SubmissionNotFoundError, match="'alpha' has no submission for 2024-01-02"):
+        submission(submission_store, "alpha", DAYS[1])
+    with pytest.raises(UnknownModelError):
+        submission(submission_store, "ghost", DAYS[1])
+    with pytest.raises(UnknownModelError):
+        list_submissions(submission_store, "ghost")
+
+
+# --------------------------------------------------------------------------- atomicity
+@pytest.mark.parametrize(
+    "data, rule",
+    [
+        (b"ticker,signal\nA,0.5\nB,x\n", "non_numeric"),
+        (submission_csv(MEMBERS[:50]), "too_few_tickers"),
+        (submission_csv(MEMBERS[:120], np.full(120, 0.3)), "constant_signal"),
+        (submission_csv(MEMBERS[:120] + MEMBERS[:1]), "duplicate_ticker"),
+        (submission_csv(MEMBERS[:120], date="2024-01-06"), "not_trading_day"),
+        (b"", "empty_file"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_bad_input_leaves_the_store_unchanged(submission_store, data, rule):
+    create_model(submission_store, "alpha")
+    submit(submission_store, "alpha", _csv(), date=DAYS[0])
+    before = _counts(submission_store)
+    with pytest.raises(SubmissionError) as caught:
+        submit(submission_store, "alpha", data, date=DAYS[0])
+    assert caught.value.rule == rule
+    assert _counts(submission_store) == before
+
+
+def test_failure_mid_write_leaves_no_partial_submission(submission_store, monkeypatch):
+    create_model(submission_store, "alpha")
+    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120)), date=DAYS[0])
+    before = _counts(submission_store)
+    real_insert = storage._insert_values
+
+    def crash_halfway(con, values):
+        real_insert(con, values.iloc[: len(values) // 2])  # half the rows really reach the table
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(storage, "_insert_values", crash_halfway)
+    data = _csv(np.linspace(0, 1, 120), date=DAYS[1]) + _csv(np.linspace(1, 0, 120), date=DAYS[0]).split(b"\n", 1)[1]
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        submit(submission_store, "alpha", data)
+    assert _counts(submission_store) == before
+    assert list_submissions(submission_store)["version"].tolist() == [1]
+    monkeypatch.setattr(storage, "_insert_values", real_insert)
+    receipt = submit(submission_store, "alpha", data)
+    assert [(e.date, e.version) for e in receipt.entries] == [(DAYS[0], 2), (DAYS[1], 1)]
+    assert _counts(submission_store)[2] == before[2] + 240
+
+
+def test_a_store_transaction_around_it_rolls_back_too(submission_store):
+    create_model(submission_store, "alpha")
+    before = _counts(submission_store)
+    with pytest.raises(KeyError):
+        with submission_store.transaction():
+            submit(submission_store, "alpha", _csv(), date=DAYS[0])
+            raise KeyError("caller failed after the upload")
+    assert _counts(submission_store) == before
+
+
+# --------------------------------------------------------------------------- properties
+_contents = [np.linspace(0, 1, 120), np.linspace(1, 0, 120), np.roll(np.linspace(0, 1, 120), 7)]
+_names = itertools.count()
+_validated = {
+    (content, day): validate_submission(
+        parse_submission(_csv(_contents[content])), tickers=SECURITIES, universe=universe_members, date=DAYS[day]
+    )
+    for content in range(3)
+    for day in range(2)
+}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(uploads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=8))
+def test_versions_count_content_changes_and_identical_reuploads_are_idempotent(submission_store, uploads):
+    """uploads: (content index, date index) pairs. A version is added exactly when a date's
+    content differs from its current one; re-uploading the current content changes nothing."""
+    model = f"m{next(_names)}"
+    create_model(submission_store, model)
+    expected_versions: dict[int, list[int]] = {0: [], 1: []}
+    for content, day in uploads:
+        validated = _validated[content, day]
+        receipt = store_submission(submission_store, model, validated)
+        history = expected_versions[day]
+        changed = not history or history[-1] != content
+        if changed:
+            history.append(content)
+        assert receipt.entries[0].new_version == changed
+        assert receipt.entries[0].version == len(history)
+        before = _counts(submission_store)
+        again = store_submission(submission_store, model, validated)  # identical re-upload
+        assert not again.entries[0].new_version and again.entries[0].version == len(history)
+        assert _counts(submission_store) == before
+    listed = list_submissions(submission_store, model)
+    for day, history in expected_versions.items():
+        of_day = listed[listed["date"] == DAYS[day]]
+        assert len(of_day) == len(history)
+        if history:
+            current = submission(submission_store, model, DAYS[day])
+            expected = pd.Series(_contents[history[-1]], index=MEMBERS[:120]).sort_index()
+            np.testing.assert_array_equal(current.to_numpy(), expected.to_numpy())
+    values = submission_store.con.execute(
+        "SELECT count(*) - count(DISTINCT (date, version, ticker)) FROM submission_values WHERE model = ?", [model]
+    ).fetchone()[0]
+    assert values == 0  # (model, date, version, ticker) is unique
