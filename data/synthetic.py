@@ -5,8 +5,10 @@ Daily total returns follow a factor model
     r_it = beta_i m_t + c_{country(i), t} + s_{sector(i), t} + sum_k l_ik f_kt + e_it
 
 with a GARCH(1,1) market factor, country and sector factors, four style factors (size,
-momentum, value, low volatility) whose loadings drift slowly, and fat-tailed (Student-t,
-4 degrees of freedom) idiosyncratic noise ``e`` with GARCH volatility clustering. Prices
+momentum, value, low volatility) whose loadings drift slowly, and idiosyncratic returns
+``e_it = a_it + u_it``: a small persistent expected residual return ``a`` (AR(1), the
+alpha that skilled models can find) plus fat-tailed (Student-t, 4 degrees of freedom)
+noise ``u`` with GARCH volatility clustering. Prices
 pay quarterly dividends (``adj_close`` is the back-anchored total-return index), volumes
 scale with shares outstanding and the day's move, and names list and delist over time.
 All amounts are in US dollars (``currency = "USD"``).
@@ -63,6 +65,8 @@ SECTORS: dict[str, tuple[str, ...]] = {
 }
 
 STYLE_LOADINGS = ("size", "momentum", "value", "low_volatility")
+ALPHA_VOL = 0.0003  # cross-sectional std of the persistent expected residual return, per day
+PHI_ALPHA = 0.998  # its daily AR(1) persistence (half-life ~ 350 trading days)
 TRADING_DAYS_PER_YEAR = 252
 
 
@@ -99,6 +103,7 @@ class SyntheticMarket:
     securities: pd.DataFrame  # one row per ticker
     bars: pd.DataFrame  # long: date, ticker, open, high, low, close, adj_close, volume
     residuals: np.ndarray  # (n_days, n_tickers) idiosyncratic returns e_it (hidden truth)
+    alphas: np.ndarray  # (n_days, n_tickers) expected idiosyncratic return a_it of each day (hidden truth)
 
 
 def _streams(seed: int, names: tuple[str, ...]) -> dict[str, np.random.Generator]:
@@ -216,10 +221,13 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     shocks = noise.standard_t(4, size=(t_days, n)) / np.sqrt(2.0)
     drift_m = noise.standard_normal((t_days, n))
     drift_v = noise.standard_normal((t_days, n))
+    drift_a = noise.standard_normal((t_days, n))
+    alpha = noise.standard_normal(n)
     alpha_g, beta_g = 0.08, 0.90
     h = idio_vol**2
     hm = 0.0095**2
     residuals = np.empty((t_days, n))
+    alphas = np.empty((t_days, n))
     returns = np.empty((t_days, n))
     mom, val = momentum_load.copy(), value_load.copy()
     phi_m, phi_v = 0.995, 0.999
@@ -228,13 +236,15 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     for t in range(t_days):
         h = idio_vol**2 * (1 - alpha_g - beta_g) + alpha_g * prev_e**2 + beta_g * h
         hm = 0.0095**2 * (1 - alpha_g - beta_g) + alpha_g * prev_m**2 + beta_g * hm
-        e = np.sqrt(h) * shocks[t]
+        alpha = PHI_ALPHA * alpha + np.sqrt(1 - PHI_ALPHA**2) * drift_a[t]
+        e = ALPHA_VOL * alpha + np.sqrt(h) * shocks[t]
         m = 0.0003 + np.sqrt(hm) * market_shock[t]
         mom = phi_m * mom + np.sqrt(1 - phi_m**2) * drift_m[t]
         val = phi_v * val + np.sqrt(1 - phi_v**2) * drift_v[t]
         styles = size_load * style_ret[t, 0] + mom * style_ret[t, 1] + val * style_ret[t, 2] + lowvol_load * style_ret[t, 3]
         r = beta * m + country_ret[t, country_idx] + sector_ret[t, sector_idx] + styles + e
         residuals[t] = e
+        alphas[t] = ALPHA_VOL * alpha
         returns[t] = np.maximum(r, -0.9)
         prev_e, prev_m = e, m - 0.0003
 
@@ -281,7 +291,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
             "volume": volume[rows, cols],
         }
     )
-    return SyntheticMarket(config=config, dates=dates, securities=securities, bars=bars, residuals=residuals)
+    return SyntheticMarket(config=config, dates=dates, securities=securities, bars=bars, residuals=residuals, alphas=alphas)
 
 
 @functools.lru_cache(maxsize=2)
@@ -301,3 +311,15 @@ def true_residual_returns(config: SyntheticConfig, date, days: int = 20, lag: in
         raise ValueError(f"{date} is not a synthetic trading day")
     window = market.residuals[position + lag + 1 : position + lag + days + 1]
     return pd.Series(window.sum(axis=0), index=market.securities["ticker"].to_numpy(), name="residual")
+
+
+def true_expected_residuals(config: SyntheticConfig, date) -> pd.Series:
+    """Hidden truth: each ticker's expected idiosyncratic daily return ``a_it`` on ``date``.
+
+    Internal to ``data``, like :func:`true_residual_returns`.
+    """
+    market = _cached(config)
+    position = market.dates.get_indexer([pd.Timestamp(date)])[0]
+    if position < 0:
+        raise ValueError(f"{date} is not a synthetic trading day")
+    return pd.Series(market.alphas[position], index=market.securities["ticker"].to_numpy(), name="alpha")
