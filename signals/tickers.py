@@ -11,11 +11,12 @@ columns; :class:`TickerMap` turns a whole column of them into canonical tickers 
   ``"AAPL US"``; a trailing ``" Equity"`` is ignored).
 - ``composite_figi`` / ``sedol``: the securities' own columns (SEDOLs zero-padded to 7).
 - ``ticker``: whichever of the above fits, tried in the order numerai ticker, yahoo
-  symbol (``"7203.T"`` -> ``"7203 JP"``, ``"BRK-B"`` -> ``"BRK.B US"``), Bloomberg ticker.
+  symbol (``"7203.T"`` -> ``"7203 JP"``, ``"BRK-B"`` -> ``"BRK/B US"``), Bloomberg ticker.
   Trying the canonical form first settles codes that differ between the two schemes
   (``"ABBN CH"`` is Swiss as a numerai ticker, ``"600519 CH"`` Chinese as a Bloomberg one).
 
-Every mapping works on a whole ``pandas.Series`` with vectorized string operations and
+The exchange-code and suffix tables live in :mod:`data.identifiers` (one place for the
+engine). Every mapping works on a whole ``pandas.Series`` with vectorized string operations and
 dictionary lookups; unmapped ids come back as missing values.
 """
 
@@ -25,116 +26,19 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from data.identifiers import BLOOMBERG_EXCHANGE_TO_COUNTRY, YAHOO_SUFFIX_TO_COUNTRY, canonical_from_yahoo
+
+__all__ = [
+    "BLOOMBERG_EXCHANGE_TO_COUNTRY",
+    "ID_COLUMNS",
+    "TickerMap",
+    "YAHOO_SUFFIX_TO_COUNTRY",
+    "bloomberg_to_numerai",
+    "match_key",
+    "yahoo_to_numerai",
+]
+
 ID_COLUMNS: tuple[str, ...] = ("ticker", "numerai_ticker", "bloomberg_ticker", "composite_figi", "sedol")
-
-# Bloomberg exchange (or composite) code -> ISO-3166 alpha-2 country of the listing.
-BLOOMBERG_EXCHANGE_TO_COUNTRY: dict[str, str] = {
-    # North America
-    "US": "US", "UN": "US", "UW": "US", "UQ": "US", "UR": "US", "UA": "US", "UP": "US",
-    "UF": "US", "UV": "US",
-    "CN": "CA", "CT": "CA", "CV": "CA",
-    "MM": "MX",
-    # Europe
-    "LN": "GB",
-    "GY": "DE", "GR": "DE", "GF": "DE",
-    "FP": "FR",
-    "NA": "NL",
-    "BB": "BE",
-    "IM": "IT",
-    "SM": "ES", "SQ": "ES",
-    "SW": "CH", "SE": "CH", "VX": "CH",
-    "SS": "SE",
-    "NO": "NO",
-    "DC": "DK",
-    "FH": "FI",
-    "AV": "AT",
-    "PL": "PT",
-    "ID": "IE",
-    "PW": "PL",
-    "GA": "GR",
-    "CP": "CZ",
-    "HB": "HU",
-    "TI": "TR",
-    "RM": "RU",
-    # Middle East and Africa
-    "IT": "IL",
-    "SJ": "ZA",
-    "AB": "SA",
-    "UH": "AE", "DH": "AE",
-    "QD": "QA",
-    "KK": "KW",
-    "EY": "EG",
-    # Asia Pacific
-    "JT": "JP", "JP": "JP",
-    "HK": "HK",
-    "CH": "CN", "CG": "CN", "CS": "CN", "C1": "CN", "C2": "CN",
-    "TT": "TW",
-    "KS": "KR", "KQ": "KR",
-    "SP": "SG",
-    "AU": "AU", "AT": "AU",
-    "NZ": "NZ",
-    "IN": "IN", "IB": "IN", "IS": "IN",
-    "IJ": "ID",
-    "MK": "MY",
-    "TB": "TH",
-    "PM": "PH",
-    # Latin America
-    "BZ": "BR", "BS": "BR",
-    "CI": "CL",
-    "AR": "AR",
-    "CB": "CO",
-    "PE": "PE",
-}
-
-# Yahoo Finance symbol suffix (after the last '.') -> ISO-3166 alpha-2 country. No suffix: US.
-YAHOO_SUFFIX_TO_COUNTRY: dict[str, str] = {
-    "L": "GB", "IL": "GB",
-    "T": "JP",
-    "DE": "DE", "F": "DE", "BE": "DE", "MU": "DE", "SG": "DE", "DU": "DE",
-    "PA": "FR",
-    "AS": "NL",
-    "BR": "BE",
-    "MI": "IT",
-    "MC": "ES",
-    "SW": "CH", "VX": "CH",
-    "ST": "SE",
-    "OL": "NO",
-    "CO": "DK",
-    "HE": "FI",
-    "VI": "AT",
-    "LS": "PT",
-    "IR": "IE",
-    "WA": "PL",
-    "AT": "GR",
-    "PR": "CZ",
-    "BD": "HU",
-    "IS": "TR",
-    "ME": "RU",
-    "TA": "IL",
-    "JO": "ZA",
-    "SR": "SA",
-    "QA": "QA",
-    "KW": "KW",
-    "CA": "EG",
-    "HK": "HK",
-    "SS": "CN", "SZ": "CN",
-    "TW": "TW", "TWO": "TW",
-    "KS": "KR", "KQ": "KR",
-    "SI": "SG",
-    "AX": "AU",
-    "NZ": "NZ",
-    "NS": "IN", "BO": "IN",
-    "JK": "ID",
-    "KL": "MY",
-    "BK": "TH",
-    "PS": "PH",
-    "TO": "CA", "V": "CA", "CN": "CA", "NE": "CA",
-    "MX": "MX",
-    "SA": "BR",
-    "SN": "CL",
-    "BA": "AR",
-    "CL": "CO",
-}
 
 _CLASS_SEPARATORS = r"[/\-.]"
 
@@ -180,19 +84,14 @@ def bloomberg_to_numerai(ids: pd.Series) -> pd.Series:
 def yahoo_to_numerai(ids: pd.Series) -> pd.Series:
     """Yahoo symbols -> ``"<symbol> <ISO-2 country>"`` (``"7203.T"`` -> ``"7203 JP"``).
 
-    The part after the last ``.`` is the exchange suffix when it is a known one; otherwise
-    the symbol is a US listing and any ``.`` / ``-`` / ``/`` marks a share class
-    (``"BRK-B"`` -> ``"BRK.B US"``). Hong Kong numbers lose their leading zeros. Ids with
-    spaces are not yahoo symbols (NA).
+    Follows :func:`data.identifiers.canonical_from_yahoo` (the store's convention: a known
+    suffix after the last ``.`` names the exchange, no suffix means US, ``-`` marks a share
+    class and becomes ``/``). Ids with spaces are not yahoo symbols (NA).
     """
     text = _clean(ids)
-    text = text.where(~text.str.contains(" ", regex=False).fillna(True).astype(bool))
-    parts = text.str.rsplit(".", n=1, expand=True).reindex(columns=[0, 1])
-    suffix_country = parts[1].map(YAHOO_SUFFIX_TO_COUNTRY)
-    has_suffix = suffix_country.notna()
-    symbol = parts[0].where(has_suffix, text).str.replace(_CLASS_SEPARATORS, ".", regex=True)
-    country = suffix_country.where(has_suffix, "US").where(text.notna())
-    return match_key(_join(symbol, country))
+    valid = text.notna() & ~text.str.contains(" ", regex=False).fillna(True).astype(bool)
+    converted = canonical_from_yahoo(text.where(valid, "").astype("str"))
+    return converted.astype("str").where(valid & converted.notna())
 
 
 def _sedol(ids: pd.Series) -> pd.Series:
@@ -254,7 +153,7 @@ class TickerMap:
 
     def _yahoo(self, ids: pd.Series) -> pd.Series:
         own = _clean(ids).map(self.by_column.get("yahoo_symbol", {}))
-        return own.fillna(yahoo_to_numerai(ids).map(self.loose))
+        return own.fillna(match_key(yahoo_to_numerai(ids)).map(self.loose))
 
     def to_canonical(self, ids: pd.Series, id_column: str) -> pd.Series:
         """Canonical tickers for a column of ids of type ``id_column`` (NA where unknown).
