@@ -1,9 +1,154 @@
-"""`metasignal` commands of the signals group."""
+"""`metasignal models ...`, `submit`, `submissions ...` and `serve`: getting signals into the store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from metasignal.cli.context import db_path, open_store
+from signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
+
+models_app = typer.Typer(help="Models that submit signals: create and list.", no_args_is_help=True)
+submissions_app = typer.Typer(help="Stored submissions (every version).", no_args_is_help=True)
+console = Console()
+SHOWN_DROPPED = 10
+
+
+@models_app.command("create")
+def models_create_command(
+    name: str = typer.Argument(..., help="Model name: letters, digits, '_', '.', '-' (max 64)."),
+    owner: Optional[str] = typer.Option(None, "--owner", help="Who runs the model."),
+) -> None:
+    """Register a model so it can submit signals."""
+    from signals.storage import create_model
+
+    with open_store() as store:
+        record = create_model(store, name, owner=owner)
+    console.print(f"[green]created[/] model {record.name}" + (f" (owner {record.owner})" if record.owner else ""))
+
+
+@models_app.command("list")
+def models_list_command() -> None:
+    """Every model with its number of submitted dates and the last one."""
+    from signals.storage import list_models
+
+    with open_store() as store:
+        models = list_models(store)
+    if models.empty:
+        console.print("no models yet: create one with `metasignal models create NAME`")
+        return
+    table = Table(title="models")
+    for column in ("name", "owner", "created (UTC)", "dates", "last date"):
+        table.add_column(column)
+    for row in models.itertuples(index=False):
+        table.add_row(
+            row.name,
+            "-" if _missing(row.owner) else str(row.owner),
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            str(row.n_dates),
+            "-" if _missing(row.last_date) else f"{row.last_date:%Y-%m-%d}",
+        )
+    console.print(table)
+
+
+def submit_command(
+    file: Path = typer.Argument(..., help="Signal file: CSV or Parquet (id column, signal column, optional date)."),
+    model: str = typer.Option(..., "--model", help="The model submitting."),
+    date: Optional[str] = typer.Option(
+        None, "--date", help="Data date (YYYY-MM-DD) of a file without a date column; default: the store's last trading day."
+    ),
+    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
+    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."),
+) -> None:
+    """Validate a signal file, map its tickers and store it as the model's new submission."""
+    from signals.storage import submit
+
+    with open_store() as store:
+        receipt = submit(
+            store, model, file, date=date, filename=file.name, min_tickers=min_tickers,
+            max_bytes=int(max_mb * 2**20),
+        )
+    for warning in receipt.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    entries = receipt.entries
+    if len(entries) == 1:
+        e = entries[0]
+        status = f"version {e.version}" + ("" if e.new_version else " (unchanged: identical to the current version)")
+        console.print(
+            f"[green]accepted[/] {e.n_accepted} tickers, [yellow]dropped[/] {e.n_dropped} for model "
+            f"{receipt.model} on {e.date:%Y-%m-%d}: {status}"
+        )
+    else:
+        table = Table(title=f"{receipt.model}: {len(entries)} dates")
+        for column in ("date", "accepted", "dropped", "version", "new"):
+            table.add_column(column)
+        for e in entries:
+            table.add_row(f"{e.date:%Y-%m-%d}", str(e.n_accepted), str(e.n_dropped), str(e.version),
+                          "yes" if e.new_version else "no")
+        console.print(table)
+        console.print(f"[green]accepted[/] {receipt.n_accepted} rows, [yellow]dropped[/] {receipt.n_dropped}")
+    if receipt.dropped_ids:
+        shown = ", ".join(receipt.dropped_ids[:SHOWN_DROPPED])
+        more = len(receipt.dropped_ids) - SHOWN_DROPPED
+        console.print(
+            f"dropped ids (unknown or outside the universe): {shown}" + (f" and {more} more" if more > 0 else "")
+        )
+
+
+@submissions_app.command("list")
+def submissions_list_command(
+    model: Optional[str] = typer.Option(None, "--model", help="Only this model."),
+    current: bool = typer.Option(False, "--current", help="Only the current version of each date."),
+) -> None:
+    """Stored submissions: one row per (model, date, version); * marks the current version."""
+    from signals.storage import list_submissions
+
+    with open_store() as store:
+        listed = list_submissions(store, model, current_only=current)
+    if listed.empty:
+        console.print("no submissions yet")
+        return
+    table = Table(title="submissions")
+    for column in ("model", "date", "version", "uploaded (UTC)", "id column", "accepted", "dropped", "source"):
+        table.add_column(column)
+    for row in listed.itertuples(index=False):
+        table.add_row(
+            row.model, f"{row.date:%Y-%m-%d}", f"{row.version}{' *' if row.current else ''}",
+            f"{row.uploaded_at:%Y-%m-%d %H:%M:%S}", row.id_column, str(row.n_accepted), str(row.n_dropped),
+            "-" if _missing(row.source) else str(row.source),
+        )
+    console.print(table)
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
+    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted upload, in MiB."),
+) -> None:
+    """Run the HTTP upload API (see metasignal/api.py) on the store."""
+    import uvicorn
+
+    from metasignal.api import create_app
+
+    app = create_app(db_path(), min_tickers=min_tickers, max_bytes=int(max_mb * 2**20))
+    console.print(f"serving {db_path()} on http://{host}:{port} (Ctrl+C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _missing(value) -> bool:
+    import pandas as pd
+
+    return value is None or bool(pd.isna(value))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add ``models``, ``submit``, ``submissions`` and ``serve`` to the root app."""
+    app.add_typer(models_app, name="models")
+    app.command("submit")(submit_command)
+    app.add_typer(submissions_app, name="submissions")
+    app.command("serve")(serve_command)
