@@ -198,7 +198,7 @@ def test_reading_missing_submissions_is_a_clear_error(submission_store):
         (submission_csv(MEMBERS[:120], date="2024-01-06"), "not_trading_day"),
         (b"", "empty_file"),
     ],
-    ids=lambda value: value if isinstance(value, str) else None,
+    ids=["non_numeric", "too_few_tickers", "constant_signal", "duplicate_ticker", "not_trading_day", "empty_file"],
 )
 def test_bad_input_leaves_the_store_unchanged(submission_store, data, rule):
     create_model(submission_store, "alpha")

@@ -1,0 +1,169 @@
+"""The HTTP upload API: create models and upload signal files over HTTP (FastAPI).
+
+Endpoints (JSON in and out):
+
+- ``GET  /health`` -> ``{"status": "ok", "store": path, "last_trading_day": "YYYY-MM-DD" | null}``
+- ``POST /models`` with ``{"name": ..., "owner": ...}`` -> 201 and the model
+- ``GET  /models`` -> list of models
+- ``POST /models/{name}/submissions``: multipart ``file`` (CSV or Parquet) and optional form
+  field ``date`` -> 201 and the receipt (see ``SubmissionReceipt.to_dict``)
+- ``GET  /models/{name}/submissions[?current_only=true]`` -> list of stored versions
+- ``GET  /models/{name}/submissions/{date}[?version=N]`` -> ``{"ticker": signal, ...}``
+
+Errors are ``{"error": "<one line>", "rule": ..., "column": ..., "lines": [...]}`` with
+status 413 (file too large; checked from Content-Length before the body is read, and
+again while reading), 404 (unknown model or submission), 409 (model exists), 422
+(invalid input) or 400 (other store problems). One store connection serves every
+request, one request at a time (DuckDB writes are serialized anyway).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from data.errors import DataValidationError, MetasignalError
+from data.store import Store
+from signals import storage
+from signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS, SubmissionError, SubmissionTooLargeError
+
+MULTIPART_SLACK = 64 * 1024  # room for multipart boundaries and form fields around the file
+
+
+class NewModel(BaseModel):
+    name: str
+    owner: Optional[str] = None
+
+
+def _status(error: MetasignalError) -> int:
+    if isinstance(error, SubmissionTooLargeError):
+        return 413
+    if isinstance(error, (storage.UnknownModelError, storage.SubmissionNotFoundError)):
+        return 404
+    if isinstance(error, storage.ModelExistsError):
+        return 409
+    if isinstance(error, DataValidationError):
+        return 422
+    return 400
+
+
+def _error_body(error: MetasignalError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": str(error)}
+    if isinstance(error, SubmissionError):
+        body.update(rule=error.rule, column=error.column, lines=list(error.lines))
+    return body
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: timestamps as ISO strings (dates as YYYY-MM-DD), missing as null."""
+    out = frame.astype(object).where(frame.notna(), None)
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column].dtype):
+            is_date = column in ("date", "last_date")
+            out[column] = [
+                None if pd.isna(v) else (v.date().isoformat() if is_date else v.isoformat()) for v in frame[column]
+            ]
+    return out.to_dict(orient="records")
+
+
+def create_app(
+    db_path: str | Path | None = None,
+    *,
+    min_tickers: int = DEFAULT_MIN_TICKERS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> FastAPI:
+    """The upload API on the store at ``db_path`` (``None``: ``$METASIGNAL_DB`` or the default).
+
+    The store must exist (``StoreError`` otherwise). ``min_tickers`` and ``max_bytes`` are the
+    submission rules applied to every upload.
+    """
+    store = Store.open(db_path)
+    storage.ensure_tables(store)
+    lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        with lock:
+            store.close()
+
+    app = FastAPI(title="metasignal upload API", version="1", lifespan=lifespan)
+    app.state.store = store
+
+    @app.exception_handler(MetasignalError)
+    async def _metasignal_error(_request: Request, error: MetasignalError) -> JSONResponse:
+        return JSONResponse(_error_body(error), status_code=_status(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', 'invalid')}" for item in error.errors()
+        )
+        return JSONResponse({"error": f"invalid request ({problems})"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
+
+    @app.middleware("http")
+    async def _refuse_oversized_bodies(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_bytes + MULTIPART_SLACK:
+            error = SubmissionTooLargeError(
+                f"upload is {int(length):,} bytes, over the size limit of {max_bytes:,} bytes (rule: max file size)",
+                rule="file_too_large",
+            )
+            return JSONResponse(_error_body(error), status_code=413)
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        with lock:
+            days = store.trading_days()
+        return {
+            "status": "ok",
+            "store": str(store.path),
+            "last_trading_day": days[-1].date().isoformat() if len(days) else None,
+        }
+
+    @app.post("/models", status_code=201)
+    def create_model(body: NewModel) -> dict[str, Any]:
+        with lock:
+            record = storage.create_model(store, body.name, owner=body.owner)
+        return record.to_dict()
+
+    @app.get("/models")
+    def list_models() -> list[dict[str, Any]]:
+        with lock:
+            return _records(storage.list_models(store))
+
+    @app.post("/models/{name}/submissions", status_code=201)
+    def upload(name: str, file: UploadFile = File(...), date: Optional[str] = Form(None)) -> dict[str, Any]:
+        with lock:
+            receipt = storage.submit(
+                store, name, file.file, date=date or None, filename=file.filename,
+                min_tickers=min_tickers, max_bytes=max_bytes,
+            )
+        return receipt.to_dict()
+
+    @app.get("/models/{name}/submissions")
+    def list_submissions(name: str, current_only: bool = False) -> list[dict[str, Any]]:
+        with lock:
+            return _records(storage.list_submissions(store, name, current_only=current_only))
+
+    @app.get("/models/{name}/submissions/{date}")
+    def read_submission(name: str, date: str, version: Optional[int] = None) -> dict[str, float]:
+        with lock:
+            series = storage.submission(store, name, date, version=version)
+        return {str(k): float(v) for k, v in series.items()}
+
+    return app
+

@@ -1,0 +1,155 @@
+"""The HTTP upload API, exercised with FastAPI's TestClient on a temporary store."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from data.errors import StoreError
+from metasignal.api import create_app
+from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
+
+MEMBERS = list(universe_members(DAYS[-1]))
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("api") / "template.duckdb"
+    build_store(path).close()
+    return path
+
+
+@pytest.fixture
+def db(template, tmp_path):
+    path = tmp_path / "store.duckdb"
+    shutil.copyfile(template, path)
+    return path
+
+
+@pytest.fixture
+def client(db):
+    with TestClient(create_app(db, max_bytes=50_000)) as test_client:
+        test_client.post("/models", json={"name": "alpha", "owner": "ann"})
+        yield test_client
+
+
+def _upload(client, data: bytes, *, model="alpha", date=None, filename="sub.csv"):
+    form = {} if date is None else {"date": str(date)}
+    return client.post(f"/models/{model}/submissions", files={"file": (filename, data, "text/csv")}, data=form)
+
+
+def _counts(client) -> tuple[int, int]:
+    con = client.app.state.store.con
+    return tuple(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("submissions", "submission_values"))
+
+
+def test_health_names_the_store_and_last_day(client, db):
+    body = client.get("/health").json()
+    assert body == {"status": "ok", "store": str(db), "last_trading_day": "2024-01-10"}
+
+
+def test_create_and_list_models(client):
+    assert client.post("/models", json={"name": "beta"}).status_code == 201
+    names = [m["name"] for m in client.get("/models").json()]
+    assert names == ["alpha", "beta"]
+    first = client.get("/models").json()[0]
+    assert first["owner"] == "ann" and first["n_dates"] == 0 and first["last_date"] is None
+
+
+def test_model_errors_are_one_line_with_status(client):
+    duplicate = client.post("/models", json={"name": "alpha"})
+    assert duplicate.status_code == 409 and "already exists" in duplicate.json()["error"]
+    invalid = client.post("/models", json={"name": "no spaces"})
+    assert invalid.status_code == 422 and "invalid model name" in invalid.json()["error"]
+    missing = client.post("/models", json={"owner": "x"})
+    assert missing.status_code == 422 and "name" in missing.json()["error"]
+
+
+def test_upload_returns_the_receipt_and_stores_it(client):
+    values = np.linspace(0, 1, 121)
+    response = _upload(client, submission_csv(MEMBERS[:120] + ["NOPE US"], values), date="2024-01-05")
+    assert response.status_code == 201, response.text
+    receipt = response.json()
+    assert receipt["model"] == "alpha" and receipt["n_accepted"] == 120 and receipt["n_dropped"] == 1
+    assert receipt["dropped_ids"] == ["NOPE US"] and receipt["id_column"] == "numerai_ticker"
+    assert receipt["dates"] == [{"date": "2024-01-05", "version": 1, "new_version": True, "n_accepted": 120,
+                                 "n_dropped": 1}]
+    listed = client.get("/models/alpha/submissions").json()
+    assert [(r["date"], r["version"], r["current"], r["source"]) for r in listed] == [("2024-01-05", 1, True, "sub.csv")]
+    signal = client.get("/models/alpha/submissions/2024-01-05").json()
+    expected = dict(zip(MEMBERS[:120], values[:120]))
+    assert signal.keys() == expected.keys()
+    assert all(abs(signal[t] - expected[t]) < 1e-15 for t in expected)
+
+
+def test_upload_defaults_to_last_trading_day_and_reuploads_version(client):
+    first = _upload(client, submission_csv(MEMBERS[:120])).json()
+    again = _upload(client, submission_csv(MEMBERS[:120])).json()
+    changed = _upload(client, submission_csv(MEMBERS[:120], np.linspace(1, 0, 120))).json()
+    assert [r["dates"][0]["date"] for r in (first, again, changed)] == ["2024-01-10"] * 3
+    assert [(r["dates"][0]["version"], r["dates"][0]["new_version"]) for r in (first, again, changed)] == [
+        (1, True), (1, False), (2, True)]
+    current = client.get("/models/alpha/submissions", params={"current_only": True}).json()
+    assert [r["version"] for r in current] == [2]
+    old = client.get("/models/alpha/submissions/2024-01-10", params={"version": 1}).json()
+    assert old[MEMBERS[0]] == 0.0
+
+
+def test_parquet_upload(client):
+    buffer = io.BytesIO()
+    pd.DataFrame({"numerai_ticker": MEMBERS[:110], "prediction": np.linspace(0, 1, 110)}).to_parquet(buffer)
+    response = _upload(client, buffer.getvalue(), filename="sub.parquet", date="2024-01-03")
+    assert response.status_code == 201 and response.json()["n_accepted"] == 110
+
+
+@pytest.mark.parametrize(
+    "data, rule, status, fragment",
+    [
+        (b"ticker,signal\nA,0.5\nB,oops\n", "non_numeric", 422, "column 'signal' at line 3 ('oops')"),
+        (submission_csv(MEMBERS[:30]), "too_few_tickers", 422, "at least 100 per date"),
+        (b"ticker,score\nA,1\n", "missing_column", 422, "missing value column"),
+        (b"", "empty_file", 422, "empty"),
+        (b"ticker,signal\n" + b"ABCD US,0.5\n" * 5000, "file_too_large", 413, "size limit of 50,000 bytes"),
+    ],
+    ids=["non_numeric", "too_few_tickers", "missing_column", "empty_file", "file_too_large"],
+)
+def test_bad_uploads_are_4xx_one_line_and_store_nothing(client, data, rule, status, fragment):
+    response = _upload(client, data, date="2024-01-05")
+    body = response.json()
+    assert response.status_code == status
+    assert body["rule"] == rule and fragment in body["error"] and "\n" not in body["error"]
+    assert _counts(client) == (0, 0)
+
+
+def test_oversized_body_is_refused_from_its_content_length(client):
+    response = _upload(client, b"x" * 200_000)
+    assert response.status_code == 413 and "200," in response.json()["error"]
+
+
+def test_unknown_model_and_missing_submission_are_404(client):
+    assert _upload(client, submission_csv(MEMBERS[:120]), model="ghost").status_code == 404
+    assert client.get("/models/ghost/submissions").status_code == 404
+    missing = client.get("/models/alpha/submissions/2024-01-05")
+    assert missing.status_code == 404 and "no submission for 2024-01-05" in missing.json()["error"]
+
+
+def test_bad_date_field_is_422(client):
+    response = _upload(client, submission_csv(MEMBERS[:120]), date="not-a-date")
+    assert response.status_code == 422 and response.json()["rule"] == "bad_date"
+    weekend = _upload(client, submission_csv(MEMBERS[:120]), date="2024-01-06")
+    assert weekend.status_code == 422 and "not a trading day" in weekend.json()["error"]
+
+
+def test_missing_file_field_is_422(client):
+    response = client.post("/models/alpha/submissions", data={"date": "2024-01-05"})
+    assert response.status_code == 422 and "file" in response.json()["error"]
+
+
+def test_missing_store_fails_at_creation(tmp_path):
+    with pytest.raises(StoreError, match="no store at"):
+        create_app(tmp_path / "none.duckdb")
