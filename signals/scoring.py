@@ -584,7 +584,6 @@ _NEEDS_FACTOR_NEUTRAL = {"corr", "fnc", "nc", "mmc", "nmc", "alpha", "mpc"}
 _NEEDS_NEUTRALIZERS = {"fnc", "nc", "nmc", "alpha", "mpc", "turnover"}
 _NEEDS_SAMPLE_WEIGHTS = {"alpha", "mpc", "turnover"}
 _NEEDS_META_MODEL = {"mmc", "nmc"}
-_SIGNAL_POWER_METRICS = {"corr", "ic", "alpha", "mpc"}
 
 
 def _requested_metrics(metrics: Iterable[str]) -> list[str]:
@@ -639,20 +638,29 @@ def _weights_on(
     return rows, weight_normalize(center(weights))
 
 
-def _era_churn(current: np.ndarray, ids: pd.Index, previous: np.ndarray, previous_ids: pd.Index,
-               ratio: float) -> np.ndarray:
-    """1 - Spearman of each current column with the same model's previous column (cleaned inputs)."""
+def _era_churn(
+    ranks: np.ndarray, ids: pd.Index, cleaned: np.ndarray,
+    previous_ranks: np.ndarray, previous_ids: pd.Index, previous_cleaned: np.ndarray,
+    ratio: float,
+) -> np.ndarray:
+    """1 - Spearman of each current column with the same model's previous column.
+
+    ``cleaned`` / ``previous_cleaned`` (n, k) are the cleaned signals on their sorted ids and
+    ``ranks`` / ``previous_ranks`` their tie-kept ranks over all those ids (reused when the
+    two eras share every id).
+    """
     shared = ids.intersection(previous_ids).sort_values()
     try:
         _check_overlap(len(shared), len(ids), "the predictions", "the previous predictions", ratio)
         _check_overlap(len(shared), len(previous_ids), "the previous predictions", "the predictions", ratio)
     except InsufficientOverlapError:
-        return np.full(current.shape[1], np.nan)
-    left = current[ids.get_indexer(shared)]
-    right = previous[previous_ids.get_indexer(shared)]
-    varies = (np.ptp(left, axis=0) > 0) & (np.ptp(right, axis=0) > 0) if len(shared) > 1 else False
-    correlation = _pearson_pairs(rank_columns(left), rank_columns(right))
-    return np.where(varies, 1 - correlation, np.nan)
+        return np.full(ranks.shape[1], np.nan)
+    if len(shared) != len(ids):
+        ranks = rank_columns(cleaned[ids.get_indexer(shared)])
+    if len(shared) != len(previous_ids):
+        previous_ranks = rank_columns(previous_cleaned[previous_ids.get_indexer(shared)])
+    varies = (np.ptp(ranks, axis=0) > 0) & (np.ptp(previous_ranks, axis=0) > 0)
+    return np.where(varies, 1 - _pearson_pairs(ranks, previous_ranks), np.nan)
 
 
 def _era_turnover(current: tuple[pd.Index, np.ndarray], previous: tuple[pd.Index, np.ndarray],
@@ -743,11 +751,14 @@ def score_era(
     if meta_model is not None:
         _check_unique(meta_model, "the meta-model")
 
+    if not predictions.index.is_monotonic_increasing:
+        predictions = predictions.sort_index()
     universe = predictions.index
     raw_values = as_float_matrix(predictions).reshape(len(universe), -1)
     active = ~np.isnan(raw_values).all(axis=0)
     cleaned = fill_partial_columns(raw_values[:, active])  # ranks of cleaned columns are exact
     ratio = max_filtered_index_ratio
+    ranks = transformed = None  # over the whole universe, when the core rows are the universe
 
     core = [name for name in wanted if name not in ("churn", "turnover")]
     if core and active.any():
@@ -766,7 +777,7 @@ def score_era(
         for obj, name in aligned:
             _check_overlap(len(rows), len(obj), name, "the other scoring inputs", ratio)
         rows = rows.sort_values()
-        scores = _core_scores(
+        scores, core_ranks, core_transformed = _core_scores(
             core,
             cleaned[universe.get_indexer(rows)],
             targets.loc[rows],
@@ -778,15 +789,21 @@ def score_era(
         )
         for name, values in scores.items():
             result.loc[models[active], name] = values
+        if len(rows) == len(universe):
+            ranks, transformed = core_ranks, core_transformed
 
     if previous is not None and active.any() and {"churn", "turnover"}.intersection(wanted):
         _check_unique(previous, "the previous predictions")
+        if not previous.index.is_monotonic_increasing:
+            previous = previous.sort_index()
         previous_values = as_float_matrix(previous.reindex(columns=models[active]))
-        previous_values = previous_values.reshape(len(previous), -1)
-        previous_cleaned = fill_partial_columns(previous_values)
+        previous_cleaned = fill_partial_columns(previous_values.reshape(len(previous), -1))
+        previous_ranks = rank_columns(previous_cleaned)
+        if ranks is None:
+            ranks = rank_columns(cleaned)
         if "churn" in wanted:
             result.loc[models[active], "churn"] = _era_churn(
-                cleaned, universe, previous_cleaned, previous.index, ratio
+                ranks, universe, cleaned, previous_ranks, previous.index, previous_cleaned, ratio
             )
         if "turnover" in wanted:
             previous_neutralizers = _usable_neutralizers(
@@ -794,12 +811,12 @@ def score_era(
             )
             if previous_sample_weights is None:
                 previous_sample_weights = sample_weights
-            current = _weights_on(
-                _signal_transform(cleaned), universe, neutralizers, sample_weights, ratio
-            )
+            if transformed is None:
+                transformed = power(gaussian(ranks), SIGNAL_POWER)
+            current = _weights_on(transformed, universe, neutralizers, sample_weights, ratio)
             before = _weights_on(
-                _signal_transform(previous_cleaned), previous.index, previous_neutralizers,
-                previous_sample_weights, ratio,
+                power(gaussian(previous_ranks), SIGNAL_POWER), previous.index,
+                previous_neutralizers, previous_sample_weights, ratio,
             )
             result.loc[models[active], "turnover"] = _era_turnover(current, before, ratio)
     return result
@@ -814,18 +831,22 @@ def _core_scores(
     neutralizers: pd.DataFrame | None,
     sample_weights: pd.Series | None,
     stakes: pd.Series | None,
-) -> dict[str, np.ndarray]:
-    """The row-aligned metrics (all but churn/turnover) for cleaned signals (n, k)."""
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The row-aligned metrics (all but churn/turnover) for cleaned signals (n, k).
+
+    Also returns the signals' tie-kept ranks and ``power(gaussian(ranks), 1.5)`` for reuse.
+    """
     scores: dict[str, np.ndarray] = {}
     n_rows = len(cleaned)
-    gauss = gaussian(rank_columns(cleaned))
+    ranks = rank_columns(cleaned)
+    gauss = gaussian(ranks)
 
     def centred_over_all(column: str) -> np.ndarray:
         # the reference centres these targets over every value it was given
         full = _vector(all_targets[column])
         return _vector(targets[column]) - np.nanmean(full)
 
-    transformed = power(gauss, SIGNAL_POWER) if _SIGNAL_POWER_METRICS.intersection(wanted) else None
+    transformed = power(gauss, SIGNAL_POWER)
     if "corr" in wanted or "fnc" in wanted or "nc" in wanted or "alpha" in wanted:
         target_fn = centred_over_all(TARGET_FOR_CORRELATIONS)
     if "corr" in wanted:
@@ -869,4 +890,76 @@ def _core_scores(
                 scores["mpc"] = _mpc(weights, _stake_weights(stake_values), target - target.mean())
             else:  # no staked model submitted: the meta-portfolio does not exist
                 scores["mpc"] = np.full(cleaned.shape[1], np.nan)
-    return scores
+    return scores, ranks, transformed
+
+
+def _split_by_date(panel: pd.Series | pd.DataFrame | None, what: str) -> dict[object, pd.Series | pd.DataFrame]:
+    """Cross-sections of a panel indexed by (date, ticker), keyed by date."""
+    if panel is None:
+        return {}
+    if not isinstance(panel.index, pd.MultiIndex) or panel.index.nlevels != 2:
+        raise DataValidationError(f"{what} must be indexed by (date, ticker)")
+    return {date: frame.droplevel(0) for date, frame in panel.groupby(level=0, sort=True)}
+
+
+def score_eras(
+    predictions: pd.DataFrame,
+    *,
+    targets: pd.DataFrame,
+    meta_model: pd.Series | None = None,
+    neutralizers: pd.DataFrame | None = None,
+    sample_weights: pd.Series | None = None,
+    stakes: pd.Series | pd.DataFrame | None = None,
+    metrics: Iterable[str] = METRICS,
+    max_filtered_index_ratio: float = DEFAULT_MAX_FILTERED_INDEX_RATIO,
+) -> pd.DataFrame:
+    """``score_era`` for every date of panels indexed by (date, ticker).
+
+    ``stakes`` is one Series (model -> stake) for all eras or a DataFrame (date x model).
+    churn and turnover compare each era with the previous date of the predictions panel
+    (its own neutralizers and sample weights); the first date gets NaN.
+    Returns a DataFrame indexed by (date, model), one column per metric.
+    """
+    wanted = _requested_metrics(metrics)
+    eras = _split_by_date(predictions, "predictions")
+    target_eras = _split_by_date(targets, "targets")
+    meta_eras = _split_by_date(meta_model, "meta_model")
+    neutralizer_eras = _split_by_date(neutralizers, "neutralizers")
+    weight_eras = _split_by_date(sample_weights, "sample_weights")
+    results = []
+    previous_date = None
+    for date, era_predictions in eras.items():
+        era_stakes = stakes
+        if isinstance(stakes, pd.DataFrame):
+            if date not in stakes.index:
+                raise DataValidationError(f"stakes have no row for date {date}")
+            era_stakes = stakes.loc[date].dropna()
+        if date not in target_eras:
+            raise DataValidationError(f"targets have no values for date {date}")
+        for panel, era_map, what in ((meta_model, meta_eras, "meta_model"),
+                                     (neutralizers, neutralizer_eras, "neutralizers"),
+                                     (sample_weights, weight_eras, "sample_weights")):
+            if panel is not None and date not in era_map:
+                raise DataValidationError(f"{what} have no values for date {date}")
+        try:
+            scores = score_era(
+                era_predictions,
+                targets=target_eras[date],
+                meta_model=meta_eras.get(date),
+                neutralizers=neutralizer_eras.get(date),
+                sample_weights=weight_eras.get(date),
+                stakes=era_stakes,
+                previous=eras.get(previous_date),
+                previous_neutralizers=neutralizer_eras.get(previous_date),
+                previous_sample_weights=weight_eras.get(previous_date),
+                metrics=wanted,
+                max_filtered_index_ratio=max_filtered_index_ratio,
+            )
+        except DataValidationError as error:
+            raise type(error)(f"date {date}: {error}") from error
+        results.append(scores)
+        previous_date = date
+    if not results:
+        empty = pd.MultiIndex.from_arrays([[], []], names=["date", "model"])
+        return pd.DataFrame(columns=wanted, index=empty, dtype=float)
+    return pd.concat(results, keys=list(eras), names=["date", "model"])

@@ -64,28 +64,33 @@ def rank_columns(values: np.ndarray, method: RankMethod = "average") -> np.ndarr
         return values.astype(np.float64, copy=True)
     rows = np.ascontiguousarray(values.T)  # (k, n): sorting along contiguous rows is ~2x faster
     missing = np.isnan(rows)
-    count = (n_rows - missing.sum(axis=1))[:, None]
+    count = n_rows - missing.sum(axis=1)
     keys = rows
-    if missing.any() and not np.isposinf(rows).any():
+    if count.sum() < rows.size and not np.isposinf(rows).any():
         # numpy's fast sort path avoids NaN; +inf sorts to the same place (the end)
         keys = np.where(missing, np.inf, rows)
     order = np.argsort(keys, axis=1, kind="stable" if method == "first" else None)
-    position = np.arange(n_rows)
-    if method == "first":
-        ranks_sorted = np.broadcast_to(position + 1.0, (n_cols, n_rows))
-    else:
-        ordered = np.take_along_axis(keys, order, axis=1)
-        new_value = ordered[:, 1:] != ordered[:, :-1]  # a tie group ends between i and i+1
-        group_start = np.zeros((n_cols, n_rows), dtype=np.int64)
-        group_start[:, 1:] = np.where(new_value, position[1:], 0)
-        np.maximum.accumulate(group_start, axis=1, out=group_start)
-        group_end = np.full((n_cols, n_rows), n_rows - 1, dtype=np.int64)
-        group_end[:, :-1] = np.where(new_value, position[:-1], n_rows - 1)
-        group_end = np.minimum.accumulate(group_end[:, ::-1], axis=1)[:, ::-1]
-        ranks_sorted = (group_start + group_end) * 0.5 + 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        percentile = (ranks_sorted - 0.5) / count
-    percentile[position >= count] = np.nan
+        if method == "first":
+            position = np.arange(n_rows)
+            percentile = (position + 0.5) / count[:, None]
+            percentile[position >= count[:, None]] = np.nan
+        else:
+            # tie groups of the sorted rows, found on the flattened (k * n) array
+            total = n_rows * n_cols
+            ordered = np.take_along_axis(keys, order, axis=1).reshape(-1)
+            group_first = np.empty(total, dtype=bool)
+            group_first[0] = True
+            np.not_equal(ordered[1:], ordered[:-1], out=group_first[1:])
+            group_first[::n_rows] = True  # every column starts a group
+            starts = np.flatnonzero(group_first)
+            sizes = np.diff(starts, append=total)
+            column = starts // n_rows
+            start_in_column = starts - column * n_rows
+            # average 1-based rank of a group = start + (size + 1) / 2; percentile = (rank - .5) / count
+            group_percentile = (start_in_column + (sizes - 1) * 0.5 + 0.5) / count[column]
+            group_percentile[start_in_column >= count[column]] = np.nan
+            percentile = np.repeat(group_percentile, sizes).reshape(n_cols, n_rows)
     result = np.empty((n_cols, n_rows), dtype=np.float64)
     np.put_along_axis(result, order, percentile, axis=1)
     return result.T
