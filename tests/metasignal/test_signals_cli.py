@@ -1,0 +1,203 @@
+"""`metasignal models|submit|submissions|serve`: output, store effects, one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.example_models import example_signals
+from metasignal.cli import main
+from signals.storage import list_submissions, submission, submissions_for_date
+from tests.metasignal.cli_runner import assert_one_line_error, run_cli
+from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
+
+MEMBERS = list(universe_members(DAYS[-1]))
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "template.duckdb"
+    build_store(path).close()
+    return path
+
+
+@pytest.fixture
+def db(template, tmp_path):
+    path = tmp_path / "store.duckdb"
+    shutil.copyfile(template, path)
+    return path
+
+
+def cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    """Run the real entry point in-process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["metasignal", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(result, *fragments):
+    code, out, err = result
+    assert code != 0 and "Traceback" not in out + err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_models_create_and_list(db, capsys, monkeypatch):
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha", "--owner", "ann")
+    assert code == 0 and "created model alpha (owner ann)" in out
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "models", "list")
+    assert code == 0 and "alpha" in out and "ann" in out
+
+
+def test_submit_prints_counts_and_stores(db, tmp_path, capsys, monkeypatch):
+    cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
+    file = tmp_path / "sig.csv"
+    file.write_bytes(submission_csv(MEMBERS[:120] + ["NOPE US", "ZZZ GB"]))
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", "--date", "2024-01-05")
+    assert code == 0
+    assert "accepted 120 tickers, dropped 2 for model alpha on 2024-01-05: version 1" in out
+    assert "NOPE US, ZZZ GB" in out
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", "--date", "2024-01-05")
+    assert "version 1 (unchanged" in out
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "submissions", "list", "--model", "alpha")
+    assert code == 0 and "2024-01-05" in out and "sig.csv" in out and "1 *" in out
+    from data.store import Store
+
+    with Store.open(db) as store:
+        assert len(submission(store, "alpha", "2024-01-05")) == 120
+
+
+def test_submit_multi_date_file_prints_a_table(db, tmp_path, capsys, monkeypatch):
+    cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
+    file = tmp_path / "history.csv"
+    file.write_bytes(submission_csv(MEMBERS[:110], date=DAYS[1]) + submission_csv(MEMBERS[:110], date=DAYS[2]).split(b"\n", 1)[1])
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha")
+    assert code == 0 and "alpha: 2 dates" in out and "2024-01-02" in out and "2024-01-03" in out
+    assert "accepted 220 rows" in out
+
+
+def test_submit_warns_about_data_type(db, tmp_path, capsys, monkeypatch):
+    cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
+    frame = pd.DataFrame({"ticker": MEMBERS[:110], "signal": np.linspace(0, 1, 110), "data_type": "live"})
+    file = tmp_path / "sig.csv"
+    frame.to_csv(file, index=False)
+    code, out, _ = cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha")
+    assert code == 0 and "warning: column 'data_type' is deprecated" in out
+
+
+@pytest.mark.parametrize(
+    "content, args, fragments",
+    [
+        (b"ticker,signal\nA,0.5\nB,2\n", (), ("column 'signal' at line 3 ('2')", "outside [0, 1]")),
+        (b"ticker,signal,extra\nA,0.5,1\n", (), ("unexpected column 'extra' (column 3)",)),
+        (b"", (), ("file is empty",)),
+        (b"\xff\xfe", (), ("line 1", "UTF-8")),
+        (b"ticker,signal\nA,0.5\n", ("--date", "someday"), ("cannot read 'someday' as a date",)),
+        (b"ticker,signal\nA,0.5\n", ("--date", "2024-01-06"), ("2024-01-06 is not a trading day",)),
+        (b"ticker,signal\nA,0.5\nB,0.6\n", (), ("only 0 tickers on 2024-01-10", "at least 100")),
+        (b"ticker,signal\nA,0.5\n" * 100, ("--max-mb", "0.001"), ("over the size limit",)),
+    ],
+    ids=["range", "extra", "empty", "encoding", "bad-date", "weekend", "too-few", "too-large"],
+)
+def test_bad_files_are_one_line_and_change_nothing(db, tmp_path, capsys, monkeypatch, content, args, fragments):
+    cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
+    file = tmp_path / "bad.csv"
+    file.write_bytes(content)
+    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", *args), *fragments)
+    from data.store import Store
+
+    with Store.open(db) as store:
+        assert list_submissions(store).empty
+
+
+def test_other_mistakes_are_one_line(db, tmp_path, capsys, monkeypatch):
+    file = tmp_path / "sig.csv"
+    file.write_bytes(submission_csv(MEMBERS[:120]))
+    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "ghost"), "unknown model 'ghost'")
+    cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
+    _one_line_error(cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha"), "already exists")
+    _one_line_error(cli(capsys, monkeypatch, "--db", db, "models", "create", "bad name"), "invalid model name")
+    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", tmp_path / "none.csv", "--model", "alpha"),
+                    "no submission file at")
+    _one_line_error(cli(capsys, monkeypatch, "--db", tmp_path / "none.duckdb", "models", "list"), "no store at")
+    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submissions", "list", "--model", "ghost"), "unknown model")
+
+
+def test_subprocess_bad_submission_has_no_traceback(db, tmp_path):
+    """The installed entry point (python -m metasignal) on a bad file: one line, exit 1."""
+    assert run_cli("--db", db, "models", "create", "alpha").code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xef\xbb\xbfticker,signal\r\nA,0.5\r\nB,nan\r\n")
+    run = run_cli("--db", db, "submit", bad, "--model", "alpha")
+    assert run.code == 1
+    assert_one_line_error(run, "column 'signal' at line 3 ('nan')", "missing or NaN")
+
+
+def test_example_models_of_the_synthetic_market_submit_through_the_cli(store_copy, tmp_path, capsys, monkeypatch):
+    """End to end on the shared synthetic store: every example model's signal is accepted."""
+    day = store_copy.last_date()
+    signals = example_signals(store_copy, day, ("skilled", "noise"))
+    path = store_copy.path
+    store_copy.close()
+    for name in signals.columns:
+        cli(capsys, monkeypatch, "--db", path, "models", "create", name)
+        file = tmp_path / f"{name}.csv"
+        signals[name].dropna().rename("signal").rename_axis("numerai_ticker").to_csv(file)
+        code, out, err = cli(capsys, monkeypatch, "--db", path, "submit", file, "--model", name, "--min-tickers", "50")
+        assert code == 0, err
+        assert f"accepted {signals[name].notna().sum()} tickers, dropped 0" in out
+    from data.store import Store
+
+    with Store.open(path) as store:
+        wide = submissions_for_date(store, day)
+    assert list(wide.columns) == ["noise", "skilled"]
+    np.testing.assert_allclose(wide["skilled"].to_numpy(), signals["skilled"].reindex(wide.index).to_numpy())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_runs_the_upload_api(db):
+    assert run_cli("--db", db, "models", "create", "alpha").code == 0
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "metasignal", "--db", str(db), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.2)
+        assert health.json()["last_trading_day"] == "2024-01-10"
+        response = httpx.post(f"{base}/models/alpha/submissions",
+                              files={"file": ("s.csv", submission_csv(MEMBERS[:120]), "text/csv")})
+        assert response.status_code == 201 and response.json()["n_accepted"] == 120
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
