@@ -134,6 +134,11 @@ def _check_dates(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
     return index
 
 
+def _check_lag(lag) -> None:
+    if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 0:
+        raise DataValidationError(f"lag must be a whole number of trading days >= 0, got {lag!r}.")
+
+
 def execution_dates(
     decisions: pd.DatetimeIndex, trading_days: pd.DatetimeIndex, lag: int
 ) -> pd.Series:
@@ -143,8 +148,11 @@ def execution_dates(
     a trading day; the ``max(lag, 1)``-th trading day after a decision on a non-trading day);
     keeps the latest decision per execution date and drops decisions past the data.
     """
+    _check_lag(lag)
     decisions = pd.DatetimeIndex(decisions)
     trading_days = pd.DatetimeIndex(trading_days)
+    if not (decisions.is_monotonic_increasing and trading_days.is_monotonic_increasing):
+        raise DataValidationError("decision dates and trading days must be sorted.")
     rows, chosen = _execution_schedule(decisions, trading_days, lag)
     return pd.Series(decisions[chosen], index=trading_days[rows], name="decision_date")
 
@@ -204,8 +212,7 @@ def simulate(
     """
     if not isinstance(returns, pd.DataFrame):
         raise DataValidationError("returns must be a DataFrame (date x ticker) of daily returns.")
-    if isinstance(lag, bool) or not isinstance(lag, (int, np.integer)) or lag < 0:
-        raise DataValidationError(f"lag must be a whole number of trading days >= 0, got {lag!r}.")
+    _check_lag(lag)
     weights = _wide_weights(weights)
     trading_days = _check_dates(returns, "returns")
     decisions = _check_dates(weights, "weights")

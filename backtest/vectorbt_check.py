@@ -8,13 +8,15 @@ column order and a buy could be cut short by cash not yet freed):
     vbt.Portfolio.from_orders(
         close=prices, size=orders, size_type="targetpercent", direction="both",
         group_by=True, cash_sharing=True, call_seq="auto",
-        init_cash=capital, fees=0.0, fixed_fees=0.0, slippage=0.0, freq="1D",
+        init_cash=capital, fees=0.0, fixed_fees=0.0, slippage=0.0, min_size=0.0, freq="1D",
     ).value()
 
 ``prices`` is ``cumprod(1 + r)`` from 1, NaN wherever the return is NaN (vectorbt ignores an
 order at a NaN price and values the holding at its last price, which matches ``simulate``
 closing the position at its last price). ``orders`` is NaN except on execution dates, where it
 holds the whole target row (0 for names without a target, so they are closed).
+``min_size=0`` matters: vectorbt's default rejects orders below 1e-8 shares, which skips tiny
+rebalancing trades in a book of thousands of small positions.
 
 What vectorbt does not model, so a difference is expected when they are used: trading costs,
 borrow fees, interest on cash, and a halted name that trades again later (``simulate`` has
@@ -60,6 +62,7 @@ def _vectorbt_value(orders: pd.DataFrame, prices: pd.DataFrame, capital: float) 
         fees=0.0,
         fixed_fees=0.0,
         slippage=0.0,
+        min_size=0.0,
         freq="1D",
     )
     value = portfolio.value()

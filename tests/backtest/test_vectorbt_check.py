@@ -8,7 +8,9 @@ The vectorbt call (in backtest.vectorbt_check) is exactly:
         size_type="targetpercent", direction="both",
         group_by=True, cash_sharing=True,
         call_seq="auto",         # sells before buys within each day
-        init_cash=capital, fees=0.0, fixed_fees=0.0, slippage=0.0, freq="1D",
+        init_cash=capital, fees=0.0, fixed_fees=0.0, slippage=0.0,
+        min_size=0.0,            # default 1e-8 shares would skip tiny rebalancing trades
+        freq="1D",
     ).value()
 
 Execution dates are the decision dates moved by the lag (backtest.simulate.execution_dates).
