@@ -104,8 +104,8 @@ def _check_overlap(kept: int, total: int, name: str, other: str, max_filtered_ra
     share = round(1 - max_filtered_ratio, 2) * 100
     if total == 0 or kept / total < 1 - max_filtered_ratio:
         raise InsufficientOverlapError(
-            f"{name} does not have enough overlapping ids with {other}: {kept} of {total} "
-            f"overlap, at least {share:g}% must"
+            f"not enough overlapping ids between {name} and {other}: {kept} of the {total} ids "
+            f"of {name} overlap, at least {share:g}% must"
         )
 
 
@@ -772,8 +772,10 @@ def score_era(
         if _NEEDS_SAMPLE_WEIGHTS.intersection(core):
             aligned.append((sample_weights, "the sample weights"))
         rows = universe
-        for obj, _ in aligned[1:]:
-            rows = rows.intersection(_valid_ids(obj))
+        for obj, name in aligned[1:]:
+            covered = universe.intersection(_valid_ids(obj))
+            _check_overlap(len(covered), len(universe), "the predictions", name, ratio)
+            rows = rows.intersection(covered)
         for obj, name in aligned:
             _check_overlap(len(rows), len(obj), name, "the other scoring inputs", ratio)
         rows = rows.sort_values()

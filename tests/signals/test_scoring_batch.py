@@ -1,0 +1,204 @@
+"""Batch scoring: score_era / score_eras equal numerai-tools called per model, and invariances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numerai_tools import scoring as reference
+from numerai_tools import signals as reference_signals
+
+from data.errors import DataValidationError
+from signals.meta_model import stake_weighted_meta_model
+from signals.scoring import METRICS, InsufficientOverlapError, score_era, score_eras
+from tests.signals.scoring_fixtures import Era, assert_scores_match, build_era
+
+CASES = {
+    "ties": dict(seed=20, n_tickers=300, n_models=4),
+    "partial_universe": dict(seed=21, n_tickers=250, n_models=3, missing=0.3),
+    "constant_column": dict(seed=22, n_tickers=160, n_models=3, constant_column=True),
+    "tiny_8": dict(seed=23, n_tickers=8, n_models=3, n_sectors=2, n_styles=1),
+    "continuous_targets": dict(seed=24, n_tickers=120, n_models=2, decimals=None, target_in_unit=False),
+}
+
+
+def reference_or_nan(compute) -> float:
+    """The reference's value, or NaN where it refuses the input (constant columns)."""
+    try:
+        return float(compute())
+    except AssertionError:
+        return np.nan
+
+
+def reference_scores(era: Era, target: pd.Series | None = None) -> pd.DataFrame:
+    """Every metric from numerai-tools, looped per model as a user would (mpc is joint)."""
+    target = era.target if target is None else target
+    cleaned, n, v = era.cleaned, era.neutralizers, era.sample_weights
+    previous = reference.tie_kept_rank(era.previous).fillna(0.5)
+    rows = {}
+    for model in cleaned.columns:
+        column = cleaned[[model]]
+        rows[model] = {
+            "corr": reference.numerai_corr(column, target).iloc[0],
+            "ic": reference.numerai_corr(column, era.raw).iloc[0],
+            "fnc": reference_or_nan(lambda: reference.feature_neutral_corr(column, n, target).iloc[0]),
+            "nc": reference_or_nan(lambda: reference.neutral_correlation(column, n, target).iloc[0]),
+            "mmc": reference.correlation_contribution(column, era.meta_model, target).iloc[0],
+            "nmc": reference.neutral_contribution(column, era.meta_model, n, target).iloc[0],
+            "alpha": reference.alpha(column, n, v, target).iloc[0],
+            "churn": reference_or_nan(lambda: reference_signals.churn(cleaned[model], previous[model])),
+            "turnover": reference_or_nan(lambda: reference_signals.turnover(
+                reference.generate_neutralized_weights(column, n, v, True)[model],
+                reference.generate_neutralized_weights(previous[[model]], n, v, True)[model],
+            )),
+        }
+    scores = pd.DataFrame.from_dict(rows, orient="index")
+    scores["mpc"] = reference.meta_portfolio_contribution(cleaned, era.stakes, n, v, target)
+    return scores[list(METRICS)]
+
+
+def batch(era: Era, **overrides) -> pd.DataFrame:
+    arguments = dict(
+        targets=era.targets, meta_model=era.meta_model, neutralizers=era.neutralizers,
+        sample_weights=era.sample_weights, stakes=era.stakes, previous=era.previous,
+    )
+    arguments.update(overrides)
+    predictions = arguments.pop("predictions", era.predictions)
+    return score_era(predictions, **arguments)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_score_era_equals_reference_per_model(case):
+    era = build_era(**CASES[case])
+    ours = batch(era)
+    assert list(ours.index) == list(era.predictions.columns)
+    assert list(ours.columns) == list(METRICS)
+    assert_scores_match(ours, reference_scores(era))
+
+
+def test_unsorted_rows_and_a_model_that_did_not_submit():
+    era = build_era(seed=25, n_tickers=120, n_models=3)
+    expected = batch(era)
+    shuffled = era.predictions.sample(frac=1.0, random_state=0)
+    shuffled["absent_model"] = np.nan
+    ours = batch(era, predictions=shuffled)
+    assert ours.loc["absent_model"].isna().all()
+    assert_scores_match(ours.drop(index="absent_model"), expected)
+
+
+def test_targets_with_gaps_and_extra_ids():
+    era = build_era(seed=26, n_tickers=200, n_models=3)
+    targets = era.targets.copy()
+    targets.iloc[::15] = np.nan
+    extra = pd.DataFrame({"factor_neutral": [1.0, 0.0], "raw": [0.5, 0.25]},
+                         index=pd.Index(["ZZ1", "ZZ2"], name="ticker"))
+    targets = pd.concat([targets, extra])
+    gappy = Era(**{**era.__dict__, "targets": targets})
+    metrics = ["corr", "ic", "nc", "mmc", "nmc", "alpha", "mpc"]
+    ours = batch(gappy, metrics=metrics)
+    expected = reference_scores(gappy, target=gappy.target)[metrics]
+    assert_scores_match(ours, expected)
+
+
+def test_missing_meta_model_is_built_from_stakes():
+    era = build_era(seed=27, n_tickers=100, n_models=3)
+    built = batch(era, meta_model=None, metrics=["mmc", "nmc"])
+    explicit = batch(era, meta_model=stake_weighted_meta_model(era.predictions, era.stakes),
+                     metrics=["mmc", "nmc"])
+    assert_scores_match(built, explicit, tolerance=0.0)
+
+
+def test_max_churn_and_turnover_of_reference_live_check():
+    era = build_era(seed=28, n_tickers=150, n_models=2)
+    ours = batch(era, metrics=["churn", "turnover"])
+    for model in era.predictions.columns:
+        submission = era.cleaned[model].rename("signal")
+        previous = era.previous[model].rank(pct=True).rename("signal")
+        expected = reference_signals.calculate_max_churn_and_turnover(
+            submission, era.neutralizers, era.sample_weights,
+            {"prev": previous}, {"prev": era.neutralizers}, {"prev": era.sample_weights},
+        )
+        assert_scores_match(ours.loc[model, ["churn", "turnover"]].to_numpy(), expected)
+
+
+def test_churn_and_turnover_without_previous_are_nan():
+    era = build_era(seed=29, n_tickers=60, n_models=2)
+    scores = batch(era, previous=None)
+    assert scores[["churn", "turnover"]].isna().all().all()
+    assert scores.drop(columns=["churn", "turnover"]).notna().all().all()
+
+
+def test_score_eras_matches_score_era_per_date():
+    eras = [build_era(seed=30 + k, n_tickers=90, n_models=3) for k in range(3)]
+    dates = pd.to_datetime(["2024-01-05", "2024-01-12", "2024-01-19"])
+
+    def panel(get):
+        return pd.concat({date: get(era) for date, era in zip(dates, eras)}, names=["date", "ticker"])
+
+    stakes = pd.DataFrame([era.stakes for era in eras], index=dates)
+    scores = score_eras(
+        panel(lambda era: era.predictions), targets=panel(lambda era: era.targets),
+        meta_model=panel(lambda era: era.meta_model), neutralizers=panel(lambda era: era.neutralizers),
+        sample_weights=panel(lambda era: era.sample_weights), stakes=stakes,
+    )
+    assert scores.index.names == ["date", "model"]
+    assert scores.loc[dates[0], ["churn", "turnover"]].isna().all().all()
+    for position in (1, 2):
+        era, before = eras[position], eras[position - 1]
+        expected = score_era(
+            era.predictions, targets=era.targets, meta_model=era.meta_model,
+            neutralizers=era.neutralizers, sample_weights=era.sample_weights, stakes=era.stakes,
+            previous=before.predictions, previous_neutralizers=before.neutralizers,
+            previous_sample_weights=before.sample_weights,
+        )
+        assert_scores_match(scores.loc[dates[position]], expected, tolerance=0.0)
+
+
+def test_batch_errors_are_readable():
+    era = build_era(seed=33, n_tickers=60, n_models=2)
+    with pytest.raises(DataValidationError, match="unknown metric 'sharpe'"):
+        batch(era, metrics=["corr", "sharpe"])
+    with pytest.raises(DataValidationError, match="'fnc' needs neutralizers"):
+        batch(era, neutralizers=None, metrics=["corr", "fnc"])
+    with pytest.raises(DataValidationError, match="'mmc' needs a meta_model"):
+        batch(era, meta_model=None, stakes=None, metrics=["mmc"])
+    with pytest.raises(DataValidationError, match="'raw'"):
+        batch(era, targets=era.targets[["factor_neutral"]], metrics=["ic"])
+    with pytest.raises(InsufficientOverlapError, match="the neutralizers"):
+        batch(era, neutralizers=era.neutralizers.iloc[:30], metrics=["nc"])
+    dates = pd.to_datetime(["2024-01-05"])
+    with pytest.raises(DataValidationError, match="2024-01-05"):
+        score_eras(
+            pd.concat({dates[0]: era.predictions}, names=["date", "ticker"]),
+            targets=pd.concat({dates[0]: era.targets}, names=["date", "ticker"]),
+            neutralizers=pd.concat({dates[0]: era.neutralizers.iloc[:30]}, names=["date", "ticker"]),
+            metrics=["nc"],
+        )
+
+
+MONOTONE = {
+    "affine": lambda x: 3.0 * x + 7.0,
+    "cube": lambda x: x**3,
+    "exp": lambda x: np.exp(x / 25.0),
+    "arctan": lambda x: np.arctan(x / 10.0),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    values=hnp.arrays(np.int64, 60, elements=st.integers(-40, 40)),
+    transform=st.sampled_from(sorted(MONOTONE)),
+    seed=st.integers(0, 1000),
+)
+def test_scores_are_invariant_to_monotone_transforms(values, transform, seed):
+    era = build_era(seed=seed, n_tickers=60, n_models=2, n_sectors=3, n_styles=2)
+    predictions = era.predictions.copy()
+    predictions["model_0"] = values.astype(float)
+    changed = predictions.copy()
+    changed["model_0"] = MONOTONE[transform](values.astype(float))
+    before = batch(era, predictions=predictions)
+    after = batch(era, predictions=changed)
+    assert_scores_match(after, before, tolerance=1e-12)
