@@ -6,12 +6,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 from data.generate import generate_store
 from data.store import Store
 from data.synthetic import SyntheticConfig
 
 SMALL_MARKET = SyntheticConfig(n_tickers=150, years=1.6, seed=7)
+
+# Tests run many tiny linear-algebra problems: single-threaded BLAS avoids thread contention.
+threadpool_limits(1)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,14 @@ from metasignal.cli.app import app
 
 
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    BLAS runs single-threaded (``METASIGNAL_BLAS_THREADS`` overrides): the engine's linear
+    algebra is thousands of small per-era problems, where BLAS threads only contend.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(int(os.environ.get("METASIGNAL_BLAS_THREADS", "1")))
     try:
         app(standalone_mode=False)
     except MetasignalError as error:

@@ -1,0 +1,304 @@
+"""Rounds, the stake ledger and round resolution.
+
+Each submission date is a round. A round resolves once its target window has passed in
+the store (its targets exist); resolution scores every model's submission for the
+round, applies eligibility, computes payouts with the configured policy and compounds
+them into stakes. Each round resolves in one transaction: resolving twice changes
+nothing, and a crash mid-resolution leaves the ledger as it was.
+
+Ledger tables:
+
+- ``stake_events(model, effective, kind, amount, round_date, created_at)``: deposits
+  (``kind='deposit'``, amount > 0), releases (``'release'``, amount < 0) and payouts
+  (``'payout'``, either sign). An event counts for rounds dated strictly after its
+  ``effective`` date. Deposits and releases take effect after their request date (a
+  pending release is no longer at risk); a payout takes effect after its round's
+  resolution date ``t + lag + days`` (the close that ends the target window).
+- ``rounds(round_date, window, resolution_date, policy, payout_factor, total_at_risk, n_models)``
+- ``round_results(round_date, model, stake, at_risk, submitted, eligible, reason,
+  <metrics>, payout_score, payout)``
+
+Eligibility looks back at the previous five rounds' submissions of each model (churn
+and turnover against each; a model with nothing to compare against is eligible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from backtest.payouts import PayoutPolicy, eligible, payout_scores, payouts, policy as named_policy
+from data.errors import DataValidationError, StoreError
+from data.store import Store
+from data.targets import parse_window
+from signals import storage
+from signals.scoring import score_era
+
+SCORE_METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
+LOOKBACK_ROUNDS = 5
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS stake_events (model VARCHAR NOT NULL, effective DATE NOT NULL, "
+    "kind VARCHAR NOT NULL, amount DOUBLE NOT NULL, round_date DATE, created_at TIMESTAMP)",
+    'CREATE TABLE IF NOT EXISTS rounds (round_date DATE PRIMARY KEY, "window" VARCHAR, resolution_date DATE, '
+    "policy VARCHAR, payout_factor DOUBLE, total_at_risk DOUBLE, n_models INTEGER)",
+    "CREATE TABLE IF NOT EXISTS round_results (round_date DATE NOT NULL, model VARCHAR NOT NULL, stake DOUBLE, "
+    "at_risk DOUBLE, submitted BOOLEAN, eligible BOOLEAN, reason VARCHAR, "
+    + ", ".join(f"{m} DOUBLE" for m in (*SCORE_METRICS, "churn", "turnover"))
+    + ", payout_score DOUBLE, payout DOUBLE, PRIMARY KEY (round_date, model))",
+)
+
+
+def ensure_tables(store: Store) -> None:
+    """Create the ledger tables if missing (and the submission tables they read)."""
+    storage.ensure_tables(store)
+    for statement in _DDL:
+        store.con.execute(statement)
+
+
+# ----------------------------------------------------------------------------- stakes
+def _change_stake(store: Store, model: str, amount: float, date, kind: str) -> None:
+    ensure_tables(store)
+    if not np.isfinite(amount) or amount == 0:
+        raise DataValidationError(f"stake change must be a non-zero finite amount, got {amount}")
+    if model not in set(storage.list_models(store)["name"]):
+        raise StoreError(f"unknown model {model!r}: create it with `metasignal models create {model}`")
+    day = pd.Timestamp(date).normalize()
+    if kind == "release":
+        balance = stake_balances(store, day + pd.Timedelta(days=1)).get(model, 0.0)
+        if -amount > balance + 1e-12:
+            raise DataValidationError(f"cannot release {-amount:g} from {model!r}: its stake is {balance:g}")
+    with store.transaction():
+        store.con.execute(
+            "INSERT INTO stake_events VALUES (?, ?, ?, ?, NULL, now())", [model, day.date(), kind, float(amount)]
+        )
+
+
+def deposit(store: Store, model: str, amount: float, date) -> None:
+    """Add ``amount`` to the model's stake for rounds after ``date``."""
+    if amount <= 0:
+        raise DataValidationError(f"a stake increase must be positive, got {amount}")
+    _change_stake(store, model, amount, date, "deposit")
+
+
+def release(store: Store, model: str, amount: float, date) -> None:
+    """Take ``amount`` out of the model's stake for rounds after ``date``."""
+    if amount <= 0:
+        raise DataValidationError(f"a stake release must be positive, got {amount}")
+    _change_stake(store, model, -amount, date, "release")
+
+
+def stake_balances(store: Store, date) -> pd.Series:
+    """Each model's stake for a round dated ``date`` (events effective strictly before it)."""
+    ensure_tables(store)
+    frame = store.con.execute(
+        "SELECT m.name AS model, coalesce(sum(e.amount), 0) AS stake FROM models m "
+        "LEFT JOIN stake_events e ON e.model = m.name AND e.effective < ? GROUP BY m.name ORDER BY m.name",
+        [pd.Timestamp(date).date()],
+    ).fetch_df()
+    return pd.Series(frame["stake"].to_numpy(float), index=frame["model"].astype(str), name="stake").clip(lower=0.0)
+
+
+def stake_history(store: Store) -> pd.DataFrame:
+    """Stake of every model after each event date: date x model (cumulative sums)."""
+    ensure_tables(store)
+    events = store.con.execute("SELECT model, effective, amount FROM stake_events").fetch_df()
+    if events.empty:
+        return pd.DataFrame()
+    events["effective"] = pd.to_datetime(events["effective"])
+    daily = events.pivot_table(index="effective", columns="model", values="amount", aggfunc="sum").fillna(0.0)
+    return daily.cumsum().clip(lower=0.0)
+
+
+# ----------------------------------------------------------------------------- rounds
+def round_dates(store: Store) -> pd.DatetimeIndex:
+    """Every date some model submitted for (the rounds), ascending."""
+    ensure_tables(store)
+    days = store.con.execute("SELECT DISTINCT date FROM submissions ORDER BY date").fetch_df()["date"]
+    return pd.DatetimeIndex(pd.to_datetime(days), name="round")
+
+
+def resolved_rounds(store: Store) -> pd.DatetimeIndex:
+    ensure_tables(store)
+    days = store.con.execute("SELECT round_date FROM rounds ORDER BY round_date").fetch_df()["round_date"]
+    return pd.DatetimeIndex(pd.to_datetime(days), name="round")
+
+
+@dataclass
+class _EraInputs:
+    universe: pd.Index
+    neutralizers: pd.DataFrame
+    sample_weights: pd.Series
+    submissions: pd.DataFrame  # ticker x model, current versions
+
+
+class _EraCache:
+    """Per-date inputs (universe, N, v, submissions), read once per resolution run."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._cache: dict[pd.Timestamp, _EraInputs] = {}
+
+    def __call__(self, date: pd.Timestamp) -> _EraInputs:
+        if date not in self._cache:
+            neutralizers = self.store.neutralizers(date)
+            weights = self.store.sample_weights(date).reindex(neutralizers.index)
+            submitted = storage.submissions_for_date(self.store, date)
+            self._cache[date] = _EraInputs(neutralizers.index, neutralizers, weights, submitted)
+            if len(self._cache) > 2 * LOOKBACK_ROUNDS + 2:  # keep only the recent dates
+                self._cache.pop(min(self._cache))
+        return self._cache[date]
+
+
+def _max_churn_and_turnover(
+    predictions: pd.DataFrame, era: _EraInputs, previous_rounds: pd.DatetimeIndex, cache: _EraCache
+) -> pd.DataFrame:
+    """Max churn and turnover of each model against its submissions of the previous rounds."""
+    worst = pd.DataFrame(np.nan, index=predictions.columns, columns=["churn", "turnover"])
+    for previous_date in previous_rounds:
+        prev_era = cache(previous_date)
+        models = [m for m in predictions.columns if m in prev_era.submissions.columns]
+        if not models:
+            continue
+        previous = prev_era.submissions[models].reindex(prev_era.universe)
+        scores = score_era(
+            predictions[models], targets=pd.DataFrame(index=era.universe, columns=["factor_neutral", "raw"], dtype=float),
+            neutralizers=era.neutralizers, sample_weights=era.sample_weights,
+            previous=previous, previous_neutralizers=prev_era.neutralizers,
+            previous_sample_weights=prev_era.sample_weights, metrics=("churn", "turnover"),
+        )
+        worst.loc[models] = np.fmax(worst.loc[models].to_numpy(), scores[["churn", "turnover"]].to_numpy())
+    return worst
+
+
+def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
+                  cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
+    """Resolve one round; returns False when it was already resolved (nothing changes).
+
+    Raises :class:`StoreError` if the round's target window has not passed in the store.
+    """
+    ensure_tables(store)
+    rule = rule or named_policy("alpha_mpc")
+    day = pd.Timestamp(round_date).normalize()
+    if store.one("SELECT 1 FROM rounds WHERE round_date = ?", [day.date()]):
+        return False
+    targets = store.targets(day, window)  # raises when the window has not passed
+    cache = cache or _EraCache(store)
+    era = cache(day)
+    days, lag = parse_window(window)
+    calendar = store.trading_days(start=day)
+    resolution_date = calendar[min(lag + days, len(calendar) - 1)]
+
+    submitted = era.submissions
+    stakes = stake_balances(store, day)
+    models = stakes.index.union(submitted.columns)
+    predictions = submitted.reindex(index=era.universe, columns=models)
+    has_submission = predictions.notna().any(axis=0)
+
+    earlier = round_dates(store)
+    earlier = earlier[earlier < day][-LOOKBACK_ROUNDS:]
+    checks = _max_churn_and_turnover(predictions.loc[:, has_submission], era, earlier[::-1], cache)
+    checks = checks.reindex(models)
+    ok = eligible(checks["churn"], checks["turnover"]) & has_submission
+    stake = stakes.reindex(models, fill_value=0.0)
+    at_risk = stake.where(ok, 0.0)
+    reason = np.select(
+        [~has_submission, checks["churn"].fillna(0) >= 0.15, checks["turnover"].fillna(0) >= 0.25],
+        ["no submission", "churn >= 0.15", "turnover >= 0.25"], default="",
+    )
+
+    scored = predictions.loc[:, has_submission]
+    meta_stakes = at_risk[scored.columns]
+    if meta_stakes.sum() <= 0:  # nobody at risk: the meta-model weighs every submission equally
+        meta_stakes = pd.Series(1.0, index=scored.columns)
+    scores = score_era(
+        scored, targets=targets.reindex(era.universe), neutralizers=era.neutralizers,
+        sample_weights=era.sample_weights, stakes=meta_stakes, metrics=SCORE_METRICS,
+    ).reindex(models)
+    paid, factor = payouts(at_risk, scores.fillna(0.0), rule)
+    results = pd.concat([scores, checks], axis=1)
+    results.insert(0, "reason", reason)
+    results.insert(0, "eligible", ok.to_numpy())
+    results.insert(0, "submitted", has_submission.to_numpy())
+    results.insert(0, "at_risk", at_risk.to_numpy())
+    results.insert(0, "stake", stake.to_numpy())
+    results.insert(0, "model", models)
+    results.insert(0, "round_date", day)
+    results["payout_score"] = payout_scores(scores.fillna(0.0), rule).to_numpy()
+    results["payout"] = paid.to_numpy()
+
+    with store.transaction():
+        store.con.register("_results", results.reset_index(drop=True))
+        try:
+            store.con.execute("INSERT INTO round_results SELECT * FROM _results")
+        finally:
+            store.con.unregister("_results")
+        events = pd.DataFrame({"model": models, "amount": paid.to_numpy()})
+        events = events[events["amount"] != 0]
+        for model, amount in events.itertuples(index=False):  # at most one row per model
+            store.con.execute(
+                "INSERT INTO stake_events VALUES (?, ?, 'payout', ?, ?, now())",
+                [model, resolution_date.date(), float(amount), day.date()],
+            )
+        if _before_commit is not None:
+            _before_commit()
+        store.con.execute(
+            "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [day.date(), window, resolution_date.date(), rule.name, factor, float(at_risk.sum()), int(has_submission.sum())],
+        )
+    return True
+
+
+def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
+                   progress: Callable[[int], None] | None = None) -> list[pd.Timestamp]:
+    """Resolve, oldest first, every unresolved round up to ``through`` whose window has passed."""
+    ensure_tables(store)
+    pending = round_dates(store).difference(resolved_rounds(store))
+    if through is not None:
+        pending = pending[pending <= pd.Timestamp(through)]
+    known = store.target_dates(window)
+    pending = pending[pending.isin(known)]
+    cache = _EraCache(store)
+    done = []
+    for day in pending:
+        if resolve_round(store, day, rule=rule, window=window, cache=cache):
+            done.append(day)
+        if progress:
+            progress(1)
+    return done
+
+
+# ----------------------------------------------------------------------------- reports
+def round_results(store: Store, round_date=None, model: str | None = None) -> pd.DataFrame:
+    """Stored results, optionally for one round and/or one model."""
+    ensure_tables(store)
+    frame = store.con.execute(
+        "SELECT * FROM round_results WHERE (CAST(? AS DATE) IS NULL OR round_date = CAST(? AS DATE)) "
+        "AND (CAST(? AS VARCHAR) IS NULL OR model = CAST(? AS VARCHAR)) ORDER BY round_date, model",
+        [None if round_date is None else pd.Timestamp(round_date).date()] * 2 + [model, model],
+    ).fetch_df()
+    frame["round_date"] = pd.to_datetime(frame["round_date"])
+    return frame
+
+
+def leaderboard(store: Store, round_date=None) -> pd.DataFrame:
+    """Per model: current stake, cumulative payout, return on stake, rounds, and mean scores."""
+    results = round_results(store, round_date)
+    metrics = [*SCORE_METRICS, "churn", "turnover"]
+    if results.empty:
+        return pd.DataFrame(columns=["model", "stake", "cumulative_payout", *metrics])
+    grouped = results.groupby("model")
+    board = grouped[metrics].mean()
+    board.insert(0, "eligible_rounds", grouped["eligible"].sum().astype(int))
+    board.insert(0, "rounds", grouped["submitted"].sum().astype(int))
+    board.insert(0, "cumulative_payout", grouped["payout"].sum())
+    deposits = store.con.execute(
+        "SELECT model, sum(amount) AS deposited FROM stake_events WHERE kind <> 'payout' GROUP BY model"
+    ).fetch_df().set_index("model")["deposited"]
+    last = pd.Timestamp.max.normalize() if round_date is None else pd.Timestamp(round_date) + pd.Timedelta(days=1)
+    board.insert(0, "stake", stake_balances(store, min(last, pd.Timestamp("2262-01-01"))).reindex(board.index))
+    board.insert(2, "return_on_stake", board["cumulative_payout"] / deposits.reindex(board.index).replace(0.0, np.nan))
+    return board.sort_values("cumulative_payout", ascending=False).reset_index()

@@ -1,0 +1,62 @@
+"""Example models: create them with stakes and submit their history through the CSV path."""
+
+from __future__ import annotations
+
+import io
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from backtest import rounds
+from data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
+from data.store import Store
+from signals import storage
+
+
+def weekly_round_dates(store: Store, start=None, end=None, weekday: int = 4) -> pd.DatetimeIndex:
+    """The last trading day of each week (Friday-dated eras) within ``[start, end]``."""
+    days = store.trading_days(start, end)
+    if len(days) == 0:
+        return days
+    weeks = pd.Series(days, index=days).groupby(days.to_period("W-" + ("MON", "TUE", "WED", "THU", "FRI")[weekday]))
+    return pd.DatetimeIndex(weeks.max().to_numpy(), name="round")
+
+
+def create_example_models(store: Store, first_round, stakes: dict[str, float] = EXAMPLE_STAKES) -> list[str]:
+    """Create the example models that do not exist yet, each with its initial stake."""
+    existing = set(storage.list_models(store)["name"])
+    created = []
+    for name in EXAMPLE_MODELS:
+        if name in existing:
+            continue
+        storage.create_model(store, name, owner="examples")
+        rounds.deposit(store, name, stakes[name], pd.Timestamp(first_round) - pd.Timedelta(days=1))
+        created.append(name)
+    return created
+
+
+def submit_example_history(
+    store: Store, dates: Sequence[pd.Timestamp], *, min_tickers: int = storage.DEFAULT_MIN_TICKERS,
+    advance: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Build every example model's signals for ``dates`` and upload one multi-date CSV per model.
+
+    Returns the number of (date, ticker) rows accepted per model.
+    """
+    frames = []
+    for date in dates:
+        signals = example_signals(store, date)
+        frames.append(signals.rename_axis("numerai_ticker").reset_index().assign(date=pd.Timestamp(date).date()))
+        if advance:
+            advance(1)
+    history = pd.concat(frames, ignore_index=True)
+    accepted = {}
+    for model in EXAMPLE_MODELS:
+        rows = history[["numerai_ticker", model, "date"]].dropna().rename(columns={model: "signal"})
+        buffer = io.StringIO()
+        rows.to_csv(buffer, index=False, float_format="%.8f")
+        receipt = storage.submit(
+            store, model, buffer.getvalue().encode(), filename=f"{model}.csv", min_tickers=min_tickers
+        )
+        accepted[model] = receipt.n_accepted
+    return accepted

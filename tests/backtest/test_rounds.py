@@ -1,0 +1,97 @@
+"""Round resolution on a small synthetic store with the example models."""
+
+import pandas as pd
+import pytest
+
+from backtest import rounds
+from backtest.payouts import PRESETS
+from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
+
+
+@pytest.fixture
+def tournament(store_copy):
+    days = store_copy.trading_days()
+    dates = weekly_round_dates(store_copy, start=days[260], end=days[330])
+    create_example_models(store_copy, dates[0])
+    submit_example_history(store_copy, dates, min_tickers=20)
+    return store_copy, dates
+
+
+def _ledger(store):
+    return (
+        store.con.execute("SELECT * FROM rounds ORDER BY round_date").fetch_df(),
+        store.con.execute("SELECT * FROM round_results ORDER BY round_date, model").fetch_df(),
+        store.con.execute("SELECT model, effective, kind, amount, round_date FROM stake_events ORDER BY ALL").fetch_df(),
+    )
+
+
+def test_resolving_twice_changes_nothing(tournament):
+    store, dates = tournament
+    done = rounds.resolve_rounds(store, through=dates[3])
+    assert list(done) == list(dates[:4])
+    before = _ledger(store)
+    assert rounds.resolve_rounds(store, through=dates[3]) == []
+    assert rounds.resolve_round(store, dates[0]) is False
+    for first, second in zip(before, _ledger(store)):
+        pd.testing.assert_frame_equal(first, second)
+
+
+def test_a_crash_mid_resolution_leaves_the_ledger_unchanged(tournament):
+    store, dates = tournament
+    rounds.resolve_rounds(store, through=dates[1])
+    before = _ledger(store)
+
+    def crash():
+        raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        rounds.resolve_round(store, dates[2], _before_commit=crash)
+    for first, second in zip(before, _ledger(store)):
+        pd.testing.assert_frame_equal(first, second)
+    assert rounds.resolve_round(store, dates[2]) is True  # and it resolves cleanly afterwards
+
+
+def test_payouts_follow_the_policy_and_compound_after_resolution(tournament):
+    store, dates = tournament
+    rounds.resolve_rounds(store, through=dates[-1])
+    results = rounds.round_results(store)
+    first = results[results.round_date == dates[0]].set_index("model")
+    # at-risk stake is the deposit for eligible submitters, and the payout is the preset's formula
+    rule = PRESETS["alpha_mpc"]
+    factor = min(1.0, rule.stake_threshold / first["at_risk"].sum())
+    expected = first["at_risk"] * (factor * (0.3 * first["alpha"] + 0.8 * first["mpc"])).clip(-rule.clip, rule.clip)
+    pd.testing.assert_series_equal(first["payout"], expected, check_names=False, atol=1e-9)
+    # the first round's payout is in the stake of rounds after its resolution date (t + 22 trading days)
+    resolution = pd.Timestamp(store.one("SELECT resolution_date FROM rounds WHERE round_date = ?", [dates[0].date()])[0])
+    later = [d for d in dates if d > resolution]
+    if later:
+        balance = rounds.stake_balances(store, later[0])
+        paid_before = results[results.round_date.isin([d for d in dates if d < later[0]])]
+        resolutions = store.con.execute("SELECT round_date, resolution_date FROM rounds").fetch_df()
+        resolved_by = set(pd.to_datetime(resolutions.loc[pd.to_datetime(resolutions.resolution_date) < later[0], "round_date"]))
+        paid = paid_before[paid_before.round_date.isin(resolved_by)].groupby("model")["payout"].sum()
+        deposits = pd.Series(1000.0, index=paid.index)
+        pd.testing.assert_series_equal(balance[paid.index], (deposits + paid).clip(lower=0), check_names=False, atol=1e-9)
+
+
+def test_high_churn_model_is_cut_and_missing_submissions_stake_nothing(tournament):
+    store, dates = tournament
+    rounds.resolve_rounds(store, through=dates[-1])
+    results = rounds.round_results(store).set_index(["round_date", "model"])
+    later = results.xs(dates[-1], level="round_date")
+    assert not later.loc["churner", "eligible"] and later.loc["churner", "at_risk"] == 0.0
+    assert later.loc["churner", "reason"] == "churn >= 0.15"
+    assert later.loc["skilled", "eligible"]
+
+
+def test_stake_changes_take_effect_after_their_date(tournament):
+    store, dates = tournament
+    rounds.deposit(store, "skilled", 500.0, dates[2])
+    assert rounds.stake_balances(store, dates[2])["skilled"] == 1000.0
+    assert rounds.stake_balances(store, dates[3])["skilled"] == 1500.0
+    rounds.release(store, "skilled", 1500.0, dates[3])
+    assert rounds.stake_balances(store, dates[4])["skilled"] == 0.0
+    from data.errors import DataValidationError
+
+    with pytest.raises(DataValidationError, match="cannot release"):
+        rounds.release(store, "skilled", 1.0, dates[5])
