@@ -1,0 +1,601 @@
+"""Meta-signal -> target weights: one cvxpy problem built once, re-solved per date.
+
+The problem (maximize, everything in fractions of capital over a holding period of ``H`` days)::
+
+    alpha' w  -  gamma H (||L' f||^2 + ||sqrt(d) o w||^2)  -  costs(w - w_prev)  -  H borrow' neg(w)
+    s.t.  f = B' w,  lower <= w <= upper,  and the declared constraints
+
+- ``alpha``: expected return of each name over the holding period. :func:`alpha_from_signal`
+  scales a meta-signal the Grinold way, ``alpha_i = IC * sigma_i * sqrt(H) * z_i`` (z: the
+  cross-sectionally standardized signal, sigma: daily volatility).
+- Risk through the factor model (``F = L L'``, daily), never a dense n x n matrix: ``f`` is a
+  variable tied to ``w`` by an equality constraint; the group one-hot block of ``B`` is a
+  constant sparse matrix fixed at build time, the style block a parameter.
+- Costs: half-spread ``a_i |x_i|`` plus impact ``c_i |x_i|^{3/2}`` (:mod:`portfolio.costs`).
+  ``impact="linear_quadratic"`` (default) replaces the 3/2 power by its least-squares fit on
+  each name's feasible trade range (capped at ``impact_fit_max``), which keeps the problem a QP;
+  ``impact="power"`` uses exact power cones (cvxpy's DPP compilation of cones needs memory
+  ~ variables x parameters, so it is limited to small ticker lists). Results always report the
+  exact 3/2-power cost of the chosen trades next to the modelled one.
+- Borrow: ``rate_i / 252`` per day on short weight, times ``H``.
+
+The decision variable is the trade ``x = w - w_prev``; every term that involves ``w_prev`` is
+folded into parameters in numpy, so the problem is DPP and a new date only sets parameter
+values (``solve(warm_start=True)``). The problem is built for a FIXED ticker list (e.g. the
+union over a backtest) and fixed factors; names outside a date's universe get the box
+``0 <= w <= 0`` (forced liquidation, exempt from participation limits).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from portfolio.constraints import (
+    CompiledConstraint,
+    Constraint,
+    DateContext,
+    ProblemVariables,
+    TOLERANCE,
+    TurnoverLimit,
+)
+from portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact
+from portfolio.errors import (
+    FallbackWarning,
+    InfeasiblePortfolioError,
+    OptimizationError,
+    PortfolioInputError,
+)
+from portfolio.exposure_report import ExposureReport, exposure_report
+from portfolio.risk_model import GROUP_SEPARATOR, RiskModel
+
+UNBOUNDED_WEIGHT = 100.0  # stand-in for an infinite per-name bound (fractions of capital)
+POWER_IMPACT_MAX_TICKERS = 2000  # exact power cones: cvxpy compile memory grows ~ n^2
+IMPACT_MODES = ("linear_quadratic", "power")
+FALLBACKS = (None, "relax_turnover")
+UNIVERSE = "Universe"
+NO_VOLUME = "NoVolume"
+
+
+def alpha_from_signal(
+    signal: pd.Series,
+    volatility: pd.Series | None = None,
+    *,
+    ic: float = 0.02,
+    horizon_days: int = 20,
+) -> pd.Series:
+    """Expected holding-period return per name from a meta-signal.
+
+    ``alpha_i = ic * sigma_i * sqrt(horizon_days) * z_i`` with ``z`` the signal standardized
+    across names (mean 0, std 1) and ``sigma`` the daily return volatility. Without
+    ``volatility`` the result is ``ic * z`` (alpha in IC units; scale risk aversion to match).
+    NaN signals are dropped.
+    """
+    signal = signal.astype(float).dropna()
+    std = signal.std(ddof=0)
+    if len(signal) < 2 or not std > 0:
+        raise PortfolioInputError("the signal needs at least two distinct values to be standardized")
+    z = (signal - signal.mean()) / std
+    if volatility is None:
+        return ic * z
+    sigma = volatility.reindex(z.index).astype(float)
+    if sigma.isna().any():
+        raise PortfolioInputError(f"no volatility for ticker {sigma.index[sigma.isna()][0]}")
+    return ic * np.sqrt(horizon_days) * sigma * z
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Objective and solver settings.
+
+    risk_aversion: gamma, per unit of holding-period variance. horizon_days: H.
+    transaction_costs / borrow_costs: None disables the term. capital: dollars (None: the
+    transaction cost model's capital). impact: "linear_quadratic" or "power".
+    impact_fit_max: largest trade (fraction of capital) the linear-quadratic fit covers.
+    fallback: None (raise on infeasibility) or "relax_turnover" (lift TurnoverLimit, re-solve,
+    report it in ``PortfolioResult.fallback`` and a FallbackWarning).
+    diagnose: name binding constraints by re-solving feasibility problems when needed.
+    """
+
+    risk_aversion: float = 10.0
+    horizon_days: int = 20
+    transaction_costs: TransactionCostModel | None = field(default_factory=TransactionCostModel)
+    borrow_costs: BorrowCostModel | None = field(default_factory=BorrowCostModel)
+    capital: float | None = None
+    impact: str = "linear_quadratic"
+    impact_fit_max: float = 0.02
+    solver: str = "CLARABEL"
+    solver_options: Mapping[str, object] = field(default_factory=dict)
+    fallback: str | None = None
+    diagnose: bool = True
+
+    def __post_init__(self) -> None:
+        if self.impact not in IMPACT_MODES:
+            raise PortfolioInputError(f"impact must be one of {IMPACT_MODES}, got {self.impact!r}")
+        if self.fallback not in FALLBACKS:
+            raise PortfolioInputError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
+        if self.risk_aversion < 0 or self.horizon_days <= 0 or not self.impact_fit_max > 0:
+            raise PortfolioInputError("risk_aversion must be >= 0, horizon_days and impact_fit_max > 0")
+
+    @property
+    def fund_capital(self) -> float:
+        if self.capital is not None:
+            return float(self.capital)
+        return float(self.transaction_costs.capital) if self.transaction_costs is not None else 1e8
+
+
+@dataclass(frozen=True)
+class PortfolioInputs:
+    """One date's inputs.
+
+    alpha: ticker -> expected holding-period return; its index IS the date's universe.
+    risk_model: the date's model (must cover the universe, with the optimizer's factors).
+    prev_weights: current holdings (fractions of capital; absent = 0).
+    dollar_volume: average daily traded value in dollars (needed by impact costs and
+    ParticipationLimit). volatility: daily return volatility for impact (default: the risk
+    model's total volatility).
+    """
+
+    alpha: pd.Series
+    risk_model: RiskModel
+    prev_weights: pd.Series | None = None
+    dollar_volume: pd.Series | None = None
+    volatility: pd.Series | None = None
+
+
+@dataclass(frozen=True)
+class ObjectiveTerms:
+    """Objective terms at the solution (fractions of capital over the holding period).
+
+    impact_cost is the exact 3/2-power cost; impact_cost_model the impact as the objective
+    modelled it (equal in "power" mode).
+    """
+
+    expected_return: float
+    risk_penalty: float
+    spread_cost: float
+    impact_cost: float
+    impact_cost_model: float
+    borrow_cost: float
+
+    @property
+    def net(self) -> float:
+        return self.expected_return - self.risk_penalty - self.spread_cost - self.impact_cost - self.borrow_cost
+
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    """Target weights (ticker -> fraction of capital, every optimizer ticker) and diagnostics.
+
+    fallback: None, or the fallback that produced these weights; relaxed: labels of the
+    constraints it lifted. violations: constraint label -> largest violation (>= 0).
+    """
+
+    weights: pd.Series
+    status: str
+    solve_seconds: float
+    solver_seconds: float
+    iterations: int
+    objective: ObjectiveTerms
+    fallback: str | None
+    relaxed: tuple[str, ...]
+    report: ExposureReport
+    violations: pd.Series
+
+
+@dataclass
+class _Bounds:
+    lower: np.ndarray
+    upper: np.ndarray
+    lower_source: list[str]
+    upper_source: list[str]
+
+
+class PortfolioOptimizer:
+    """Factor-risk long/short optimizer over a fixed ticker list, re-solved per date.
+
+    tickers: every name the optimizer may ever hold. groups: ticker x ``"<group>:<label>"``
+    one-hot frame (e.g. from ``factor_exposure_matrix(securities, styles=())``), fixed for the
+    optimizer's life. styles: style factor names whose values come with each date's risk model.
+    """
+
+    def __init__(
+        self,
+        tickers: Sequence[str],
+        constraints: Sequence[Constraint] = (),
+        *,
+        groups: pd.DataFrame | None = None,
+        styles: Sequence[str] = (),
+        config: OptimizerConfig = OptimizerConfig(),
+    ):
+        self.tickers = pd.Index([str(t) for t in tickers], name="ticker")
+        if self.tickers.has_duplicates or len(self.tickers) == 0:
+            raise PortfolioInputError("the optimizer needs a non-empty list of unique tickers")
+        self.config = config
+        self.constraints = list(constraints)
+        self._group_matrix, group_names = self._groups(groups)
+        styles = [str(s) for s in styles]
+        if any(GROUP_SEPARATOR in s for s in styles):
+            raise PortfolioInputError(f"style names may not contain {GROUP_SEPARATOR!r}")
+        self.factors = pd.Index(group_names + styles, name="factor")
+        if self.factors.has_duplicates:
+            raise PortfolioInputError("factor names must be unique")
+        self._n_styles = len(styles)
+        n = len(self.tickers)
+        if config.impact == "power" and self._has_impact and n > POWER_IMPACT_MAX_TICKERS:
+            raise PortfolioInputError(
+                f"impact='power' supports at most {POWER_IMPACT_MAX_TICKERS} tickers (cvxpy's compilation of "
+                f"{n} power cones with parameters needs too much memory); use impact='linear_quadratic'"
+            )
+        self._build()
+
+    # --- construction ----------------------------------------------------------------------
+
+    def _groups(self, groups: pd.DataFrame | None) -> tuple[sp.csr_matrix, list[str]]:
+        if groups is None or groups.shape[1] == 0:
+            return sp.csr_matrix((len(self.tickers), 0)), []
+        names = [str(c) for c in groups.columns]
+        bad = [c for c in names if GROUP_SEPARATOR not in c]
+        if bad:
+            raise PortfolioInputError(f"group column {bad[0]!r} is not named '<group>{GROUP_SEPARATOR}<label>'")
+        aligned = groups.copy()
+        aligned.index = aligned.index.astype(str)
+        missing = self.tickers.difference(aligned.index)
+        if len(missing):
+            raise PortfolioInputError(f"ticker {missing[0]} has no row in the group one-hot frame")
+        values = aligned.reindex(self.tickers).to_numpy(dtype=float)
+        if not np.isin(values, (0.0, 1.0)).all():
+            raise PortfolioInputError("group columns must be one-hot (0 or 1)")
+        return sp.csr_matrix(values), names
+
+    @property
+    def _has_impact(self) -> bool:
+        tcm = self.config.transaction_costs
+        return tcm is not None and tcm.impact > 0
+
+    def _build(self) -> None:
+        n, k = len(self.tickers), len(self.factors)
+        v = ProblemVariables(n, self.factors, self._group_matrix, self._n_styles)
+        self._variables = v
+        self._compiled: list[tuple[Constraint, CompiledConstraint]] = []
+        for constraint in self.constraints:
+            compiled = constraint.compile(v)
+            if compiled is not None:
+                self._compiled.append((constraint, compiled))
+
+        self._box_low = cp.Parameter(n, name="trade_lower")
+        self._box_high = cp.Parameter(n, name="trade_upper")
+        rows = [v.trade >= self._box_low, v.trade <= self._box_high]
+
+        # objective pieces; parameter-dependent linear terms sit in scalar equalities so that
+        # cvxpy's quadratic-objective extraction stays sparse
+        self._alpha = cp.Parameter(n, name="alpha_effective")
+        expected = cp.Variable(name="expected_return")
+        rows.append(expected == self._alpha @ v.trade)
+        objective = expected
+        self._diag_sqrt = cp.Parameter(n, nonneg=True, name="diagonal_sqrt")
+        diagonal = cp.Variable(n, name="diagonal_risk")
+        rows.append(diagonal == cp.multiply(self._diag_sqrt, v.trade))
+        objective = objective - cp.sum_squares(diagonal)
+        self._factor_sqrt = None
+        if k:
+            self._factor_sqrt = cp.Parameter((k, k), name="factor_sqrt")
+            factor = cp.Variable(k, name="factor_risk")
+            rows.append(factor == self._factor_sqrt.T @ v.factor_exposure)
+            objective = objective - cp.sum_squares(factor)
+
+        linear_terms = []
+        self._spread = self._borrow_half = self._impact_power = None
+        if self.config.transaction_costs is not None:
+            self._spread = cp.Parameter(n, nonneg=True, name="linear_trade_cost")
+            linear_terms.append(self._spread @ v.abs_trade())
+        if self.config.borrow_costs is not None:
+            self._borrow_half = cp.Parameter(n, nonneg=True, name="half_borrow")
+            linear_terms.append(self._borrow_half @ v.abs_weight() - self._borrow_half @ v.trade)
+        if linear_terms:
+            linear_cost = cp.Variable(name="linear_cost")
+            rows.append(linear_cost == sum(linear_terms[1:], linear_terms[0]))
+            objective = objective - linear_cost
+        if self.config.impact == "power" and self._has_impact:
+            self._impact_power = cp.Parameter(n, nonneg=True, name="impact_coefficient")
+            powered = cp.Variable(n, name="impact_power")
+            impact = cp.Variable(name="impact_cost")
+            rows += [powered >= cp.power(v.abs_trade(), 1.5, approx=False), impact == self._impact_power @ powered]
+            objective = objective - impact
+
+        constraints = [c for _, compiled in self._compiled for c in compiled.constraints]
+        self._problem = cp.Problem(cp.Maximize(objective), v.definitions + rows + constraints)
+
+    # --- per date ---------------------------------------------------------------------------
+
+    def solve(self, inputs: PortfolioInputs) -> PortfolioResult:
+        """Target weights for one date. Raises InfeasiblePortfolioError / OptimizationError."""
+        started = time.perf_counter()
+        ctx, alpha, specific, factor_sqrt, volatility = self._context(inputs)
+        coefficients = self._impact_coefficients(ctx, volatility)
+        bounds = self._bounds(ctx, coefficients)
+        empty = bounds.lower > bounds.upper + TOLERANCE
+        if empty.any():
+            raise self._empty_box_error(ctx, bounds, empty)
+        self._set_parameters(ctx, alpha, specific, factor_sqrt, coefficients, bounds)
+        status = self._run()
+        fallback, relaxed = None, ()
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) and self.config.fallback == "relax_turnover":
+            turnover = [(c, compiled) for c, compiled in self._compiled if isinstance(c, TurnoverLimit)]
+            if turnover:
+                for _, compiled in turnover:
+                    compiled.relax()
+                status = self._run()
+                if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+                    fallback, relaxed = "relax_turnover", tuple(c.label() for c, _ in turnover)
+                else:
+                    for _, compiled in turnover:
+                        compiled.update(ctx)
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+            raise self._infeasible_error(ctx, bounds, coefficients, status)
+        if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
+            raise OptimizationError(
+                f"the portfolio problem is unbounded ({status}); add risk aversion, costs or GrossLeverage"
+            )
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            raise OptimizationError(f"the solver {self.config.solver} failed with status {status!r}")
+        trade = np.asarray(self._variables.trade.value, dtype=float)
+        weights = ctx.prev_weights + trade
+        fixed = bounds.lower == bounds.upper
+        weights[fixed] = bounds.lower[fixed]
+        if np.abs(weights).max() >= 0.99 * UNBOUNDED_WEIGHT:
+            raise OptimizationError(
+                "the weights reach the artificial bound of the unconstrained problem; "
+                "add risk aversion, costs, MaxWeight or GrossLeverage"
+            )
+        elapsed = time.perf_counter() - started
+        stats = self._problem.solver_stats
+        result = self._result(ctx, inputs, weights, alpha, coefficients, bounds, status, elapsed,
+                              float(stats.solve_time or 0.0), int(stats.num_iters or 0), fallback, relaxed)
+        if fallback is not None:
+            warnings.warn(
+                f"portfolio infeasible under {', '.join(relaxed)}; solved with the turnover limit lifted "
+                f"(turnover {result.report.turnover:.4g})",
+                FallbackWarning,
+                stacklevel=2,
+            )
+        return result
+
+    def _run(self) -> str:
+        try:
+            self._problem.solve(solver=self.config.solver, warm_start=True, **dict(self.config.solver_options))
+        except cp.SolverError as error:
+            return f"solver_error: {error}"
+        return str(self._problem.status)
+
+    def _context(self, inputs: PortfolioInputs):
+        tickers, factors = self.tickers, self.factors
+        alpha = inputs.alpha.astype(float)
+        alpha.index = alpha.index.astype(str)
+        if alpha.index.has_duplicates:
+            raise PortfolioInputError(f"alpha lists ticker {alpha.index[alpha.index.duplicated()][0]} twice")
+        unknown = alpha.index.difference(tickers)
+        if len(unknown):
+            raise PortfolioInputError(
+                f"ticker {unknown[0]} has an alpha but is not in the optimizer's ticker list "
+                "(build the optimizer over the union of every date's universe)"
+            )
+        if alpha.isna().any():
+            raise PortfolioInputError(f"alpha is NaN for ticker {alpha.index[alpha.isna()][0]}")
+        in_universe = tickers.isin(alpha.index)
+
+        risk = inputs.risk_model
+        missing = factors.difference(risk.factors)
+        extra = risk.factors.difference(factors)
+        if len(missing) or len(extra):
+            name = missing[0] if len(missing) else extra[0]
+            raise PortfolioInputError(
+                f"the risk model's factors differ from the optimizer's: {name!r} is in only one of them"
+            )
+        uncovered = alpha.index.difference(risk.tickers)
+        if len(uncovered):
+            raise PortfolioInputError(f"ticker {uncovered[0]} is in the universe but not in the risk model")
+        rows = risk.tickers.get_indexer(tickers)
+        cols = risk.factors.get_indexer(factors)
+        inside = in_universe & (rows >= 0)
+        exposures = np.zeros((len(tickers), len(factors)))
+        exposures[inside] = risk.exposures[rows[inside]][:, cols]
+        n_groups = self._group_matrix.shape[1]
+        if n_groups:
+            fixed = self._group_matrix.toarray()[inside]
+            differs = np.abs(exposures[inside, :n_groups] - fixed) > 1e-9
+            if differs.any():
+                row, col = np.argwhere(differs)[0]
+                raise PortfolioInputError(
+                    f"ticker {tickers[inside][row]} has {factors[col]} = {exposures[inside][row, col]:g} in the "
+                    "risk model but a different value in the optimizer's groups; rebuild the optimizer"
+                )
+        specific = np.zeros(len(tickers))
+        specific[inside] = risk.specific_variance[rows[inside]]
+        factor_sqrt = risk.factor_sqrt[cols]
+
+        prev = np.zeros(len(tickers))
+        if inputs.prev_weights is not None:
+            held = inputs.prev_weights.astype(float).fillna(0.0)
+            held.index = held.index.astype(str)
+            outside = held[~held.index.isin(tickers) & (held != 0)]
+            if len(outside):
+                raise PortfolioInputError(
+                    f"ticker {outside.index[0]} is held but not in the optimizer's ticker list"
+                )
+            prev = held.reindex(tickers).fillna(0.0).to_numpy()
+        volume = None
+        if inputs.dollar_volume is not None:
+            dv = inputs.dollar_volume.astype(float)
+            dv.index = dv.index.astype(str)
+            volume = dv.reindex(tickers).to_numpy()
+        if inputs.volatility is not None:
+            vol = inputs.volatility.astype(float)
+            vol.index = vol.index.astype(str)
+            volatility = vol.reindex(tickers).fillna(0.0).to_numpy()
+        else:
+            volatility = np.sqrt(risk.total_variance().reindex(tickers).fillna(0.0).to_numpy())
+        ctx = DateContext(tickers, factors, in_universe, prev, exposures, volume, self.config.fund_capital)
+        return ctx, alpha.reindex(tickers).fillna(0.0).to_numpy(), specific, factor_sqrt, volatility
+
+    def _impact_coefficients(self, ctx: DateContext, volatility: np.ndarray) -> np.ndarray:
+        """``c_i`` of the 3/2-power impact (inf: no volume, cannot trade); 0 without impact."""
+        if not self._has_impact:
+            return np.zeros(len(ctx.tickers))
+        if ctx.dollar_volume is None:
+            raise PortfolioInputError("impact costs need the dollar volume (ADV) of each name")
+        tcm = self.config.transaction_costs
+        return tcm.impact_coefficients(volatility, ctx.dollar_volume)
+
+    def _bounds(self, ctx: DateContext, coefficients: np.ndarray, skip: Constraint | None = None) -> _Bounds:
+        n = len(ctx.tickers)
+        lower, upper = np.full(n, -np.inf), np.full(n, np.inf)
+        lower_source, upper_source = [""] * n, [""] * n
+        boxes = [(c.label(), c.weight_bounds(ctx)) for c in self.constraints if c is not skip]
+        untradeable = ctx.in_universe & ~np.isfinite(coefficients)
+        boxes.append((NO_VOLUME, (np.where(untradeable, ctx.prev_weights, -np.inf),
+                                  np.where(untradeable, ctx.prev_weights, np.inf))))
+        labels = []
+        for label, box in boxes:
+            if box is None:
+                continue
+            low, high = box
+            tighter_low, tighter_high = low > lower, high < upper
+            lower, upper = np.where(tighter_low, low, lower), np.where(tighter_high, high, upper)
+            labels.append((label, tighter_low, tighter_high))
+        for label, tighter_low, tighter_high in labels:
+            for i in np.flatnonzero(tighter_low):
+                lower_source[i] = label
+            for i in np.flatnonzero(tighter_high):
+                upper_source[i] = label
+        outside = ~ctx.in_universe
+        lower[outside], upper[outside] = 0.0, 0.0
+        for i in np.flatnonzero(outside):
+            lower_source[i] = upper_source[i] = UNIVERSE
+        return _Bounds(np.clip(lower, -UNBOUNDED_WEIGHT, UNBOUNDED_WEIGHT),
+                       np.clip(upper, -UNBOUNDED_WEIGHT, UNBOUNDED_WEIGHT), lower_source, upper_source)
+
+    def _set_parameters(self, ctx, alpha, specific, factor_sqrt, coefficients, bounds) -> None:
+        cfg = self.config
+        gamma_h = cfg.risk_aversion * cfg.horizon_days
+        self._variables.update(ctx)
+        for _, compiled in self._compiled:
+            compiled.update(ctx)
+        self._box_low.value = bounds.lower - ctx.prev_weights
+        self._box_high.value = bounds.upper - ctx.prev_weights
+        self._alpha.value = alpha - 2.0 * gamma_h * specific * ctx.prev_weights
+        finite_c = np.where(np.isfinite(coefficients), coefficients, 0.0)
+        quadratic = np.zeros(len(ctx.tickers))
+        if self._spread is not None:
+            spread = np.broadcast_to(np.asarray(cfg.transaction_costs.half_spread, dtype=float), alpha.shape)
+            linear = spread.copy()
+            if cfg.impact == "linear_quadratic":
+                lin, quadratic = linear_quadratic_impact(finite_c, self._fit_range(ctx, bounds))
+                linear = linear + lin
+            self._spread.value = linear
+        if self._impact_power is not None:
+            self._impact_power.value = finite_c
+        self._diag_sqrt.value = np.sqrt(gamma_h * specific + quadratic)
+        if self._factor_sqrt is not None:
+            self._factor_sqrt.value = np.sqrt(gamma_h) * factor_sqrt
+        if self._borrow_half is not None:
+            daily = np.broadcast_to(np.asarray(cfg.borrow_costs.daily_rate(), dtype=float), alpha.shape)
+            self._borrow_half.value = 0.5 * cfg.horizon_days * daily
+
+    def _fit_range(self, ctx: DateContext, bounds: _Bounds) -> np.ndarray:
+        reach = np.maximum(bounds.upper - ctx.prev_weights, ctx.prev_weights - bounds.lower)
+        return np.clip(reach, 1e-6, self.config.impact_fit_max)
+
+    # --- results ----------------------------------------------------------------------------
+
+    def _result(self, ctx, inputs, weights, alpha, coefficients, bounds, status, elapsed, solver_seconds,
+                iterations, fallback, relaxed) -> PortfolioResult:
+        cfg = self.config
+        trade = weights - ctx.prev_weights
+        series = pd.Series(weights, index=self.tickers, name="weight")
+        exposures = pd.DataFrame(ctx.exposures, index=self.tickers, columns=self.factors)
+        report = exposure_report(series, exposures, risk_model=inputs.risk_model,
+                                 prev_weights=pd.Series(ctx.prev_weights, index=self.tickers))
+        spread = impact = impact_model = borrow = 0.0
+        if cfg.transaction_costs is not None:
+            finite_c = np.where(np.isfinite(coefficients), coefficients, 0.0)
+            half_spread = np.broadcast_to(np.asarray(cfg.transaction_costs.half_spread, float), trade.shape)
+            spread = float((half_spread * np.abs(trade)).sum())
+            impact = float((finite_c * np.abs(trade) ** 1.5).sum())
+            if cfg.impact == "linear_quadratic":
+                lin, quad = linear_quadratic_impact(finite_c, self._fit_range(ctx, bounds))
+                impact_model = float((lin * np.abs(trade) + quad * trade**2).sum())
+            else:
+                impact_model = impact
+        if cfg.borrow_costs is not None:
+            borrow = cfg.horizon_days * float(cfg.borrow_costs.cost(weights).sum())
+        risk_penalty = cfg.risk_aversion * cfg.horizon_days * report.predicted_variance
+        terms = ObjectiveTerms(float(alpha @ weights), risk_penalty, spread, impact, impact_model, borrow)
+        violations = {c.label(): c.violation(weights, ctx) for c in self.constraints}
+        violations[UNIVERSE] = float(np.abs(weights[~ctx.in_universe]).max(initial=0.0))
+        return PortfolioResult(series, status, elapsed, solver_seconds, iterations, terms, fallback, relaxed,
+                               report, pd.Series(violations, dtype=float))
+
+    # --- infeasibility ----------------------------------------------------------------------
+
+    def _empty_box_error(self, ctx: DateContext, bounds: _Bounds, empty: np.ndarray) -> InfeasiblePortfolioError:
+        names = np.flatnonzero(empty)
+        i = names[0]
+        labels = sorted({bounds.lower_source[j] for j in names} | {bounds.upper_source[j] for j in names})
+        detail = (f"{len(names)} name(s) have no feasible weight, e.g. {ctx.tickers[i]}: "
+                  f"{bounds.lower_source[i]} needs w >= {bounds.lower[i]:.4g} but {bounds.upper_source[i]} needs "
+                  f"w <= {bounds.upper[i]:.4g} (previous weight {ctx.prev_weights[i]:.4g})")
+        return InfeasiblePortfolioError(f"infeasible portfolio: {detail}", tuple(labels), (detail,))
+
+    def _infeasible_error(self, ctx: DateContext, bounds: _Bounds, coefficients: np.ndarray, status: str) -> InfeasiblePortfolioError:
+        labels, details = [], []
+        for constraint in self.constraints:
+            reason = constraint.infeasibility(ctx, bounds.lower, bounds.upper)
+            if reason:
+                labels.append(constraint.label())
+                details.append(reason)
+        if not labels and self.config.diagnose:
+            for constraint in self.constraints:
+                if self._feasible_without(ctx, coefficients, constraint):
+                    labels.append(constraint.label())
+                    details.append(f"dropping {constraint.label()} makes the problem feasible")
+        if labels:
+            message = f"infeasible portfolio ({status}); binding: {'; '.join(details)}"
+        else:
+            message = (f"infeasible portfolio ({status}); no single constraint explains it: "
+                       f"{', '.join(c.label() for c in self.constraints)} conflict together")
+            labels = [c.label() for c in self.constraints]
+        if self.config.fallback == "relax_turnover":
+            message += " (fallback relax_turnover tried and failed)" if any(
+                isinstance(c, TurnoverLimit) for c in self.constraints) else " (no TurnoverLimit to relax)"
+        return InfeasiblePortfolioError(message, tuple(labels), tuple(details))
+
+    def _feasible_without(self, ctx: DateContext, coefficients: np.ndarray, dropped: Constraint) -> bool:
+        """Whether the constraints other than ``dropped`` admit a portfolio (a zero-objective solve)."""
+        bounds = self._bounds(ctx, coefficients, skip=dropped)
+        if (bounds.lower > bounds.upper + TOLERANCE).any():
+            return False
+        v = ProblemVariables(len(ctx.tickers), self.factors, self._group_matrix, self._n_styles)
+        rows = []
+        for constraint in self.constraints:
+            if constraint is dropped:
+                continue
+            compiled = constraint.compile(v)
+            if compiled is not None:
+                compiled.update(ctx)
+                rows += compiled.constraints
+        v.update(ctx)
+        rows += [v.trade >= bounds.lower - ctx.prev_weights, v.trade <= bounds.upper - ctx.prev_weights]
+        problem = cp.Problem(cp.Minimize(0), v.definitions + rows)
+        try:
+            problem.solve(solver=self.config.solver, **dict(self.config.solver_options))
+        except cp.SolverError:
+            return False
+        return problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)

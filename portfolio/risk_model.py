@@ -1,0 +1,456 @@
+"""Point-in-time factor risk model: ``Sigma = B F B' + diag(d)`` estimated from past returns.
+
+For every day ``t`` of a look-back window ending at the estimation date, daily simple returns
+are regressed cross-sectionally (weighted least squares, e.g. weights ``sqrt(market cap)``) on
+the factor exposures known the day before (country and sector one-hots, style z-scores). All
+days are solved in one batched pass (normal equations per day, pseudo-inverse through a
+batched eigendecomposition, so collinear one-hot blocks get the minimum-norm factor returns;
+a portfolio's factor return is unique because its exposures are orthogonal to the null space).
+
+- Factor covariance ``F`` (k x k, daily): sample covariance of the factor returns (optionally
+  exponentially weighted), with its off-diagonal entries shrunk toward 0 by the Ledoit-Wolf /
+  Schaefer-Strimmer optimal intensity (or a fixed intensity).
+- Specific variances ``d`` (n, daily): mean squared residual per name, shrunk toward the
+  median of its sector with weight ``prior_days / (prior_days + n_observations)``; a name with no
+  history gets the sector median.
+
+Factor naming: a one-hot group column is ``"<group>:<label>"`` (``"country:US"``,
+``"sector:Energy"``); a style column is its bare name (``"beta"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from portfolio.errors import PortfolioInputError, RiskModelError
+
+GROUP_SEPARATOR = ":"
+
+
+@dataclass(frozen=True)
+class RiskModelConfig:
+    """Estimation settings.
+
+    lookback: number of daily cross-sectional regressions (trading days) ending at the date.
+    halflife: exponential weighting of days (in trading days) for ``F`` and ``d``; None = equal.
+    factor_shrinkage: intensity toward the diagonal in [0, 1]; None = Ledoit-Wolf estimate.
+    prior_days: strength of the shrinkage of specific variances toward the sector median.
+    min_observations: days of history for a name to count in the sector median.
+    shrink_group: group prefix whose labels define the shrinkage target ("sector").
+    """
+
+    lookback: int = 252
+    halflife: float | None = None
+    factor_shrinkage: float | None = None
+    prior_days: float = 20.0
+    min_observations: int = 20
+    shrink_group: str = "sector"
+
+    def __post_init__(self) -> None:
+        if self.lookback < 2:
+            raise PortfolioInputError(f"RiskModelConfig.lookback must be at least 2 days, got {self.lookback}")
+        if self.factor_shrinkage is not None and not 0.0 <= self.factor_shrinkage <= 1.0:
+            raise PortfolioInputError(
+                f"RiskModelConfig.factor_shrinkage must lie in [0, 1], got {self.factor_shrinkage}"
+            )
+        if self.halflife is not None and self.halflife <= 0:
+            raise PortfolioInputError(f"RiskModelConfig.halflife must be positive, got {self.halflife}")
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Factor risk model for one date: daily covariance ``B F B' + diag(d)`` of simple returns.
+
+    exposures ``B`` (n x k), factor_covariance ``F`` (k x k), specific_variance ``d`` (n,);
+    ``factor_sqrt`` ``L`` (k x k) satisfies ``L L' = F`` (computed; F may be singular).
+    """
+
+    as_of: pd.Timestamp
+    tickers: pd.Index
+    factors: pd.Index
+    exposures: np.ndarray
+    factor_covariance: np.ndarray
+    specific_variance: np.ndarray
+    shrinkage: float | None = None
+    factor_returns: pd.DataFrame | None = None
+    factor_sqrt: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n, k = len(self.tickers), len(self.factors)
+        exposures = np.asarray(self.exposures, dtype=float)
+        cov = np.asarray(self.factor_covariance, dtype=float)
+        spec = np.asarray(self.specific_variance, dtype=float)
+        if exposures.shape != (n, k) or cov.shape != (k, k) or spec.shape != (n,):
+            raise PortfolioInputError(
+                f"risk model shapes disagree: {n} tickers and {k} factors but exposures {exposures.shape}, "
+                f"factor covariance {cov.shape}, specific variance {spec.shape}"
+            )
+        if not (np.isfinite(exposures).all() and np.isfinite(cov).all() and np.isfinite(spec).all()):
+            raise PortfolioInputError("risk model exposures, factor covariance and specific variances must be finite")
+        if (spec < 0).any():
+            raise PortfolioInputError(f"specific variance is negative for {self.tickers[spec < 0][0]}")
+        if self.tickers.has_duplicates or self.factors.has_duplicates:
+            raise PortfolioInputError("risk model tickers and factor names must be unique")
+        object.__setattr__(self, "exposures", exposures)
+        object.__setattr__(self, "factor_covariance", cov)
+        object.__setattr__(self, "specific_variance", spec)
+        object.__setattr__(self, "factor_sqrt", _psd_sqrt(cov))
+
+    @property
+    def factor_exposure_frame(self) -> pd.DataFrame:
+        """``B`` as a ticker x factor frame."""
+        return pd.DataFrame(self.exposures, index=self.tickers, columns=self.factors)
+
+    def total_variance(self) -> pd.Series:
+        """Per-name daily return variance ``diag(B F B') + d`` (ticker -> variance)."""
+        loaded = self.exposures @ self.factor_sqrt
+        return pd.Series((loaded**2).sum(axis=1) + self.specific_variance, index=self.tickers)
+
+    def variance(self, weights: pd.Series | np.ndarray) -> float:
+        """Daily variance ``w' (B F B' + D) w`` of a weight vector (fractions of capital).
+
+        A Series is aligned by ticker (absent names weigh 0); a name outside the model with a
+        nonzero weight is an error. An array must have one entry per model ticker.
+        """
+        w = self._aligned(weights)
+        factor = self.factor_sqrt.T @ (self.exposures.T @ w)
+        return float(factor @ factor + (self.specific_variance * w) @ w)
+
+    def _aligned(self, weights: pd.Series | np.ndarray) -> np.ndarray:
+        if isinstance(weights, pd.Series):
+            extra = weights.index.difference(self.tickers)
+            held = weights.reindex(extra).fillna(0.0) != 0
+            if held.any():
+                raise PortfolioInputError(f"ticker {held.index[held][0]} has a weight but is not in the risk model")
+            return weights.reindex(self.tickers).fillna(0.0).to_numpy(dtype=float)
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(self.tickers),):
+            raise PortfolioInputError(f"weights have shape {w.shape}; the risk model has {len(self.tickers)} tickers")
+        return w
+
+
+def factor_exposure_matrix(
+    frame: pd.DataFrame,
+    *,
+    groups: Mapping[str, Sequence[str] | None] | None = None,
+    styles: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Ticker x factor matrix: one-hot ``"<group>:<label>"`` columns, then style columns.
+
+    ``groups`` maps a categorical column of ``frame`` (e.g. ``"country"``) to its fixed list of
+    labels, so the factor count does not depend on the date (None: the labels present, sorted).
+    A ticker whose label is missing or not listed is an error. Style NaN become 0 (the
+    cross-sectional mean of a z-score).
+    """
+    groups = {"country": None, "sector": None} if groups is None else dict(groups)
+    blocks = []
+    for column, labels in groups.items():
+        if column not in frame.columns:
+            raise PortfolioInputError(f"exposure frame has no {column!r} column")
+        values = frame[column]
+        if values.isna().any():
+            raise PortfolioInputError(f"ticker {values.index[values.isna()][0]} has no {column}")
+        values = values.astype(str)
+        labels = sorted(values.unique()) if labels is None else [str(label) for label in labels]
+        unknown = ~values.isin(labels)
+        if unknown.any():
+            raise PortfolioInputError(
+                f"ticker {values.index[unknown][0]} has {column} {values[unknown].iloc[0]!r}, "
+                f"which is not among the {len(labels)} listed {column} labels"
+            )
+        codes = pd.Categorical(values, categories=labels).codes
+        one_hot = np.zeros((len(frame), len(labels)))
+        one_hot[np.arange(len(frame)), codes] = 1.0
+        names = [f"{column}{GROUP_SEPARATOR}{label}" for label in labels]
+        blocks.append(pd.DataFrame(one_hot, index=frame.index, columns=names))
+    missing = [s for s in styles if s not in frame.columns]
+    if missing:
+        raise PortfolioInputError(f"exposure frame has no style column {missing[0]!r}")
+    blocks.append(frame[list(styles)].astype(float).fillna(0.0))
+    result = pd.concat(blocks, axis=1)
+    result.columns = pd.Index(result.columns.astype(str), name="factor")
+    return result
+
+
+def group_columns(factors: Sequence[str], group: str) -> list[str]:
+    """The one-hot columns ``"<group>:<label>"`` of ``group`` among ``factors``."""
+    prefix = f"{group}{GROUP_SEPARATOR}"
+    return [f for f in factors if str(f).startswith(prefix)]
+
+
+def group_labels(exposures: pd.DataFrame, group: str) -> pd.Series:
+    """Invert a one-hot block: ticker -> label of ``group`` (NaN where no column is set)."""
+    columns = group_columns(exposures.columns, group)
+    if not columns:
+        return pd.Series(np.nan, index=exposures.index, dtype=object)
+    block = exposures[columns].to_numpy()
+    labels = np.array([c.split(GROUP_SEPARATOR, 1)[1] for c in columns], dtype=object)
+    result = labels[block.argmax(axis=1)]
+    result[block.max(axis=1) <= 0] = np.nan
+    return pd.Series(result, index=exposures.index, dtype=object)
+
+
+def estimate_risk_model(
+    returns: pd.DataFrame,
+    exposures: pd.DataFrame,
+    as_of,
+    *,
+    weights: pd.Series | pd.DataFrame | None = None,
+    config: RiskModelConfig = RiskModelConfig(),
+) -> RiskModel:
+    """Estimate the risk model at ``as_of`` from data known at ``as_of`` only.
+
+    returns: date x ticker simple daily returns (rows after ``as_of`` are ignored).
+    exposures: either a static ticker x factor frame, or a panel indexed by (date, ticker);
+        the return of day ``t`` is regressed on the latest exposures dated strictly before ``t``,
+        and the model's ``B`` is the latest exposures dated at or before ``as_of``.
+    weights: regression weights, None (equal), a ticker Series, or a date x ticker frame (lagged
+        like the exposures). Non-positive or missing weights drop a name from that day's fit.
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    returns = _date_indexed(returns, "returns").loc[:as_of]
+    panel = isinstance(exposures.index, pd.MultiIndex)
+    factors = pd.Index(exposures.columns.astype(str), name="factor")
+    if panel:
+        exposures = exposures.copy()
+        exposures.index = exposures.index.set_levels(pd.DatetimeIndex(exposures.index.levels[0]).normalize(), level=0)
+        exposure_dates = exposures.index.get_level_values(0).unique().sort_values()
+        exposure_dates = exposure_dates[exposure_dates <= as_of]
+        if len(exposure_dates) == 0:
+            raise RiskModelError(f"no factor exposures dated on or before {as_of.date()}")
+        latest = exposures.xs(exposure_dates[-1], level=0)
+        # the return of day t uses the exposures of the last date strictly before t
+        position = exposure_dates.searchsorted(returns.index, side="left") - 1
+        usable = position >= 0
+        window_dates, position = returns.index[usable][-config.lookback:], position[usable][-config.lookback:]
+    else:
+        latest = exposures
+        window_dates = returns.index[-config.lookback:]
+        position = np.zeros(len(window_dates), dtype=int)
+    if len(window_dates) < 2:
+        raise RiskModelError(
+            f"need at least 2 days of returns before {as_of.date()} with exposures known the day before, "
+            f"found {len(window_dates)}"
+        )
+    latest = latest.astype(float)
+    if latest.isna().to_numpy().any():
+        raise PortfolioInputError(f"exposures on {as_of.date()} contain NaN (fill styles with 0 first)")
+
+    tickers = latest.index.astype(str)
+    if panel:
+        fit_tickers = exposures.index.get_level_values(1).unique().astype(str)
+    else:
+        fit_tickers = tickers
+    fit_tickers = fit_tickers.intersection(returns.columns.astype(str)).union(tickers)
+    y = returns.reindex(index=window_dates, columns=fit_tickers).to_numpy(dtype=float)
+    if panel:
+        used = exposure_dates[np.unique(position)]
+        full = pd.MultiIndex.from_product([used, fit_tickers])
+        x_used = exposures.reindex(full).to_numpy(dtype=float).reshape(len(used), len(fit_tickers), len(factors))
+        x = x_used[np.searchsorted(used, exposure_dates[position])]
+    else:
+        x = latest.reindex(fit_tickers).to_numpy(dtype=float)[None, :, :]
+    v = _regression_weights(weights, window_dates, exposure_dates[position] if panel else None, fit_tickers)
+
+    factor_returns, residuals, observed = _cross_sectional_regressions(x, y, v)
+    day_weights = _day_weights(len(window_dates), config.halflife)
+    valid_days = observed.sum(axis=1) > len(factors)
+    if valid_days.sum() < 2:
+        raise RiskModelError(
+            f"fewer than 2 days before {as_of.date()} have more observed names than the {len(factors)} factors"
+        )
+    cov, intensity = _shrunk_covariance(factor_returns[valid_days], day_weights[valid_days], config.factor_shrinkage)
+
+    spec_fit, n_obs = _specific_variance(residuals, observed, day_weights)
+    spec_fit = pd.Series(spec_fit, index=fit_tickers).reindex(tickers).to_numpy()
+    n_obs = pd.Series(n_obs, index=fit_tickers).reindex(tickers).fillna(0).to_numpy()
+    labels = group_labels(latest, config.shrink_group)
+    specific = _shrink_to_group_median(spec_fit, n_obs, labels, config)
+    return RiskModel(
+        as_of=as_of,
+        tickers=pd.Index(tickers, name="ticker"),
+        factors=factors,
+        exposures=latest.to_numpy(dtype=float),
+        factor_covariance=cov,
+        specific_variance=specific,
+        shrinkage=intensity,
+        factor_returns=pd.DataFrame(factor_returns, index=window_dates, columns=factors),
+    )
+
+
+def risk_model_from_store(store, date, *, config: RiskModelConfig = RiskModelConfig(),
+                          styles: Sequence[str] | None = None) -> RiskModel:
+    """Estimate the model at ``date`` from a ``data.store.Store`` (universe names, sqrt-cap weights).
+
+    Groups are every country and sector of ``store.securities()`` (a fixed factor list for the
+    whole store); styles default to the store's style exposures.
+    """
+    from data.schema import STYLE_FACTORS
+
+    styles = list(STYLE_FACTORS if styles is None else styles)
+    days = store.trading_days(end=date)
+    if len(days) < 3:
+        raise RiskModelError(f"the store has fewer than 3 trading days up to {pd.Timestamp(date).date()}")
+    date = days[-1]
+    start = days[max(0, len(days) - config.lookback - 1)]
+    securities = store.securities()
+    in_universe = store.panel("in_universe", start, date).fillna(False).astype(bool)
+    stacked = in_universe.stack()
+    keys = stacked.index[stacked.to_numpy()]
+    long = pd.DataFrame(index=keys)
+    for style in styles:
+        long[style] = store.panel(style, start, date).stack().reindex(keys).to_numpy()
+    classification = securities.reindex(keys.get_level_values(1))[["country", "sector"]]
+    classification.index = keys
+    long = pd.concat([classification, long], axis=1)
+    groups = {
+        "country": sorted(securities["country"].dropna().astype(str).unique()),
+        "sector": sorted(securities["sector"].dropna().astype(str).unique()),
+    }
+    panel = factor_exposure_matrix(long, groups=groups, styles=styles)
+    weights = np.sqrt(store.panel("market_cap", start, date).clip(lower=0.0))
+    returns = store.returns(start, date)
+    return estimate_risk_model(returns, panel, date, weights=weights, config=config)
+
+
+# --- estimation steps (arrays) -------------------------------------------------------------
+
+
+def _date_indexed(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise PortfolioInputError(f"{what} must be indexed by date")
+    frame = frame.copy()
+    frame.index = frame.index.normalize()
+    frame.columns = frame.columns.astype(str)
+    return frame.sort_index()
+
+
+def _regression_weights(weights, window_dates, exposure_dates, tickers) -> np.ndarray:
+    """(T, n) non-negative regression weights, lagged like the exposures for a panel."""
+    shape = (len(window_dates), len(tickers))
+    if weights is None:
+        return np.ones(shape)
+    if isinstance(weights, pd.Series):
+        row = weights.reindex(tickers).to_numpy(dtype=float)
+        values = np.broadcast_to(row, shape)
+    else:
+        weights = _date_indexed(weights, "weights")
+        lag_dates = exposure_dates if exposure_dates is not None else window_dates
+        rows = weights.index.searchsorted(lag_dates, side="right") - 1
+        values = weights.reindex(columns=tickers).to_numpy(dtype=float)[np.clip(rows, 0, None)]
+        values[rows < 0] = np.nan
+    return np.where(np.isfinite(values) & (values > 0), values, 0.0)
+
+
+def _cross_sectional_regressions(x: np.ndarray, y: np.ndarray, v: np.ndarray, chunk: int = 32):
+    """Batched WLS of ``y[t]`` on ``x[t]`` with weights ``v[t]``.
+
+    x: (T, n, k) or (1, n, k) for static exposures; y, v: (T, n). Returns factor returns (T, k),
+    residuals (T, n) (0 where unobserved) and the observed mask (T, n).
+    """
+    t_days, n = y.shape
+    k = x.shape[2]
+    x_finite = np.isfinite(x).all(axis=2)
+    observed = np.isfinite(y) & x_finite
+    weight = np.where(observed, v, 0.0)
+    y0 = np.where(observed, y, 0.0)
+    normal = np.empty((t_days, k, k))
+    rhs = np.empty((t_days, k))
+    static = x.shape[0] == 1
+    xs = np.where(x_finite[..., None], x, 0.0)
+    for start in range(0, t_days, chunk):
+        stop = min(start + chunk, t_days)
+        xc = xs if static else xs[start:stop]
+        wx = weight[start:stop, :, None] * xc
+        normal[start:stop] = np.swapaxes(wx, 1, 2) @ xc
+        rhs[start:stop] = np.einsum("tnk,tn->tk", wx, y0[start:stop])
+    factor_returns = np.einsum("tkl,tl->tk", _batched_pinv(normal), rhs)
+    if static:
+        fitted = factor_returns @ xs[0].T
+    else:
+        fitted = np.einsum("tnk,tk->tn", xs, factor_returns)
+    residuals = np.where(observed, y0 - fitted, 0.0)
+    return factor_returns, residuals, observed
+
+
+def _batched_pinv(matrices: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+    """Pseudo-inverse of a stack of symmetric PSD matrices (T, k, k)."""
+    values, vectors = np.linalg.eigh(matrices)
+    cutoff = rtol * np.maximum(values.max(axis=1, keepdims=True), 0.0)
+    inverse = np.where(values > cutoff, 1.0 / np.where(values > cutoff, values, 1.0), 0.0)
+    return (vectors * inverse[:, None, :]) @ np.swapaxes(vectors, 1, 2)
+
+
+def _day_weights(t_days: int, halflife: float | None) -> np.ndarray:
+    """Relative weight of each day (oldest first), not normalized."""
+    if halflife is None:
+        return np.ones(t_days)
+    age = np.arange(t_days)[::-1]
+    return 0.5 ** (age / halflife)
+
+
+def _shrunk_covariance(samples: np.ndarray, day_weights: np.ndarray, fixed: float | None):
+    """Weighted covariance (k, k) with off-diagonals shrunk toward 0; returns (cov, intensity).
+
+    Optimal intensity (Ledoit-Wolf with a diagonal target, Schaefer & Strimmer 2005):
+    ``sum_{i!=j} Var(s_ij) / sum_{i!=j} s_ij^2`` with ``Var(s_ij)`` estimated from the
+    per-day products, clipped to [0, 1].
+    """
+    a = day_weights / day_weights.sum()
+    centred = samples - a @ samples
+    cov = (centred * a[:, None]).T @ centred
+    sum_a2 = float(a @ a)
+    cov = cov / (1.0 - sum_a2)  # unbiased for equal weights
+    if fixed is not None:
+        intensity = float(fixed)
+    else:
+        products = centred[:, :, None] * centred[:, None, :]  # (T, k, k)
+        mean_products = np.einsum("t,tij->ij", a, products)
+        spread = np.einsum("t,tij->ij", a, (products - mean_products) ** 2) / (1.0 - sum_a2)
+        var_s = spread * sum_a2 / (1.0 - sum_a2) ** 2
+        off = ~np.eye(cov.shape[0], dtype=bool)
+        denominator = float((cov[off] ** 2).sum())
+        intensity = 1.0 if denominator <= 0 else float(np.clip(var_s[off].sum() / denominator, 0.0, 1.0))
+    shrunk = cov * (1.0 - intensity)
+    np.fill_diagonal(shrunk, np.diag(cov))
+    return shrunk, intensity
+
+
+def _specific_variance(residuals: np.ndarray, observed: np.ndarray, day_weights: np.ndarray):
+    """Per-name weighted mean squared residual (NaN without data) and observation count."""
+    weight = observed * day_weights[:, None]
+    total = weight.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = (weight * residuals**2).sum(axis=0) / total
+    variance[total <= 0] = np.nan
+    return variance, observed.sum(axis=0)
+
+
+def _shrink_to_group_median(variance: np.ndarray, n_obs: np.ndarray, labels: pd.Series,
+                            config: RiskModelConfig) -> np.ndarray:
+    """``(1 - kappa) * own + kappa * group median`` with ``kappa = prior / (prior + n_obs)``."""
+    reliable = (n_obs >= config.min_observations) & np.isfinite(variance)
+    if not reliable.any():
+        reliable = np.isfinite(variance)
+    if not reliable.any():
+        raise RiskModelError("no name has any residual history to estimate specific variances")
+    frame = pd.DataFrame({"label": labels.to_numpy(), "variance": variance})
+    overall = float(np.median(variance[reliable]))
+    medians = frame[reliable].groupby("label", dropna=True)["variance"].median()
+    target = frame["label"].map(medians).to_numpy(dtype=float)
+    target = np.where(np.isfinite(target), target, overall)
+    kappa = config.prior_days / (config.prior_days + n_obs)
+    own = np.where(np.isfinite(variance), variance, target)
+    return (1.0 - kappa) * own + kappa * target
+
+
+def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
+    """``L`` with ``L L' = cov`` for a symmetric PSD matrix (negative eigenvalues clipped)."""
+    if cov.size == 0:
+        return cov.copy()
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2.0)
+    return vectors * np.sqrt(np.clip(values, 0.0, None))[None, :]
