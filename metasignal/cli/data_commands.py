@@ -6,15 +6,14 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from data.errors import DataValidationError
 from metasignal.cli.context import db_path, open_store
-from metasignal.cli.progress import steps
+from metasignal.cli.display import out as console
+from metasignal.cli.display import steps
 
 data_app = typer.Typer(help="Market data: synthetic generation, info, yfinance fetch, file import.", no_args_is_help=True)
-console = Console()
 
 
 @data_app.command("generate")

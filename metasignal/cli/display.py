@@ -1,14 +1,31 @@
-"""Rich progress display for multi-step commands."""
+"""Terminal output of the command line: progress bars (stderr), tables (stdout)."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 console = Console(stderr=True)
+# Tables go to stdout; when it is not a terminal (pipes, files, tests) use a wide page.
+out = Console()
+if not out.is_terminal:
+    out = Console(width=200)
+
+
+def frame_table(frame: pd.DataFrame, title: str, digits: int = 4) -> Table:
+    """A rich table of a frame (floats rounded to ``digits``)."""
+    table = Table(title=title)
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row])
+    return table
 
 
 @contextmanager
