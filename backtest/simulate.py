@@ -357,7 +357,8 @@ def _run(
             if costs is not None:
                 day_volatility = volatility[d] if charge_impact else no_volatility
                 day_volume = volume[d] if charge_impact else unit_volume
-                spread, impact = costs.costs(trade / scale, day_volatility, day_volume)
+                with np.errstate(invalid="ignore"):  # 0 * inf for untraded names without volume
+                    spread, impact = costs.costs(trade / scale, day_volatility, day_volume)
                 spread_cost = float(spread.sum()) * scale
                 impact_cost = float(impact.sum()) * scale
             turnover = float(np.abs(trade).sum()) / equity

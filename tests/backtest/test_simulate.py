@@ -333,3 +333,54 @@ def test_bankruptcy_stops_the_simulation():
     returns.loc[DAYS[1], "A"] = -0.6
     with pytest.raises(BankruptcyError, match="equity fell"):
         simulate(_one_decision(DAYS[0], A=2.0), returns, lag=0)
+
+
+# --- on the synthetic market ------------------------------------------------------------------
+
+
+def _momentum_book(store_path):
+    """Weekly dollar-neutral momentum book on the synthetic store's universe (gross 1)."""
+    from data.store import Store
+
+    with Store.open(store_path) as store:
+        days = store.trading_days()
+        returns = store.returns(days[0], days[-1])
+        momentum = store.panel("momentum", days[0], days[-1])
+        in_universe = store.panel("in_universe", days[0], days[-1]).astype(bool)
+        volume = store.panel("dollar_volume", days[0], days[-1])
+        volatility = store.panel("sigma", days[0], days[-1])
+        delisted = store.securities()["delisted"].dropna()
+    signal = momentum.where(in_universe).iloc[60::5]
+    centred = signal.sub(signal.mean(axis=1), axis=0)
+    weights = centred.div(centred.abs().sum(axis=1), axis=0).fillna(0.0)
+    return returns, weights, volume, volatility, delisted
+
+
+def test_synthetic_market_book_keeps_its_identities_and_drops_delisted_names(small_store_path):
+    returns, weights, volume, volatility, delisted = _momentum_book(small_store_path)
+    result = simulate(
+        weights, returns, costs=COSTS, borrow=BORROW, volume=volume, volatility=volatility
+    )
+    positions = (result.weights.to_numpy() * result.equity.to_numpy()[:, None]).sum(axis=1)
+    np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
+    np.testing.assert_allclose(
+        result.net_returns, result.gross_returns - result.costs.sum(axis=1), rtol=0, atol=1e-15
+    )
+    # nothing is held at the end of a day on which the name did not trade
+    not_trading = returns.loc[result.weights.index, result.weights.columns].isna()
+    assert (result.weights.where(not_trading).fillna(0.0) == 0.0).all().all()
+    # at least one name was held on its last trading day (the store's `delisted` date) and is
+    # flat from the next day on
+    held_then_delisted = [
+        ticker for ticker, day in delisted.items()
+        if ticker in result.weights and day in result.weights.index
+        and result.weights.loc[day, ticker] != 0
+    ]
+    assert held_then_delisted
+    for ticker in held_then_delisted:
+        after = result.weights.index > delisted[ticker]
+        assert returns.loc[result.weights.index[after], ticker].isna().all()
+        assert (result.weights.loc[after, ticker] == 0.0).all()
+    metrics = result.metrics()
+    assert np.isfinite([metrics["sharpe"], metrics["cost_drag_bp_per_year"]]).all()
+    assert 0.0 < metrics["cost_drag_bp_per_year"] < 2000.0

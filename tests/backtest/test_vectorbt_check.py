@@ -68,3 +68,21 @@ def test_price_path_rebuilds_the_returns_and_keeps_gaps():
     rebuilt = prices.pct_change(fill_method=None)
     np.testing.assert_allclose(rebuilt.iloc[1:, 0], returns.iloc[1:, 0], rtol=0, atol=1e-15)
     assert prices.iloc[:60, 5].isna().all() and prices.iloc[60:, 5].notna().all()
+
+
+def test_synthetic_market_book_matches_vectorbt(small_store_path):
+    """Real listings and delistings of the synthetic store, weekly momentum book, zero costs."""
+    from data.store import Store
+
+    with Store.open(small_store_path) as store:
+        days = store.trading_days()
+        returns = store.returns(days[0], days[-1])
+        momentum = store.panel("momentum", days[0], days[-1])
+        in_universe = store.panel("in_universe", days[0], days[-1]).astype(bool)
+    signal = momentum.where(in_universe).iloc[60::5]
+    centred = signal.sub(signal.mean(axis=1), axis=0)
+    weights = centred.div(centred.abs().sum(axis=1), axis=0).fillna(0.0) * 2.0
+
+    result = simulate(weights, returns, lag=1)
+    assert compare_with_vectorbt(result, returns) < 1e-8
+    assert abs(result.equity.iloc[-1] - 1.0) > 1e-3
