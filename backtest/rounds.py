@@ -6,14 +6,9 @@ round, applies eligibility, computes payouts with the configured policy and comp
 them into stakes. Each round resolves in one transaction: resolving twice changes
 nothing, and a crash mid-resolution leaves the ledger as it was.
 
-Ledger tables:
+Tables (stakes live in :mod:`signals.stakes`; a payout is a stake event effective after
+its round's resolution date ``t + lag + days``, the close that ends the target window):
 
-- ``stake_events(model, effective, kind, amount, round_date, created_at)``: deposits
-  (``kind='deposit'``, amount > 0), releases (``'release'``, amount < 0) and payouts
-  (``'payout'``, either sign). An event counts for rounds dated strictly after its
-  ``effective`` date. Deposits and releases take effect after their request date (a
-  pending release is no longer at risk); a payout takes effect after its round's
-  resolution date ``t + lag + days`` (the close that ends the target window).
 - ``rounds(round_date, window, resolution_date, policy, payout_factor, total_at_risk, n_models)``
 - ``round_results(round_date, model, stake, at_risk, submitted, eligible, reason,
   <metrics>, payout_score, payout)``
@@ -34,15 +29,14 @@ from backtest.payouts import PayoutPolicy, eligible, payout_scores, payouts, pol
 from data.errors import DataValidationError, StoreError
 from data.store import Store
 from data.targets import parse_window
-from signals import storage
+from signals import stakes, storage
+from signals.stakes import stake_balances
 from signals.scoring import score_era
 
 SCORE_METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 LOOKBACK_ROUNDS = 5
 
 _DDL = (
-    "CREATE TABLE IF NOT EXISTS stake_events (model VARCHAR NOT NULL, effective DATE NOT NULL, "
-    "kind VARCHAR NOT NULL, amount DOUBLE NOT NULL, round_date DATE, created_at TIMESTAMP)",
     'CREATE TABLE IF NOT EXISTS rounds (round_date DATE PRIMARY KEY, "window" VARCHAR, resolution_date DATE, '
     "policy VARCHAR, payout_factor DOUBLE, total_at_risk DOUBLE, n_models INTEGER)",
     "CREATE TABLE IF NOT EXISTS round_results (round_date DATE NOT NULL, model VARCHAR NOT NULL, stake DOUBLE, "
@@ -53,64 +47,10 @@ _DDL = (
 
 
 def ensure_tables(store: Store) -> None:
-    """Create the ledger tables if missing (and the submission tables they read)."""
-    storage.ensure_tables(store)
+    """Create the round tables if missing (and the submission and stake tables they read)."""
+    stakes.ensure_tables(store)
     for statement in _DDL:
         store.con.execute(statement)
-
-
-# ----------------------------------------------------------------------------- stakes
-def _change_stake(store: Store, model: str, amount: float, date, kind: str) -> None:
-    ensure_tables(store)
-    if not np.isfinite(amount) or amount == 0:
-        raise DataValidationError(f"stake change must be a non-zero finite amount, got {amount}")
-    if model not in set(storage.list_models(store)["name"]):
-        raise StoreError(f"unknown model {model!r}: create it with `metasignal models create {model}`")
-    day = pd.Timestamp(date).normalize()
-    if kind == "release":
-        balance = stake_balances(store, day + pd.Timedelta(days=1)).get(model, 0.0)
-        if -amount > balance + 1e-12:
-            raise DataValidationError(f"cannot release {-amount:g} from {model!r}: its stake is {balance:g}")
-    with store.transaction():
-        store.con.execute(
-            "INSERT INTO stake_events VALUES (?, ?, ?, ?, NULL, now())", [model, day.date(), kind, float(amount)]
-        )
-
-
-def deposit(store: Store, model: str, amount: float, date) -> None:
-    """Add ``amount`` to the model's stake for rounds after ``date``."""
-    if amount <= 0:
-        raise DataValidationError(f"a stake increase must be positive, got {amount}")
-    _change_stake(store, model, amount, date, "deposit")
-
-
-def release(store: Store, model: str, amount: float, date) -> None:
-    """Take ``amount`` out of the model's stake for rounds after ``date``."""
-    if amount <= 0:
-        raise DataValidationError(f"a stake release must be positive, got {amount}")
-    _change_stake(store, model, -amount, date, "release")
-
-
-def stake_balances(store: Store, date) -> pd.Series:
-    """Each model's stake for a round dated ``date`` (events effective strictly before it)."""
-    ensure_tables(store)
-    frame = store.con.execute(
-        "SELECT m.name AS model, coalesce(sum(e.amount), 0) AS stake FROM models m "
-        "LEFT JOIN stake_events e ON e.model = m.name AND e.effective < ? GROUP BY m.name ORDER BY m.name",
-        [pd.Timestamp(date).date()],
-    ).fetch_df()
-    return pd.Series(frame["stake"].to_numpy(float), index=frame["model"].astype(str), name="stake").clip(lower=0.0)
-
-
-def stake_history(store: Store) -> pd.DataFrame:
-    """Stake of every model after each event date: date x model (cumulative sums)."""
-    ensure_tables(store)
-    events = store.con.execute("SELECT model, effective, amount FROM stake_events").fetch_df()
-    if events.empty:
-        return pd.DataFrame()
-    events["effective"] = pd.to_datetime(events["effective"])
-    daily = events.pivot_table(index="effective", columns="model", values="amount", aggfunc="sum").fillna(0.0)
-    return daily.cumsum().clip(lower=0.0)
 
 
 # ----------------------------------------------------------------------------- rounds
@@ -193,8 +133,8 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
     resolution_date = calendar[min(lag + days, len(calendar) - 1)]
 
     submitted = era.submissions
-    stakes = stake_balances(store, day)
-    models = stakes.index.union(submitted.columns)
+    balances = stake_balances(store, day)
+    models = balances.index.union(submitted.columns)
     predictions = submitted.reindex(index=era.universe, columns=models)
     has_submission = predictions.notna().any(axis=0)
 
@@ -203,7 +143,7 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
     checks = _max_churn_and_turnover(predictions.loc[:, has_submission], era, earlier[::-1], cache)
     checks = checks.reindex(models)
     ok = eligible(checks["churn"], checks["turnover"]) & has_submission
-    stake = stakes.reindex(models, fill_value=0.0)
+    stake = balances.reindex(models, fill_value=0.0)
     at_risk = stake.where(ok, 0.0)
     reason = np.select(
         [~has_submission, checks["churn"].fillna(0) >= 0.15, checks["turnover"].fillna(0) >= 0.25],

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from backtest import rounds
+from signals import stakes
 from data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from data.store import Store
 from signals import storage
@@ -22,7 +22,7 @@ def weekly_round_dates(store: Store, start=None, end=None, weekday: int = 4) -> 
     return pd.DatetimeIndex(weeks.max().to_numpy(), name="round")
 
 
-def create_example_models(store: Store, first_round, stakes: dict[str, float] = EXAMPLE_STAKES) -> list[str]:
+def create_example_models(store: Store, first_round, initial_stakes: dict[str, float] = EXAMPLE_STAKES) -> list[str]:
     """Create the example models that do not exist yet, each with its initial stake."""
     existing = set(storage.list_models(store)["name"])
     created = []
@@ -30,7 +30,7 @@ def create_example_models(store: Store, first_round, stakes: dict[str, float] = 
         if name in existing:
             continue
         storage.create_model(store, name, owner="examples")
-        rounds.deposit(store, name, stakes[name], pd.Timestamp(first_round) - pd.Timedelta(days=1))
+        stakes.deposit(store, name, initial_stakes[name], pd.Timestamp(first_round) - pd.Timedelta(days=1))
         created.append(name)
     return created
 

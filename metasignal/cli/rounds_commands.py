@@ -78,34 +78,34 @@ def payouts_command(model: str = typer.Option(..., "--model", help="Model name."
 @stakes_app.command("add")
 def stake_add(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date")) -> None:
     """Increase a model's stake for rounds after DATE (default: the store's last day)."""
-    from backtest import rounds
+    from signals import stakes
 
     with open_store() as store:
         day = store.last_date() if date is None else pd.Timestamp(date)
-        rounds.deposit(store, model, amount, day)
+        stakes.deposit(store, model, amount, day)
     console.print(f"[green]staked[/] {amount:g} more on {model} for rounds after {day.date()}")
 
 
 @stakes_app.command("release")
 def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date")) -> None:
     """Release part of a model's stake for rounds after DATE (default: the store's last day)."""
-    from backtest import rounds
+    from signals import stakes
 
     with open_store() as store:
         day = store.last_date() if date is None else pd.Timestamp(date)
-        rounds.release(store, model, amount, day)
+        stakes.release(store, model, amount, day)
     console.print(f"[green]released[/] {amount:g} of {model}'s stake for rounds after {day.date()}")
 
 
 @stakes_app.command("list")
 def stake_list(date: Optional[str] = typer.Option(None, "--date")) -> None:
     """Each model's stake for a round on DATE (default: after everything recorded)."""
-    from backtest import rounds
+    from signals import stakes
 
     with open_store() as store:
         day = pd.Timestamp("2262-01-01") if date is None else pd.Timestamp(date)
-        stakes = rounds.stake_balances(store, day)
-    console.print(frame_table(stakes.rename_axis("model").reset_index(), "stakes"))
+        balances = stakes.stake_balances(store, day)
+    console.print(frame_table(balances.rename_axis("model").reset_index(), "stakes"))
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ import pytest
 
 from backtest import rounds
 from backtest.payouts import PRESETS
+from signals import stakes
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 
 
@@ -65,7 +66,7 @@ def test_payouts_follow_the_policy_and_compound_after_resolution(tournament):
     resolution = pd.Timestamp(store.one("SELECT resolution_date FROM rounds WHERE round_date = ?", [dates[0].date()])[0])
     later = [d for d in dates if d > resolution]
     if later:
-        balance = rounds.stake_balances(store, later[0])
+        balance = stakes.stake_balances(store, later[0])
         paid_before = results[results.round_date.isin([d for d in dates if d < later[0]])]
         resolutions = store.con.execute("SELECT round_date, resolution_date FROM rounds").fetch_df()
         resolved_by = set(pd.to_datetime(resolutions.loc[pd.to_datetime(resolutions.resolution_date) < later[0], "round_date"]))
@@ -86,12 +87,12 @@ def test_high_churn_model_is_cut_and_missing_submissions_stake_nothing(tournamen
 
 def test_stake_changes_take_effect_after_their_date(tournament):
     store, dates = tournament
-    rounds.deposit(store, "skilled", 500.0, dates[2])
-    assert rounds.stake_balances(store, dates[2])["skilled"] == 1000.0
-    assert rounds.stake_balances(store, dates[3])["skilled"] == 1500.0
-    rounds.release(store, "skilled", 1500.0, dates[3])
-    assert rounds.stake_balances(store, dates[4])["skilled"] == 0.0
+    stakes.deposit(store, "skilled", 500.0, dates[2])
+    assert stakes.stake_balances(store, dates[2])["skilled"] == 1000.0
+    assert stakes.stake_balances(store, dates[3])["skilled"] == 1500.0
+    stakes.release(store, "skilled", 1500.0, dates[3])
+    assert stakes.stake_balances(store, dates[4])["skilled"] == 0.0
     from data.errors import DataValidationError
 
     with pytest.raises(DataValidationError, match="cannot release"):
-        rounds.release(store, "skilled", 1.0, dates[5])
+        stakes.release(store, "skilled", 1.0, dates[5])
