@@ -48,7 +48,9 @@ from backtest import metrics as perf
 from data.errors import DataValidationError, MetasignalError
 from portfolio.costs import TRADING_DAYS_PER_YEAR, BorrowCostModel, TransactionCostModel
 
-__all__ = ["BankruptcyError", "SimulationResult", "execution_dates", "simulate"]
+__all__ = [
+    "BankruptcyError", "SimulationResult", "align_weights", "execution_dates", "simulate",
+]
 
 
 class BankruptcyError(MetasignalError):
@@ -109,17 +111,29 @@ class SimulationResult:
         return summary
 
 
-def _wide_weights(weights: pd.DataFrame | pd.Series) -> pd.DataFrame:
-    """Accept a wide frame (date x ticker) or a Series indexed by (date, ticker)."""
+def align_weights(weights: pd.DataFrame | pd.Series, tickers: pd.Index) -> pd.DataFrame:
+    """Target weights as a wide frame (date x ``tickers``), missing/NaN targets set to 0.
+
+    weights: a wide frame (date x ticker) or a Series indexed by (date, ticker). Raises
+    ``DataValidationError`` for tickers outside ``tickers``, infinite values or unsorted dates.
+    """
     if isinstance(weights, pd.Series):
         if weights.index.nlevels != 2:
-            raise DataValidationError(
-                "weights given as a Series must be indexed by (date, ticker)."
-            )
+            raise DataValidationError("weights given as a Series must be indexed by (date, ticker).")
         weights = weights.unstack(level=1)
     if not isinstance(weights, pd.DataFrame):
         raise DataValidationError("weights must be a DataFrame (date x ticker) of target weights.")
-    return weights
+    index = _check_dates(weights, "weights")
+    unknown = weights.columns.difference(tickers)
+    if len(unknown):
+        raise DataValidationError(
+            f"weights has {len(unknown)} ticker(s) with no returns column, "
+            f"e.g. {list(unknown[:5])}."
+        )
+    aligned = weights.reindex(columns=tickers).set_axis(index, axis=0).astype(float)
+    if np.isinf(aligned.to_numpy()).any():
+        raise DataValidationError("weights contain an infinite value.")
+    return aligned.fillna(0.0)
 
 
 def _check_dates(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
@@ -128,7 +142,8 @@ def _check_dates(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
     except (TypeError, ValueError) as error:
         raise DataValidationError(f"{name} must be indexed by dates ({error}).") from error
     if index.has_duplicates:
-        raise DataValidationError(f"{name} has duplicate dates, e.g. {index[index.duplicated()][0]}.")
+        example = index[index.duplicated()][0]
+        raise DataValidationError(f"{name} has duplicate dates, e.g. {example}.")
     if not index.is_monotonic_increasing:
         raise DataValidationError(f"{name} dates must be sorted in increasing order.")
     return index
@@ -213,21 +228,13 @@ def simulate(
     if not isinstance(returns, pd.DataFrame):
         raise DataValidationError("returns must be a DataFrame (date x ticker) of daily returns.")
     _check_lag(lag)
-    weights = _wide_weights(weights)
     trading_days = _check_dates(returns, "returns")
-    decisions = _check_dates(weights, "weights")
+    tickers = returns.columns
+    weights = align_weights(weights, tickers)
+    decisions = pd.DatetimeIndex(weights.index)
     if len(decisions) == 0:
         raise DataValidationError("weights has no rows: nothing to simulate.")
-    tickers = returns.columns
-    unknown = weights.columns.difference(tickers)
-    if len(unknown):
-        raise DataValidationError(
-            f"weights has {len(unknown)} ticker(s) with no returns column, e.g. {list(unknown[:5])}."
-        )
-    target_values = weights.reindex(columns=tickers).to_numpy(dtype=float)
-    if np.isinf(target_values).any():
-        raise DataValidationError("weights contain an infinite value.")
-    target_values = np.nan_to_num(target_values, nan=0.0)
+    target_values = weights.to_numpy(dtype=float)
 
     charge_impact = costs is not None and costs.impact != 0
     if charge_impact and (volume is None or volatility is None):
@@ -277,7 +284,9 @@ def simulate(
         cash=pd.Series(state["cash"], index=days, name="cash"),
         weights=pd.DataFrame(state["held"], index=days, columns=tickers),
         targets=pd.DataFrame(target_values[decision_rows], index=executed_days, columns=tickers),
-        decision_dates=pd.Series(decisions[decision_rows], index=executed_days, name="decision_date"),
+        decision_dates=pd.Series(
+            decisions[decision_rows], index=executed_days, name="decision_date"
+        ),
         turnover=pd.Series(state["turnover"], index=days, name="turnover"),
         costs=pd.DataFrame(
             {"spread": state["spread"], "impact": state["impact"], "borrow": state["borrow"]},

@@ -30,8 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtest.simulate import SimulationResult, execution_dates
-from data.errors import DataValidationError
+from backtest.simulate import SimulationResult, align_weights, execution_dates
 
 __all__ = ["compare_with_vectorbt", "price_path", "vectorbt_equity"]
 
@@ -77,7 +76,7 @@ def _orders_frame(targets: pd.DataFrame, days: pd.DatetimeIndex) -> pd.DataFrame
 
 
 def vectorbt_equity(
-    weights: pd.DataFrame,
+    weights: pd.DataFrame | pd.Series,
     returns: pd.DataFrame,
     *,
     lag: int = 1,
@@ -89,18 +88,12 @@ def vectorbt_equity(
     ``execution_dates``); the series starts on the first trading day on or after the first
     decision, like the simulation.
     """
-    unknown = weights.columns.difference(returns.columns)
-    if len(unknown):
-        raise DataValidationError(
-            f"weights has {len(unknown)} ticker(s) with no returns column, e.g. {list(unknown[:5])}."
-        )
+    weights = align_weights(weights, returns.columns)
     trading_days = pd.DatetimeIndex(returns.index)
-    decisions = pd.DatetimeIndex(weights.index)
-    schedule = execution_dates(decisions, trading_days, lag)
-    start = trading_days.searchsorted(decisions.min(), side="left")
+    schedule = execution_dates(weights.index, trading_days, lag)
+    start = trading_days.searchsorted(weights.index[0], side="left")
     days = trading_days[start:]
-    targets = weights.reindex(columns=returns.columns).loc[schedule.to_numpy()]
-    targets.index = schedule.index
+    targets = weights.loc[schedule.to_numpy()].set_axis(schedule.index, axis=0)
     prices = price_path(returns.loc[days])
     return _vectorbt_value(_orders_frame(targets, days), prices, capital)
 

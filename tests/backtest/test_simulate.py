@@ -70,7 +70,8 @@ def test_lag_one_trades_at_next_close_and_earns_from_the_day_after():
     assert result.equity.iloc[2] == pytest.approx(98.0, abs=1e-12)
     # positions drift with prices: A = 49.5, B = -51.5 on equity 98
     assert result.weights.iloc[2].tolist() == pytest.approx([49.5 / 98, -51.5 / 98], abs=1e-15)
-    assert result.gross_returns.iloc[3] == pytest.approx((49.5 * 0.05 + 51.5 * 0.04) / 98, abs=1e-15)
+    day_three = (49.5 * 0.05 + 51.5 * 0.04) / 98
+    assert result.gross_returns.iloc[3] == pytest.approx(day_three, abs=1e-15)
     assert result.cash.iloc[2] == pytest.approx(100.0, abs=1e-12)  # short proceeds fund the long
 
 
