@@ -483,14 +483,21 @@ class PortfolioOptimizer:
                        np.clip(upper, -UNBOUNDED_WEIGHT, UNBOUNDED_WEIGHT), lower_source, upper_source)
 
     def _set_parameters(self, ctx, alpha, specific, factor_sqrt, coefficients, bounds) -> None:
+        """Set every parameter for the date; the objective is multiplied by ``1 / max|alpha|``.
+
+        The scale keeps the solver's absolute tolerances meaningful whatever the alpha units
+        (it changes no solution: every term is scaled alike).
+        """
         cfg = self.config
-        gamma_h = cfg.risk_aversion * cfg.horizon_days
+        largest = float(np.abs(alpha).max(initial=0.0))
+        scale = 1.0 / largest if largest > 0 else 1.0
+        gamma_h = cfg.risk_aversion * cfg.horizon_days * scale
         self._variables.update(ctx)
         for _, compiled in self._compiled:
             compiled.update(ctx)
         self._box_low.value = bounds.lower - ctx.prev_weights
         self._box_high.value = bounds.upper - ctx.prev_weights
-        self._alpha.value = alpha - 2.0 * gamma_h * specific * ctx.prev_weights
+        self._alpha.value = scale * alpha - 2.0 * gamma_h * specific * ctx.prev_weights
         finite_c = np.where(np.isfinite(coefficients), coefficients, 0.0)
         quadratic = np.zeros(len(ctx.tickers))
         if self._spread is not None:
@@ -498,16 +505,16 @@ class PortfolioOptimizer:
             linear = spread.copy()
             if cfg.impact == "linear_quadratic":
                 lin, quadratic = linear_quadratic_impact(finite_c, self._fit_range(ctx, bounds))
-                linear = linear + lin
-            self._spread.value = linear
+                linear, quadratic = linear + lin, scale * quadratic
+            self._spread.value = scale * linear
         if self._impact_power is not None:
-            self._impact_power.value = finite_c
+            self._impact_power.value = scale * finite_c
         self._diag_sqrt.value = np.sqrt(gamma_h * specific + quadratic)
         if self._factor_sqrt is not None:
             self._factor_sqrt.value = np.sqrt(gamma_h) * factor_sqrt
         if self._borrow_half is not None:
             daily = np.broadcast_to(np.asarray(cfg.borrow_costs.daily_rate(), dtype=float), alpha.shape)
-            self._borrow_half.value = 0.5 * cfg.horizon_days * daily
+            self._borrow_half.value = scale * 0.5 * cfg.horizon_days * daily
 
     def _fit_range(self, ctx: DateContext, bounds: _Bounds) -> np.ndarray:
         reach = np.maximum(bounds.upper - ctx.prev_weights, ctx.prev_weights - bounds.lower)
