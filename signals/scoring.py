@@ -726,6 +726,10 @@ def score_era(
         raise DataValidationError("targets must be a DataFrame with columns 'factor_neutral' and 'raw'")
     _check_unique(predictions, "predictions")
     _check_unique(targets, "targets")
+    if predictions.columns.has_duplicates:
+        raise DataValidationError("predictions name some models more than once")
+    if stakes is not None:
+        _check_unique(stakes, "stakes")
     models = predictions.columns
     result = pd.DataFrame(np.nan, index=pd.Index(models, name="model"), columns=wanted)
     if predictions.shape[1] == 0 or not wanted:

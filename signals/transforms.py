@@ -120,6 +120,8 @@ def power(x: ArrayLike, p: float) -> ArrayLike:
     """Signed power ``sign(x) * |x| ** p`` (order-preserving for ``p > 0``); NaN stays NaN."""
     if not np.isfinite(p) or p <= 0:
         raise DataValidationError(f"power p must be a positive finite number, got {p}")
+    if p == 1.5:  # the scoring power: x * sqrt|x| is 4x faster and equal to within 1 ulp
+        return _columnwise(lambda values: values * np.sqrt(np.abs(values)), x)
     return _columnwise(lambda values: np.sign(values) * np.abs(values) ** p, x)
 
 
