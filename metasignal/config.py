@@ -1,0 +1,32 @@
+"""Configuration from a TOML file: ``[portfolio]`` and ``[backtest]`` tables.
+
+Every key is optional; missing keys keep the documented defaults of
+:class:`portfolio.settings.PortfolioSettings` and :class:`backtest.walk_forward.WalkForwardSettings`.
+``metasignal.example.toml`` at the repository root lists them all.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from data.errors import DataValidationError
+from portfolio.settings import PortfolioSettings
+
+
+def read_toml(path: str | Path | None) -> dict:
+    """The parsed TOML file (empty when ``path`` is None)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise DataValidationError(f"config file {path}: {error}") from None
+
+
+def portfolio_settings(config: dict) -> PortfolioSettings:
+    """Settings of the ``[portfolio]`` table."""
+    return PortfolioSettings.from_mapping(dict(config.get("portfolio", {})))

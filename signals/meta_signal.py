@@ -1,0 +1,49 @@
+"""The meta-signal of a date, read from the store: submissions + stakes -> one signal.
+
+The signal known on ``date`` comes from the latest round (submission date) on or before
+it. Stakes are the models' stakes for that round (:mod:`signals.stakes`); when no model
+has a stake yet, every submitted model counts equally.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from data.errors import StoreError
+from data.store import Store
+from signals import stakes, storage
+from signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model, stake_weighted_meta_portfolio
+
+METHODS = ("stake_weighted", "equal", "meta_portfolio")
+
+
+def latest_round(store: Store, date) -> pd.Timestamp:
+    """The last submission date on or before ``date``."""
+    storage.ensure_tables(store)
+    row = store.one("SELECT max(date) FROM submissions WHERE date <= ?", [pd.Timestamp(date).date()])
+    if row is None or row[0] is None:
+        raise StoreError(f"no submissions on or before {pd.Timestamp(date).date()}: submit signals or pass --alpha FILE")
+    return pd.Timestamp(row[0])
+
+
+def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake: float = 0.0) -> pd.Series:
+    """Meta-signal (ticker -> value) known on ``date``, over that round's universe.
+
+    ``stake_weighted``: stake-weighted mean of cleaned gaussianized signals; ``equal``: the
+    equal-weight variant; ``meta_portfolio``: the stake-weighted mean of neutral weights (SWP).
+    """
+    if method not in METHODS:
+        raise StoreError(f"unknown meta-signal method {method!r}: choose from {', '.join(METHODS)}")
+    round_date = latest_round(store, date)
+    universe = store.universe(round_date)
+    predictions = storage.submissions_for_date(store, round_date).reindex(universe)
+    predictions = predictions.loc[:, predictions.notna().any(axis=0)]
+    stakes.ensure_tables(store)
+    weights = stakes.stake_balances(store, round_date).reindex(predictions.columns).fillna(0.0)
+    if method == "equal" or weights[weights >= min_stake].sum() <= 0:
+        return equal_weight_meta_model(predictions).rename("meta_signal")
+    if method == "meta_portfolio":
+        return stake_weighted_meta_portfolio(
+            predictions, weights, store.neutralizers(round_date), store.sample_weights(round_date), min_stake=min_stake
+        ).rename("meta_signal")
+    return stake_weighted_meta_model(predictions, weights, min_stake=min_stake).rename("meta_signal")
