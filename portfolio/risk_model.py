@@ -443,7 +443,8 @@ def _shrink_to_group_median(variance: np.ndarray, n_obs: np.ndarray, labels: pd.
     medians = frame[reliable].groupby("label", dropna=True)["variance"].median()
     target = frame["label"].map(medians).to_numpy(dtype=float)
     target = np.where(np.isfinite(target), target, overall)
-    kappa = config.prior_days / (config.prior_days + n_obs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = np.where(n_obs > 0, config.prior_days / (config.prior_days + n_obs), 1.0)
     own = np.where(np.isfinite(variance), variance, target)
     return (1.0 - kappa) * own + kappa * target
 
