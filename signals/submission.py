@@ -200,8 +200,9 @@ def _csv_table(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
         raise _locate_csv_error(text) from None
     table = table.fillna("")
     embedded = np.zeros(len(table), dtype=np.int64)
-    for column in table.columns:  # a handful of columns: counts newlines inside quoted fields
-        embedded += table[column].str.count("\n").to_numpy(dtype=np.int64)
+    if '"' in text:  # only quoted fields can hold newlines
+        for column in table.columns:  # a handful of columns
+            embedded += table[column].str.count("\n").to_numpy(dtype=np.int64)
     before = np.concatenate([[0], np.cumsum(embedded)[:-1]])
     lines = 1 + np.arange(len(table), dtype=np.int64) + before
     return table, lines
@@ -346,12 +347,13 @@ def parse_dates(raw: pd.Series) -> pd.Series:
         if stamps.dt.tz is not None:
             stamps = stamps.dt.tz_localize(None)
         return stamps.dt.normalize()
-    text = _as_text(raw)
-    text = text.str.replace(r"\.0$", "", regex=True)  # YYYYMMDD stored as a float
+    codes, distinct = pd.factorize(_as_text(raw))  # a history file repeats few distinct dates
+    text = pd.Series(distinct, dtype="str").str.replace(r"\.0$", "", regex=True)  # YYYYMMDD stored as a float
     with_time = text.str.contains("T", regex=False)
     text = text.mask(with_time, text.str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "", regex=True))
-    stamps = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    return pd.Series(stamps, index=raw.index).dt.normalize()
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce").dt.normalize().to_numpy(dtype="datetime64[ns]")
+    stamps = parsed[codes] if len(parsed) else np.full(len(codes), np.datetime64("NaT"), dtype="datetime64[ns]")
+    return pd.Series(stamps, index=raw.index)
 
 
 def _dates(raw: pd.Series, lines: np.ndarray, column: str, unit: str) -> pd.Series:
@@ -566,7 +568,7 @@ def validate_for_store(
 
     A file without a date column takes ``date`` (default: the store's last trading day).
     Every date must be a trading day the store holds; the universe of each date is
-    ``store.universe(date)``.
+    ``store.universe(date)`` (read for all dates at once, see :func:`store_universes`).
     """
     days = store.trading_days()
     if len(days) == 0:
@@ -590,10 +592,22 @@ def validate_for_store(
                 "not a trading day in the store", values=shown,
                 why=f"signals are dated on trading days; {covers}",
             )
+    dates = pd.DatetimeIndex([date]) if parsed.date_column is None else pd.DatetimeIndex(pd.unique(parsed.rows["date"]))
     return validate_submission(
         parsed,
         tickers=TickerMap.from_securities(store.securities()),
-        universe=store.universe,
+        universe=store_universes(store, dates),
         date=date,
         min_tickers=min_tickers,
     )
+
+
+def store_universes(store, dates: pd.DatetimeIndex) -> dict[pd.Timestamp, pd.Index]:
+    """``date -> store.universe(date)`` for many dates from one read of the store's
+    ``in_universe`` panel (one query instead of one per date)."""
+    dates = pd.DatetimeIndex(dates).normalize()
+    flags = store.panel("in_universe", dates.min(), dates.max())
+    flags.index = pd.DatetimeIndex(flags.index).astype("datetime64[ns]")
+    member = flags.reindex(dates.astype("datetime64[ns]")).eq(True).to_numpy()
+    columns = flags.columns
+    return {pd.Timestamp(day): pd.Index(columns[member[i]], name="ticker") for i, day in enumerate(dates)}

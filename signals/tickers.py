@@ -22,8 +22,7 @@ dictionary lookups; unmapped ids come back as missing values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+import numpy as np
 import pandas as pd
 
 from data.identifiers import BLOOMBERG_EXCHANGE_TO_COUNTRY, YAHOO_SUFFIX_TO_COUNTRY, canonical_from_yahoo
@@ -46,7 +45,7 @@ _CLASS_SEPARATORS = r"[/\-.]"
 def _clean(ids: pd.Series) -> pd.Series:
     """Ids as upper-case strings with single inner spaces; missing stays missing."""
     text = ids.astype("str").where(ids.notna())
-    return text.str.strip().str.upper().str.replace(r"\s+", " ", regex=True)
+    return text.str.strip().str.upper().str.replace(r"[ \t\r\n\f\v]+", " ", regex=True)
 
 
 def _join(symbols: pd.Series, countries: pd.Series) -> pd.Series:
@@ -102,84 +101,112 @@ def _sedol(ids: pd.Series) -> pd.Series:
 
 def _unique_lookup(keys: pd.Series, tickers: pd.Index) -> dict[str, str]:
     """``key -> ticker`` for keys naming exactly one ticker (ambiguous keys are left out)."""
-    frame = pd.DataFrame({"key": keys.to_numpy(), "ticker": tickers.to_numpy()}).dropna()
+    frame = pd.DataFrame(
+        {"key": keys.to_numpy(dtype=object, na_value=None), "ticker": tickers.to_numpy(dtype=object)}
+    ).dropna()
     frame = frame.drop_duplicates()
     frame = frame[~frame["key"].duplicated(keep=False)]
-    return dict(zip(frame["key"], frame["ticker"]))
+    return dict(zip(frame["key"].tolist(), frame["ticker"].tolist()))
 
 
-@dataclass(frozen=True)
+_ALIAS_NORMALIZERS = {
+    "bloomberg_ticker": lambda s: _clean(s).str.replace(r" EQUITY$", "", regex=True),
+    "yahoo_symbol": _clean,
+    "composite_figi": _clean,
+    "sedol": _sedol,
+}
+
+
 class TickerMap:
     """Lookups from every accepted id type to the store's canonical tickers.
 
     Build it once per store snapshot with :meth:`from_securities` and map whole columns
-    with :meth:`to_canonical`; :meth:`from_canonical` maps back to an id column.
+    with :meth:`to_canonical`; :meth:`from_canonical` maps back to an id column. Each
+    lookup table is built the first time an id type needs it.
     """
 
-    securities: pd.DataFrame
-    canonical: dict[str, str] = field(repr=False)
-    loose: dict[str, str] = field(repr=False)
-    by_column: dict[str, dict[str, str]] = field(repr=False)
+    def __init__(self, securities: pd.DataFrame):
+        self.securities = securities
+        self._tickers = pd.Index(securities.index.astype("str"), name="ticker")
+        self._lookups: dict[str, dict[str, str]] = {}
 
     @classmethod
     def from_securities(cls, securities: pd.DataFrame) -> "TickerMap":
         """``securities``: indexed by canonical ticker; optional columns ``bloomberg_ticker``,
         ``yahoo_symbol``, ``composite_figi``, ``sedol`` (as ``store.securities()`` returns)."""
-        tickers = pd.Index(securities.index.astype("str"), name="ticker")
-        cleaned = _clean(pd.Series(tickers, index=tickers))
-        canonical = _unique_lookup(cleaned, tickers)
-        loose = _unique_lookup(match_key(pd.Series(tickers, index=tickers)), tickers)
-        normalizers = {
-            "bloomberg_ticker": lambda s: _clean(s).str.replace(r" EQUITY$", "", regex=True),
-            "yahoo_symbol": _clean,
-            "composite_figi": _clean,
-            "sedol": _sedol,
-        }
-        by_column = {
-            column: _unique_lookup(normalize(securities[column]), tickers)
-            for column, normalize in normalizers.items()
-            if column in securities.columns
-        }
-        return cls(securities=securities, canonical=canonical, loose=loose, by_column=by_column)
+        return cls(securities)
+
+    def _lookup(self, kind: str) -> dict[str, str]:
+        """``kind``: ``canonical`` (cleaned ticker), ``loose`` (:func:`match_key`) or an alias column."""
+        if kind not in self._lookups:
+            tickers = pd.Series(self._tickers, index=self._tickers)
+            if kind == "canonical":
+                keys = _clean(tickers)
+            elif kind == "loose":
+                keys = match_key(tickers)
+            elif kind in self.securities.columns:
+                keys = _ALIAS_NORMALIZERS[kind](self.securities[kind])
+            else:
+                keys = pd.Series(dtype="str")
+                tickers = pd.Series(dtype="str")
+            self._lookups[kind] = _unique_lookup(keys, pd.Index(tickers.to_numpy()))
+        return self._lookups[kind]
 
     def _numerai(self, ids: pd.Series) -> pd.Series:
         cleaned = _clean(ids)
-        exact = cleaned.map(self.canonical)
-        return exact.fillna(match_key(cleaned).map(self.loose))
+        exact = cleaned.map(self._lookup("canonical"))
+        rest = exact.isna()
+        if not rest.any():
+            return exact
+        return exact.fillna(match_key(cleaned[rest]).map(self._lookup("loose")))
 
     def _bloomberg(self, ids: pd.Series) -> pd.Series:
-        own = _clean(ids).str.replace(r" EQUITY$", "", regex=True).map(self.by_column.get("bloomberg_ticker", {}))
-        return own.fillna(match_key(bloomberg_to_numerai(ids)).map(self.loose))
+        own = _ALIAS_NORMALIZERS["bloomberg_ticker"](ids).map(self._lookup("bloomberg_ticker"))
+        rest = own.isna()
+        if not rest.any():
+            return own
+        return own.fillna(match_key(bloomberg_to_numerai(ids[rest])).map(self._lookup("loose")))
 
     def _yahoo(self, ids: pd.Series) -> pd.Series:
-        own = _clean(ids).map(self.by_column.get("yahoo_symbol", {}))
-        return own.fillna(match_key(yahoo_to_numerai(ids)).map(self.loose))
+        own = _clean(ids).map(self._lookup("yahoo_symbol"))
+        rest = own.isna()
+        if not rest.any():
+            return own
+        return own.fillna(match_key(yahoo_to_numerai(ids[rest])).map(self._lookup("loose")))
 
     def to_canonical(self, ids: pd.Series, id_column: str) -> pd.Series:
         """Canonical tickers for a column of ids of type ``id_column`` (NA where unknown).
 
-        Same index as ``ids``; dtype ``str``.
+        Same index as ``ids``; dtype ``str``. Each distinct id is mapped once (a history
+        file repeats its ids on every date).
         """
-        ids = pd.Series(ids)
-        if id_column == "numerai_ticker":
-            mapped = self._numerai(ids)
-        elif id_column == "bloomberg_ticker":
-            mapped = self._bloomberg(ids)
-        elif id_column == "composite_figi":
-            mapped = _clean(ids).map(self.by_column.get("composite_figi", {}))
-        elif id_column == "sedol":
-            mapped = _sedol(ids).map(self.by_column.get("sedol", {}))
-        elif id_column == "ticker":
-            mapped = self._numerai(ids)
-            rest = mapped.isna()
-            if rest.any():
-                mapped = mapped.fillna(self._yahoo(ids[rest]))
-                rest = mapped.isna()
-            if rest.any():
-                mapped = mapped.fillna(self._bloomberg(ids[rest]))
-        else:
+        if id_column not in ID_COLUMNS:
             raise ValueError(f"unknown id column {id_column!r}: choose from {', '.join(ID_COLUMNS)}")
-        return mapped.astype("str").where(mapped.notna()).rename(ids.name)
+        ids = pd.Series(ids)
+        codes, distinct = pd.factorize(ids, use_na_sentinel=True)
+        mapped = self._map_distinct(pd.Series(distinct, dtype=object), id_column)
+        values = mapped.to_numpy(dtype=object, na_value=None)
+        taken = np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else None, None)
+        result = pd.Series(taken, index=ids.index, dtype=object, name=ids.name)
+        return result.astype("str").where(result.notna())
+
+    def _map_distinct(self, ids: pd.Series, id_column: str) -> pd.Series:
+        if id_column == "numerai_ticker":
+            return self._numerai(ids)
+        if id_column == "bloomberg_ticker":
+            return self._bloomberg(ids)
+        if id_column == "composite_figi":
+            return _clean(ids).map(self._lookup("composite_figi"))
+        if id_column == "sedol":
+            return _sedol(ids).map(self._lookup("sedol"))
+        mapped = self._numerai(ids)  # "ticker": numerai, then yahoo, then Bloomberg
+        rest = mapped.isna()
+        if rest.any():
+            mapped = mapped.fillna(self._yahoo(ids[rest]))
+            rest = mapped.isna()
+        if rest.any():
+            mapped = mapped.fillna(self._bloomberg(ids[rest]))
+        return mapped
 
     def from_canonical(self, tickers: pd.Series, id_column: str) -> pd.Series:
         """The ``id_column`` id of each canonical ticker (NA where the store has none).

@@ -16,6 +16,7 @@ from signals.submission import (
     SubmissionError,
     SubmissionTooLargeError,
     parse_submission,
+    store_universes,
     validate_for_store,
     validate_submission,
 )
@@ -344,6 +345,13 @@ def test_validate_for_store_rejects_days_off_the_calendar(submission_store):
         validate_for_store(submission_store, parse_submission(data))
     assert caught.value.rule == "not_trading_day" and caught.value.lines == (3,)
     assert "column 'date' at line 3 ('2024-01-06')" in str(caught.value)
+
+
+def test_store_universes_equal_the_store_universe_of_each_date(submission_store):
+    universes = store_universes(submission_store, DAYS[[0, 3, 4, 7]])
+    assert list(universes) == list(DAYS[[0, 3, 4, 7]])
+    for day, members in universes.items():
+        assert list(members) == list(submission_store.universe(day))
 
 
 def test_validate_for_store_uses_the_store_universe(submission_store):
