@@ -51,8 +51,9 @@ class TransactionCostModel:
         dollar_volume = np.asarray(dollar_volume, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             root = np.sqrt(self.capital / dollar_volume)
-        root = np.where(np.isfinite(root) & (dollar_volume > 0), root, np.inf)
-        return self.impact * volatility * root
+        tradable = np.isfinite(root) & (dollar_volume > 0)
+        # untradable names: infinite cost whatever their volatility (never 0 * inf = NaN)
+        return np.where(tradable, self.impact * volatility * np.where(tradable, root, 0.0), np.inf)
 
     def costs(
         self, trades: np.ndarray, volatility: np.ndarray, dollar_volume: np.ndarray
