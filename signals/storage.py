@@ -24,6 +24,7 @@ uploaded at or before it (point in time).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -304,13 +305,14 @@ def submit(
     """Parse, validate against the store and store a submission file in one call.
 
     ``source``: a path, bytes or a binary file object. ``date``: the data date of a file
-    without a date column (default: the store's last trading day).
+    without a date column (default: the store's last trading day). ``filename`` is recorded
+    as the submission's source (default: the path, if ``source`` is one).
     """
     ensure_tables(store)
     _require_model(store, model)
-    parsed = parse_submission(source, filename=filename, max_bytes=max_bytes)
+    parsed = parse_submission(source, max_bytes=max_bytes)
     validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
-    name = filename or (str(source) if isinstance(source, (str,)) or hasattr(source, "__fspath__") else None)
+    name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else None)
     return store_submission(store, model, validated, uploaded_at, source=name)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Mapping, Union
@@ -153,7 +154,7 @@ def _row_error(
 
 
 # --------------------------------------------------------------------------- reading
-def _read_bytes(source: Source, max_bytes: int) -> tuple[bytes, str]:
+def _read_bytes(source: Source, max_bytes: int) -> bytes:
     def too_large(size: str) -> SubmissionTooLargeError:
         return SubmissionTooLargeError(
             f"file is {size}, over the size limit of {max_bytes:,} bytes (rule: max file size)",
@@ -164,7 +165,7 @@ def _read_bytes(source: Source, max_bytes: int) -> tuple[bytes, str]:
         data = bytes(source)
         if len(data) > max_bytes:
             raise too_large(f"{len(data):,} bytes")
-        return data, ""
+        return data
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
@@ -172,11 +173,11 @@ def _read_bytes(source: Source, max_bytes: int) -> tuple[bytes, str]:
         size = path.stat().st_size
         if size > max_bytes:
             raise too_large(f"{size:,} bytes")
-        return path.read_bytes(), path.name
+        return path.read_bytes()
     data = source.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise too_large(f"over {max_bytes:,} bytes")
-    return bytes(data), str(getattr(source, "name", "") or "")
+    return bytes(data)
 
 
 def _csv_table(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
@@ -247,7 +248,9 @@ def _parquet_table(data: bytes) -> pd.DataFrame:
     names = [str(name) for name in table.column_names]
     frame = table.rename_columns([f"_{i}" for i in range(len(names))]).to_pandas()
     frame.columns = names
-    return frame.reset_index(drop=True)
+    # pandas writes an unnamed index as "__index_level_N__": not a submission column
+    keep = [name for name in names if not re.fullmatch(r"__index_level_\d+__", name)]
+    return frame[keep].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- columns
@@ -406,20 +409,17 @@ def _tidy(frame: pd.DataFrame, lines: np.ndarray, file_format: str, header_label
     return ParsedSubmission(rows, id_column, signal_column, date_column, file_format, warnings)
 
 
-def parse_submission(
-    source: Source, *, filename: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
-) -> ParsedSubmission:
+def parse_submission(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedSubmission:
     """Read a CSV or Parquet submission from a path, bytes or a binary file object.
 
     The size limit is checked before reading (file size, or reading at most
-    ``max_bytes + 1`` bytes from a stream). Parquet is recognised by its magic bytes or
-    a ``.parquet``/``.pq`` name. Raises :class:`SubmissionError` on any broken rule.
+    ``max_bytes + 1`` bytes from a stream). Parquet is recognised by its magic bytes
+    (``PAR1``), whatever the file is called. Raises :class:`SubmissionError` on any broken rule.
     """
-    data, name = _read_bytes(source, max_bytes)
-    name = (filename or name or "").lower()
+    data = _read_bytes(source, max_bytes)
     if not data.removeprefix(b"\xef\xbb\xbf").strip():
         raise SubmissionError("the file is empty (rule: a header and at least one data row)", rule="empty_file")
-    if data[:4] == _PARQUET_MAGIC or name.endswith((".parquet", ".pq")):
+    if data[:4] == _PARQUET_MAGIC:
         frame = _parquet_table(data)
         return _tidy(frame, np.arange(1, len(frame) + 1, dtype=np.int64), "parquet", "schema")
     table, lines = _csv_table(data)

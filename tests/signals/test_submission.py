@@ -110,6 +110,21 @@ def test_parquet_is_read_by_magic_bytes_and_rows_are_numbered():
     assert parsed.rows["date"].tolist() == [pd.Timestamp("2024-01-02")] * 2
 
 
+def test_truncated_parquet_is_unreadable():
+    buffer = io.BytesIO()
+    pd.DataFrame({"ticker": ["A"], "signal": [0.5]}).to_parquet(buffer)
+    error = _reject(buffer.getvalue()[:40], "unreadable")
+    assert "not a readable Parquet file" in str(error)
+
+
+def test_parquet_index_columns_written_by_pandas():
+    named, unnamed = io.BytesIO(), io.BytesIO()
+    pd.DataFrame({"signal": [0.1, 0.2]}, index=pd.Index(["A US", "B US"], name="numerai_ticker")).to_parquet(named)
+    pd.DataFrame({"ticker": ["A", "B"], "signal": [0.1, 0.2]}, index=[5, 6]).to_parquet(unnamed)
+    assert parse_submission(named.getvalue()).rows["id"].tolist() == ["A US", "B US"]  # a named index is a column
+    assert parse_submission(unnamed.getvalue()).rows["id"].tolist() == ["A", "B"]  # an unnamed one is dropped
+
+
 def test_parquet_bad_value_names_the_row():
     buffer = io.BytesIO()
     pd.DataFrame({"ticker": ["A", "B", "C"], "signal": [0.2, np.nan, 0.5]}).to_parquet(buffer, index=False)
