@@ -240,7 +240,9 @@ def _parquet_table(data: bytes) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(data))
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        _roles_unique([str(name).strip().lower() for name in parquet.schema_arrow.names], "schema")
+        table = parquet.read()
     except (pa.ArrowException, OSError, ValueError) as error:
         raise SubmissionError(
             f"not a readable Parquet file ({str(error).splitlines()[0]})", rule="unreadable"
@@ -249,12 +251,13 @@ def _parquet_table(data: bytes) -> pd.DataFrame:
     frame = table.rename_columns([f"_{i}" for i in range(len(names))]).to_pandas()
     frame.columns = names
     # pandas writes an unnamed index as "__index_level_N__": not a submission column
-    keep = [name for name in names if not re.fullmatch(r"__index_level_\d+__", name)]
-    return frame[keep].reset_index(drop=True)
+    keep = [i for i, name in enumerate(names) if not re.fullmatch(r"__index_level_\d+__", name)]
+    return frame.iloc[:, keep].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- columns
-def _roles(names: list[str], unit_of_header: str) -> tuple[str, str, str | None, list[str]]:
+def _roles_unique(names: list[str], unit_of_header: str) -> None:
+    """Reject a header naming one column twice."""
     seen: dict[str, list[int]] = {}
     for position, name in enumerate(names, start=1):
         seen.setdefault(name, []).append(position)
@@ -266,6 +269,11 @@ def _roles(names: list[str], unit_of_header: str) -> tuple[str, str, str | None,
                 rule="duplicate_column",
                 column=name,
             )
+
+
+def _roles(names: list[str], unit_of_header: str) -> tuple[str, str, str | None, list[str]]:
+    """Find the id, value and date columns (and deprecated ones) of a header, or reject it."""
+    _roles_unique(names, unit_of_header)
     allowed = {"id": (ID_COLUMNS, "id column"), "signal": (SIGNAL_COLUMNS, "value column"),
                "date": (DATE_COLUMNS, "date column")}
     found = {role: [n for n in names if n in options] for role, (options, _) in allowed.items()}

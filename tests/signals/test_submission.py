@@ -110,6 +110,15 @@ def test_parquet_is_read_by_magic_bytes_and_rows_are_numbered():
     assert parsed.rows["date"].tolist() == [pd.Timestamp("2024-01-02")] * 2
 
 
+def test_parquet_duplicate_columns():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table([pa.array(["A"]), pa.array([0.5]), pa.array([0.6])], names=["ticker", "signal", "Signal"]), buffer)
+    assert "'signal' appears 2 times in the schema" in str(_reject(buffer.getvalue(), "duplicate_column"))
+
+
 def test_truncated_parquet_is_unreadable():
     buffer = io.BytesIO()
     pd.DataFrame({"ticker": ["A"], "signal": [0.5]}).to_parquet(buffer)
