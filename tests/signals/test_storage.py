@@ -254,8 +254,8 @@ _validated = {
 }
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(uploads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=8))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(uploads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=5))
 def test_versions_count_content_changes_and_identical_reuploads_are_idempotent(submission_store, uploads):
     """uploads: (content index, date index) pairs. A version is added exactly when a date's
     content differs from its current one; re-uploading the current content changes nothing."""

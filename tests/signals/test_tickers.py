@@ -160,7 +160,7 @@ def test_from_canonical_maps_back(ticker_map):
     assert _list(ticker_map.from_canonical(tickers, "numerai_ticker")) == ["AAPL US", "VOD GB", None]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.lists(st.sampled_from(list(_securities().index)), min_size=1, max_size=30))
 def test_every_id_type_of_a_security_maps_back_to_it(tickers):
     securities = _securities()
