@@ -180,8 +180,10 @@ def _content_hashes(frame: pd.DataFrame) -> pd.Series:
 
 
 def _insert(con, table: str, frame: pd.DataFrame) -> None:
+    import pyarrow as pa
+
     name = f"_incoming_{table}"
-    con.register(name, frame)
+    con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
     try:
         columns = ", ".join(f'"{c}"' for c in frame.columns)
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {name}")
