@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from submission_fixtures import DAYS, N_UNIVERSE, securities, submission_csv, universe_members
+from submission_fixtures import DAYS, securities, submission_csv, universe_members
 
-from data.errors import DataValidationError, StoreError
+from data.errors import DataValidationError
 from signals import storage
 from signals.storage import (
     ModelExistsError,
