@@ -27,8 +27,10 @@ from data.store import Store
 from data.synthetic import SyntheticConfig, true_expected_residuals
 
 EXAMPLE_MODELS: tuple[str, ...] = ("skilled", "momentum_tilt", "size_tilt", "noise", "copycat", "churner", "partial")
+# The skilled model is the fund's big staker, so the meta-model leans on it: its copy then
+# adds (almost) nothing beyond the meta-model, which is what MMC measures.
 EXAMPLE_STAKES: dict[str, float] = {
-    "skilled": 1000.0, "momentum_tilt": 1000.0, "size_tilt": 1000.0, "noise": 1000.0,
+    "skilled": 5000.0, "momentum_tilt": 1000.0, "size_tilt": 1000.0, "noise": 1000.0,
     "copycat": 1000.0, "churner": 1000.0, "partial": 1000.0,
 }
 SKILL_NOISE = 0.8  # std of skilled's fixed per-name noise, relative to its unit-std view of a_t

@@ -5,6 +5,7 @@ import pytest
 
 from backtest import rounds
 from backtest.payouts import PRESETS
+from data.example_models import EXAMPLE_STAKES
 from signals import stakes
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 
@@ -71,7 +72,7 @@ def test_payouts_follow_the_policy_and_compound_after_resolution(tournament):
         resolutions = store.con.execute("SELECT round_date, resolution_date FROM rounds").fetch_df()
         resolved_by = set(pd.to_datetime(resolutions.loc[pd.to_datetime(resolutions.resolution_date) < later[0], "round_date"]))
         paid = paid_before[paid_before.round_date.isin(resolved_by)].groupby("model")["payout"].sum()
-        deposits = pd.Series(1000.0, index=paid.index)
+        deposits = pd.Series(EXAMPLE_STAKES).reindex(paid.index)
         pd.testing.assert_series_equal(balance[paid.index], (deposits + paid).clip(lower=0), check_names=False, atol=1e-9)
 
 
@@ -88,9 +89,10 @@ def test_high_churn_model_is_cut_and_missing_submissions_stake_nothing(tournamen
 def test_stake_changes_take_effect_after_their_date(tournament):
     store, dates = tournament
     stakes.deposit(store, "skilled", 500.0, dates[2])
-    assert stakes.stake_balances(store, dates[2])["skilled"] == 1000.0
-    assert stakes.stake_balances(store, dates[3])["skilled"] == 1500.0
-    stakes.release(store, "skilled", 1500.0, dates[3])
+    initial = EXAMPLE_STAKES["skilled"]
+    assert stakes.stake_balances(store, dates[2])["skilled"] == initial
+    assert stakes.stake_balances(store, dates[3])["skilled"] == initial + 500.0
+    stakes.release(store, "skilled", initial + 500.0, dates[3])
     assert stakes.stake_balances(store, dates[4])["skilled"] == 0.0
     from data.errors import DataValidationError
 
