@@ -10,21 +10,20 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
+# BLAS runs single-threaded (METASIGNAL_BLAS_THREADS overrides): the engine's linear algebra
+# is thousands of small per-era problems, where BLAS threads only contend. Set before numpy
+# (and scipy's own OpenBLAS) load, so every BLAS library picks it up.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, os.environ.get("METASIGNAL_BLAS_THREADS", "1"))
 
-from data.errors import MetasignalError
-from metasignal.cli.app import app
+import typer  # noqa: E402
+
+from data.errors import MetasignalError  # noqa: E402
+from metasignal.cli.app import app  # noqa: E402
 
 
 def main() -> None:
-    """Entry point of the console script.
-
-    BLAS runs single-threaded (``METASIGNAL_BLAS_THREADS`` overrides): the engine's linear
-    algebra is thousands of small per-era problems, where BLAS threads only contend.
-    """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(int(os.environ.get("METASIGNAL_BLAS_THREADS", "1")))
+    """Entry point of the console script."""
     try:
         app(standalone_mode=False)
     except MetasignalError as error:
