@@ -58,8 +58,10 @@ from portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
 UNBOUNDED_WEIGHT = 100.0  # stand-in for an infinite per-name bound (fractions of capital)
 POWER_IMPACT_MAX_TICKERS = 2000  # exact power cones: cvxpy compile memory grows ~ n^2
+POWER_TRADE_UNIT = 100.0  # trades enter the power cones in percent of capital (solver scaling)
 IMPACT_MODES = ("linear_quadratic", "power")
 FALLBACKS = (None, "relax_turnover")
+FAST_CLARABEL_OPTIONS = {"iterative_refinement_enable": False}
 UNIVERSE = "Universe"
 NO_VOLUME = "NoVolume"
 
@@ -102,6 +104,9 @@ class OptimizerConfig:
     fallback: None (raise on infeasibility) or "relax_turnover" (lift TurnoverLimit, re-solve,
     report it in ``PortfolioResult.fallback`` and a FallbackWarning).
     diagnose: name binding constraints by re-solving feasibility problems when needed.
+    solver_options: passed to the solver. With CLARABEL and no iterative-refinement option
+    given, the first attempt disables iterative refinement and a second attempt (solver
+    defaults) runs only if the first does not end optimal, infeasible or unbounded.
     """
 
     risk_aversion: float = 10.0
@@ -194,8 +199,8 @@ class PortfolioResult:
 class _Bounds:
     lower: np.ndarray
     upper: np.ndarray
-    lower_source: list[str]
-    upper_source: list[str]
+    lower_source: np.ndarray  # label of the constraint that set each lower bound (object array)
+    upper_source: np.ndarray
 
 
 class PortfolioOptimizer:
@@ -307,7 +312,8 @@ class PortfolioOptimizer:
             self._impact_power = cp.Parameter(n, nonneg=True, name="impact_coefficient")
             powered = cp.Variable(n, name="impact_power")
             impact = cp.Variable(name="impact_cost")
-            rows += [powered >= cp.power(v.abs_trade(), 1.5, approx=False), impact == self._impact_power @ powered]
+            rows += [powered >= cp.power(POWER_TRADE_UNIT * v.abs_trade(), 1.5, approx=False),
+                     impact == self._impact_power @ powered]
             objective = objective - impact
 
         constraints = [c for _, compiled in self._compiled for c in compiled.constraints]
@@ -369,11 +375,22 @@ class PortfolioOptimizer:
         return result
 
     def _run(self) -> str:
-        try:
-            self._problem.solve(solver=self.config.solver, warm_start=True, **dict(self.config.solver_options))
-        except cp.SolverError as error:
-            return f"solver_error: {error}"
-        return str(self._problem.status)
+        """Solve; with Clarabel, first without iterative refinement (about 40% faster here, same
+        accuracy), and again with the solver's defaults if that does not end optimal."""
+        options = dict(self.config.solver_options)
+        attempts = [options]
+        if self.config.solver.upper() == "CLARABEL" and not options.keys() & FAST_CLARABEL_OPTIONS.keys():
+            attempts = [{**FAST_CLARABEL_OPTIONS, **options}, options]
+        status = ""
+        for attempt in attempts:
+            try:
+                self._problem.solve(solver=self.config.solver, warm_start=True, **attempt)
+                status = str(self._problem.status)
+            except cp.SolverError as error:
+                status = f"solver_error: {error}"
+            if status in (cp.OPTIMAL, cp.INFEASIBLE, cp.UNBOUNDED):
+                break
+        return status
 
     def _context(self, inputs: PortfolioInputs):
         tickers, factors = self.tickers, self.factors
@@ -389,7 +406,8 @@ class PortfolioOptimizer:
             )
         if alpha.isna().any():
             raise PortfolioInputError(f"alpha is NaN for ticker {alpha.index[alpha.isna()][0]}")
-        in_universe = tickers.isin(alpha.index)
+        in_universe = np.zeros(len(tickers), dtype=bool)
+        in_universe[tickers.get_indexer(alpha.index)] = True  # every alpha ticker is in the list
 
         risk = inputs.risk_model
         missing = factors.difference(risk.factors)
@@ -409,7 +427,7 @@ class PortfolioOptimizer:
         exposures[inside] = risk.exposures[rows[inside]][:, cols]
         n_groups = self._group_matrix.shape[1]
         if n_groups:
-            fixed = self._group_matrix.toarray()[inside]
+            fixed = self._group_matrix[np.flatnonzero(inside)].toarray()
             differs = np.abs(exposures[inside, :n_groups] - fixed) > 1e-9
             if differs.any():
                 row, col = np.argwhere(differs)[0]
@@ -425,7 +443,7 @@ class PortfolioOptimizer:
         if inputs.prev_weights is not None:
             held = inputs.prev_weights.astype(float).fillna(0.0)
             held.index = held.index.astype(str)
-            outside = held[~held.index.isin(tickers) & (held != 0)]
+            outside = held[(tickers.get_indexer(held.index) < 0) & (held != 0).to_numpy()]
             if len(outside):
                 raise PortfolioInputError(
                     f"ticker {outside.index[0]} is held but not in the optimizer's ticker list"
@@ -455,30 +473,24 @@ class PortfolioOptimizer:
         return tcm.impact_coefficients(volatility, ctx.dollar_volume)
 
     def _bounds(self, ctx: DateContext, coefficients: np.ndarray, skip: Constraint | None = None) -> _Bounds:
+        """Intersect every per-name box; remember which constraint set each binding side."""
         n = len(ctx.tickers)
         lower, upper = np.full(n, -np.inf), np.full(n, np.inf)
-        lower_source, upper_source = [""] * n, [""] * n
+        lower_source, upper_source = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
         boxes = [(c.label(), c.weight_bounds(ctx)) for c in self.constraints if c is not skip]
         untradeable = ctx.in_universe & ~np.isfinite(coefficients)
         boxes.append((NO_VOLUME, (np.where(untradeable, ctx.prev_weights, -np.inf),
                                   np.where(untradeable, ctx.prev_weights, np.inf))))
-        labels = []
         for label, box in boxes:
             if box is None:
                 continue
             low, high = box
             tighter_low, tighter_high = low > lower, high < upper
             lower, upper = np.where(tighter_low, low, lower), np.where(tighter_high, high, upper)
-            labels.append((label, tighter_low, tighter_high))
-        for label, tighter_low, tighter_high in labels:
-            for i in np.flatnonzero(tighter_low):
-                lower_source[i] = label
-            for i in np.flatnonzero(tighter_high):
-                upper_source[i] = label
+            lower_source[tighter_low], upper_source[tighter_high] = label, label
         outside = ~ctx.in_universe
         lower[outside], upper[outside] = 0.0, 0.0
-        for i in np.flatnonzero(outside):
-            lower_source[i] = upper_source[i] = UNIVERSE
+        lower_source[outside], upper_source[outside] = UNIVERSE, UNIVERSE
         return _Bounds(np.clip(lower, -UNBOUNDED_WEIGHT, UNBOUNDED_WEIGHT),
                        np.clip(upper, -UNBOUNDED_WEIGHT, UNBOUNDED_WEIGHT), lower_source, upper_source)
 
@@ -508,7 +520,7 @@ class PortfolioOptimizer:
                 linear, quadratic = linear + lin, scale * quadratic
             self._spread.value = scale * linear
         if self._impact_power is not None:
-            self._impact_power.value = scale * finite_c
+            self._impact_power.value = scale * finite_c / POWER_TRADE_UNIT**1.5
         self._diag_sqrt.value = np.sqrt(gamma_h * specific + quadratic)
         if self._factor_sqrt is not None:
             self._factor_sqrt.value = np.sqrt(gamma_h) * factor_sqrt
@@ -555,7 +567,7 @@ class PortfolioOptimizer:
     def _empty_box_error(self, ctx: DateContext, bounds: _Bounds, empty: np.ndarray) -> InfeasiblePortfolioError:
         names = np.flatnonzero(empty)
         i = names[0]
-        labels = sorted({bounds.lower_source[j] for j in names} | {bounds.upper_source[j] for j in names})
+        labels = sorted(set(bounds.lower_source[names]) | set(bounds.upper_source[names]))
         detail = (f"{len(names)} name(s) have no feasible weight, e.g. {ctx.tickers[i]}: "
                   f"{bounds.lower_source[i]} needs w >= {bounds.lower[i]:.4g} but {bounds.upper_source[i]} needs "
                   f"w <= {bounds.upper[i]:.4g} (previous weight {ctx.prev_weights[i]:.4g})")
