@@ -99,10 +99,6 @@ class ProblemVariables:
             self.definitions += [self._abs_weight >= self.weights, self._abs_weight >= -self.weights]
         return self._abs_weight
 
-    @property
-    def has_abs_weight(self) -> bool:
-        return self._abs_weight is not None
-
     def update(self, ctx: DateContext) -> None:
         self.prev.value = ctx.prev_weights
         if self._styles is not None:

@@ -128,6 +128,12 @@ class OptimizerConfig:
             raise PortfolioInputError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
         if self.risk_aversion < 0 or self.horizon_days <= 0 or not self.impact_fit_max > 0:
             raise PortfolioInputError("risk_aversion must be >= 0, horizon_days and impact_fit_max > 0")
+        if (self.capital is not None and self.transaction_costs is not None
+                and float(self.capital) != float(self.transaction_costs.capital)):
+            raise PortfolioInputError(
+                f"capital {self.capital:g} differs from the transaction cost model's capital "
+                f"{self.transaction_costs.capital:g}; give one value"
+            )
 
     @property
     def fund_capital(self) -> float:

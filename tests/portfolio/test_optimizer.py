@@ -22,7 +22,7 @@ from portfolio.constraints import (
     TurnoverLimit,
 )
 from portfolio.costs import BorrowCostModel, TransactionCostModel
-from portfolio.errors import FallbackWarning, InfeasiblePortfolioError, PortfolioInputError
+from portfolio.errors import FallbackWarning, InfeasiblePortfolioError, OptimizationError, PortfolioInputError
 from portfolio.optimizer import OptimizerConfig, PortfolioInputs, PortfolioOptimizer, alpha_from_signal
 from portfolio.risk_model import RiskModel
 from tests.portfolio.conftest import STYLES, make_market
@@ -300,3 +300,34 @@ def test_alpha_from_signal_scales_a_standardized_signal():
     assert alpha.mean() == pytest.approx(0.0)
     with pytest.raises(PortfolioInputError, match="two distinct values"):
         alpha_from_signal(pd.Series([1.0, 1.0]))
+
+
+def test_names_leaving_the_universe_are_liquidated_even_without_volume(market):
+    tickers = market.tickers
+    prev = pd.Series(0.0, index=tickers)
+    prev.iloc[:4] = [0.03, -0.03, 0.02, -0.02]
+    adv = pd.Series(5e7, index=tickers)
+    adv.iloc[:2] = np.nan  # delisted: no volume any more
+    universe = tickers[4:]
+    alpha = pd.Series(np.random.default_rng(3).normal(0, 0.01, len(universe)), index=universe)
+    optimizer = PortfolioOptimizer(tickers, [DollarNeutral(), ParticipationLimit(0.01), GrossLeverage(1.0)],
+                                   groups=market.groups, styles=STYLES,
+                                   config=OptimizerConfig(transaction_costs=TransactionCostModel(capital=CAPITAL)))
+    result = optimizer.solve(PortfolioInputs(alpha, market.risk_model(), prev, adv))
+    assert (result.weights.iloc[:4] == 0).all()
+    max_trade = 0.01 * 5e7 / CAPITAL
+    assert ((result.weights - prev).iloc[4:].abs() <= max_trade + TOL).all()
+
+
+def test_an_unconstrained_book_is_reported_as_unbounded(market):
+    optimizer = PortfolioOptimizer(market.tickers, [DollarNeutral()], groups=market.groups, styles=STYLES,
+                                   config=OptimizerConfig(risk_aversion=0.0, transaction_costs=None,
+                                                          borrow_costs=None))
+    alpha = pd.Series(np.linspace(-0.01, 0.01, len(market.tickers)), index=market.tickers)
+    with pytest.raises(OptimizationError, match="artificial bound|unbounded"):
+        optimizer.solve(PortfolioInputs(alpha, market.risk_model()))
+
+
+def test_config_rejects_two_different_capitals():
+    with pytest.raises(PortfolioInputError, match="differs from the transaction cost model's capital"):
+        OptimizerConfig(capital=5e8, transaction_costs=TransactionCostModel(capital=1e8))
