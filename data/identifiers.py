@@ -18,6 +18,8 @@ BLOOMBERG_EXCHANGE_TO_COUNTRY: dict[str, str] = {
     "AU": "AU", "AT": "AU", "NZ": "NZ", "IN": "IN", "IB": "IN", "IS": "IN", "CN": "CA", "CT": "CA",
     "CH": "CN", "C1": "CN", "C2": "CN", "BZ": "BR", "MM": "MX", "SJ": "ZA", "TB": "TH", "MK": "MY",
     "IJ": "ID", "PM": "PH", "IT": "IL", "TI": "TR", "AB": "SA", "QD": "QA", "UH": "AE",
+    "CV": "CA", "CG": "CN", "CS": "CN", "KK": "KW", "EY": "EG", "CI": "CL", "AR": "AR", "CB": "CO",
+    "PE": "PE", "RM": "RU", "CP": "CZ", "HB": "HU",
 }
 
 YAHOO_SUFFIX_TO_COUNTRY: dict[str, str] = {
@@ -27,6 +29,8 @@ YAHOO_SUFFIX_TO_COUNTRY: dict[str, str] = {
     "KS": "KR", "KQ": "KR", "TW": "TW", "TWO": "TW", "SI": "SG", "AX": "AU", "NZ": "NZ", "NS": "IN",
     "BO": "IN", "TO": "CA", "V": "CA", "NE": "CA", "SS": "CN", "SZ": "CN", "SA": "BR", "MX": "MX",
     "JO": "ZA", "BK": "TH", "KL": "MY", "JK": "ID", "TA": "IL", "IS": "TR", "SR": "SA", "QA": "QA",
+    "BE": "DE", "MU": "DE", "SG": "DE", "DU": "DE", "HM": "DE", "PR": "CZ", "BD": "HU", "ME": "RU",
+    "CA": "EG", "KW": "KW", "PS": "PH", "SN": "CL", "BA": "AR", "CL": "CO", "CN": "CA", "LM": "PE",
 }
 
 COUNTRY_NAME_TO_ISO: dict[str, str] = {
@@ -38,7 +42,9 @@ COUNTRY_NAME_TO_ISO: dict[str, str] = {
     "China": "CN", "Brazil": "BR", "Mexico": "MX", "South Africa": "ZA", "Thailand": "TH",
     "Malaysia": "MY", "Indonesia": "ID", "Philippines": "PH", "Israel": "IL", "Turkey": "TR",
     "Saudi Arabia": "SA", "Qatar": "QA", "United Arab Emirates": "AE", "Luxembourg": "LU",
-    "Bermuda": "BM", "Cayman Islands": "KY", "Jersey": "JE", "Guernsey": "GG",
+    "Bermuda": "BM", "Cayman Islands": "KY", "Jersey": "JE", "Guernsey": "GG", "Egypt": "EG",
+    "Chile": "CL", "Argentina": "AR", "Colombia": "CO", "Peru": "PE", "Russia": "RU",
+    "Czech Republic": "CZ", "Hungary": "HU", "Kuwait": "KW",
 }
 
 
