@@ -202,3 +202,23 @@ def test_scores_are_invariant_to_monotone_transforms(values, transform, seed):
     before = batch(era, predictions=predictions)
     after = batch(era, predictions=changed)
     assert_scores_match(after, before, tolerance=1e-12)
+
+
+def test_churn_and_turnover_when_the_universe_changes():
+    era = build_era(seed=34, n_tickers=150, n_models=3)
+    dropped, added = 15, 10
+    universe = era.predictions.index[dropped:].append(pd.Index([f"NEW{i}" for i in range(added)]))
+    before = build_era(seed=35, n_tickers=len(universe), n_models=3)
+    relabel = dict(zip(before.predictions.index, universe))
+    previous = before.predictions.rename(index=relabel)
+    previous_neutralizers = before.neutralizers.rename(index=relabel)
+    previous_weights = before.sample_weights.rename(index=relabel)
+    ours = batch(era, previous=previous, previous_neutralizers=previous_neutralizers,
+                 previous_sample_weights=previous_weights, metrics=["churn", "turnover"])
+    for model in era.predictions.columns:
+        expected = reference_signals.calculate_max_churn_and_turnover(
+            era.cleaned[model].rename("signal"), era.neutralizers, era.sample_weights,
+            {"prev": previous[model].rank(pct=True).rename("signal")},
+            {"prev": previous_neutralizers}, {"prev": previous_weights},
+        )
+        assert_scores_match(ours.loc[model].to_numpy(), expected)
