@@ -1,0 +1,492 @@
+"""Historical diagnostics of a multi-date signal file: per-era scores, summaries, style exposure.
+
+:func:`diagnose` scores every date of a file whose targets are known in the store (dates
+without targets are skipped and reported), one :func:`signals.scoring.score_era` pass per
+era:
+
+- ``corr``, ``ic``, ``fnc``, ``nc``, ``alpha`` against the era's targets, neutralizers and
+  sample weights;
+- ``mmc``, ``nmc`` and ``mpc`` against the meta-model of the *stored* submissions of that
+  date (stake-weighted with each model's stake for that round; every submitter counts
+  equally when none has a stake, as :mod:`signals.meta_signal` does). A stored submission
+  under the file's own model name is left out (the file stands in for it). Eras without
+  stored submissions get NaN there, and the metrics are dropped entirely when no era has one;
+- ``churn`` and ``turnover`` of each date against the file's previous date.
+
+Summaries per metric (:func:`summarize_scores`): number of eras, mean, std (ddof 1),
+Sharpe (mean / std, per era, not annualized), max drawdown of the cumulative (additive)
+score and hit rate (share of eras > 0); churn and turnover are not scores, so they get
+mean, std and max only. Style exposure: per era, the Pearson correlation of the cleaned,
+gaussianized signal with each style exposure z-score (beta, size, momentum, volatility,
+value).
+
+:func:`write_diagnostics_report` writes a self-contained plotly HTML page (plotly.js
+embedded, works offline) through a temporary file and a rename.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from data.errors import DataValidationError
+from data.schema import STYLE_FACTORS
+from data.store import Store
+from signals import stakes as stake_ledger
+from signals import storage
+from signals.cleaning import clean_signals
+from signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model
+from signals.scoring import METRICS, _masked_pearson, score_era
+from signals.submission import ValidatedSubmission
+
+SCORE_METRICS: tuple[str, ...] = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
+CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover")
+META_METRICS: tuple[str, ...] = ("mmc", "nmc", "mpc")
+SUMMARY_STATS: tuple[str, ...] = ("n_eras", "mean", "std", "sharpe", "max_drawdown", "hit_rate", "max")
+STYLE_STATS: tuple[str, ...] = ("mean", "std", "max_abs")
+# Eligibility thresholds (SCORING.md), drawn on the churn/turnover chart.
+CHANGE_THRESHOLDS: dict[str, float] = {"churn": 0.15, "turnover": 0.25}
+
+
+class DiagnosticsError(DataValidationError):
+    """A signal file cannot be diagnosed (bad frame, no date that can be scored)."""
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Result of :func:`diagnose` for one model's signal file.
+
+    per_era         date x metric (scores of each scored era; NaN where a metric does not
+                    apply, e.g. churn on the first date or mmc without stored submissions)
+    summary         metric x stat (``SUMMARY_STATS``)
+    style_exposure  date x style factor: Pearson of the cleaned signal with the exposure
+    style_summary   style factor x (mean, std, max_abs) over eras
+    meta_models     date x (kind, n_models): ``stake_weighted``, ``equal`` or ``none``
+    skipped         rows date, reason: file dates that were not scored
+    notes           readable sentences about omissions (metrics left out, skipped dates)
+    """
+
+    model: str
+    window: str
+    per_era: pd.DataFrame
+    summary: pd.DataFrame
+    style_exposure: pd.DataFrame
+    style_summary: pd.DataFrame
+    meta_models: pd.DataFrame
+    skipped: pd.DataFrame
+    notes: tuple[str, ...] = ()
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """The scored eras."""
+        return pd.DatetimeIndex(self.per_era.index, name="date")
+
+    @property
+    def max_style_exposure(self) -> float:
+        """Largest |correlation| with any style factor in any era."""
+        return float(self.style_exposure.abs().max().max())
+
+    @property
+    def max_style_factor(self) -> str:
+        """The style factor reaching :attr:`max_style_exposure`."""
+        return str(self.style_exposure.abs().max().idxmax())
+
+    def summary_table(self) -> pd.DataFrame:
+        """``summary`` followed by one row per style factor (``exposure_<factor>``: mean,
+        std, max_abs) and ``max_style_exposure``; the union of columns (NaN where a stat
+        does not apply). What the CLI prints and writes as ``diagnostics_summary.csv``."""
+        style = self.style_summary.rename(index=lambda factor: f"exposure_{factor}")
+        overall = pd.DataFrame({"max_abs": [self.max_style_exposure]}, index=["max_style_exposure"])
+        table = pd.concat([self.summary.assign(max_abs=np.nan), style, overall])
+        table.index.name = "metric"
+        return table[[*SUMMARY_STATS, "max_abs"]]
+
+
+# --------------------------------------------------------------------------- summaries
+def summarize_scores(per_era: pd.DataFrame) -> pd.DataFrame:
+    """Per-metric aggregates of a date x metric frame (NaN eras skipped): metric x ``SUMMARY_STATS``.
+
+    Scores: n_eras, mean, std (ddof 1), sharpe = mean / std, max_drawdown = largest fall of
+    the cumulative score from its running peak (peak starts at 0; positive number), hit_rate
+    = share of eras > 0, max. Churn and turnover: n_eras, mean, std and max only.
+    """
+    values = per_era.astype(float)
+    level = values.fillna(0.0).cumsum()
+    peak = level.cummax().clip(lower=0.0)
+    count = values.count()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = values.std(ddof=1)
+        summary = pd.DataFrame(
+            {
+                "n_eras": count.astype(float),
+                "mean": values.mean(),
+                "std": std,
+                "sharpe": values.mean() / std.where(std > 0),
+                "max_drawdown": (peak - level).max().where(count > 0),
+                "hit_rate": (values > 0).sum() / count.where(count > 0),
+                "max": values.max(),
+            }
+        )
+    changes = summary.index.isin(CHANGE_METRICS)
+    summary.loc[changes, ["sharpe", "max_drawdown", "hit_rate"]] = np.nan
+    summary.index.name = "metric"
+    return summary
+
+
+def style_exposure(signal: pd.Series, exposures: pd.DataFrame, factors: Iterable[str] = STYLE_FACTORS) -> pd.Series:
+    """Pearson correlation of the cleaned signal with each style exposure, for one era.
+
+    ``signal``: ticker -> value (NaN or absent = not submitted); ``exposures``: the era's
+    universe x factor z-scores (``store.exposures(date)``). The signal is cleaned over the
+    exposures' index (rank, fill 0.5, rank again, gaussianize). Returns factor -> correlation.
+    """
+    factors = list(factors)
+    cleaned = clean_signals(signal.reindex(exposures.index).to_frame(), exposures.index)
+    values = cleaned.iloc[:, 0].to_numpy(dtype=float)
+    matrix = exposures[factors].to_numpy(dtype=float)
+    rows = np.isfinite(matrix) & np.isfinite(values)[:, None]  # pairwise-complete rows per factor
+    correlation = _masked_pearson(matrix, values, rows)
+    return pd.Series(correlation, index=pd.Index(factors, name="factor"))
+
+
+# --------------------------------------------------------------------------- inputs
+def _signal_frame(validated_or_frame: ValidatedSubmission | pd.DataFrame) -> pd.DataFrame:
+    """The file's rows as columns date (datetime64, normalized), ticker (str), signal (float)."""
+    if isinstance(validated_or_frame, ValidatedSubmission):
+        frame = validated_or_frame.frame
+    elif isinstance(validated_or_frame, pd.DataFrame):
+        frame = validated_or_frame
+    else:
+        raise DiagnosticsError("diagnose needs a validated submission or a frame with columns date, ticker, signal")
+    missing = [c for c in ("date", "ticker", "signal") if c not in frame.columns]
+    if missing:
+        raise DiagnosticsError(f"the signal frame lacks column {missing[0]!r} (rule: columns date, ticker, signal)")
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(frame["date"]).dt.normalize().astype("datetime64[ns]"),
+            "ticker": frame["ticker"].astype("str"),
+            "signal": pd.to_numeric(frame["signal"], errors="coerce").astype(float),
+        }
+    )
+    if frame.empty:
+        raise DiagnosticsError("the signal file has no rows to diagnose")
+    if frame["date"].isna().any():
+        raise DiagnosticsError("the signal frame has rows without a date (rule: every row has a date)")
+    duplicated = frame.duplicated(["date", "ticker"])
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        raise DiagnosticsError(
+            f"ticker {row['ticker']} appears twice on {row['date'].date()} (rule: each ticker at most once per date)"
+        )
+    return frame
+
+
+@dataclass
+class _Era:
+    universe: pd.Index
+    exposures: pd.DataFrame
+    neutralizers: pd.DataFrame
+    sample_weights: pd.Series
+
+
+def _era_inputs(store: Store, date: pd.Timestamp) -> _Era:
+    exposures = store.exposures(date)
+    neutralizers = store.neutralizers(date).reindex(exposures.index)
+    return _Era(exposures.index, exposures, neutralizers, exposures["sample_weight"])
+
+
+def _stored_meta_model(
+    store: Store, date: pd.Timestamp, universe: pd.Index, exclude: str
+) -> tuple[pd.Series | None, pd.DataFrame, pd.Series, str]:
+    """Meta-model of the stored submissions of ``date`` (without model ``exclude``).
+
+    Returns (meta-model or None, the stored predictions over the universe, the stakes used
+    for MPC, kind).
+    """
+    stored = storage.submissions_for_date(store, date)
+    stored = stored.drop(columns=[exclude], errors="ignore").reindex(universe)
+    stored = stored.loc[:, stored.notna().any(axis=0)]
+    if stored.shape[1] == 0:
+        return None, stored, pd.Series(dtype=float), "none"
+    balances = stake_ledger.stake_balances(store, date).reindex(stored.columns).fillna(0.0)
+    if balances.sum() > 0:
+        return stake_weighted_meta_model(stored, balances), stored, balances, "stake_weighted"
+    equal = pd.Series(1.0, index=stored.columns)
+    return equal_weight_meta_model(stored), stored, equal, "equal"
+
+
+# --------------------------------------------------------------------------- diagnose
+def diagnose(
+    store: Store,
+    validated_or_frame: ValidatedSubmission | pd.DataFrame,
+    *,
+    model_name: str = "file",
+    meta_model: str | None = "stored",
+    metrics: Iterable[str] = METRICS,
+    window: str = "20D2L",
+) -> Diagnostics:
+    """Per-era scores, summaries and style exposure of a multi-date signal file.
+
+    ``validated_or_frame``: a :class:`ValidatedSubmission` (``validate_for_store``) or a
+    frame with columns date, ticker, signal (values in [0, 1]; tickers outside a date's
+    universe are ignored). ``model_name`` labels the file's signal; with ``meta_model=
+    "stored"`` the stored submissions of each date, except those under ``model_name``,
+    form the meta-model for mmc, nmc and mpc; ``None`` leaves those metrics out.
+    ``window``: the target window (e.g. ``20D2L``). Dates without targets in the store
+    (window not passed, or not a trading day) are skipped and listed in ``skipped``.
+    Raises :class:`DiagnosticsError` when no date can be scored.
+    """
+    if meta_model not in ("stored", None):
+        raise DiagnosticsError(f"unknown meta_model {meta_model!r}: use 'stored' or None")
+    wanted = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
+    unknown = [m for m in wanted if m not in METRICS]
+    if unknown:
+        raise DiagnosticsError(f"unknown metric {unknown[0]!r}; known metrics: {', '.join(METRICS)}")
+    if meta_model is None:
+        wanted = [m for m in wanted if m not in META_METRICS]
+    frame = _signal_frame(validated_or_frame)
+
+    file_dates = pd.DatetimeIndex(pd.unique(frame["date"])).sort_values()
+    trading = set(store.trading_days())
+    with_targets = set(store.target_dates(window))
+    signals = {pd.Timestamp(d): g.set_index("ticker")["signal"] for d, g in frame.groupby("date", sort=True)}
+
+    rows, exposures, metas, skipped = {}, {}, {}, []
+    previous: tuple[pd.Series, _Era] | None = None
+    for date in file_dates:
+        if date not in trading:
+            skipped.append((date, "not a trading day in the store"))
+            previous = None
+            continue
+        era = _era_inputs(store, date)
+        signal = signals[date]
+        covered = signal.index.isin(era.universe)
+        if not covered.any():
+            skipped.append((date, "no ticker of the file is in the date's universe"))
+            previous = None
+            continue
+        if date not in with_targets:
+            skipped.append((date, f"no {window} targets yet (the window has not passed in the store)"))
+            previous = (signal, era)
+            continue
+        rows[date], metas[date] = _score_date(store, date, era, signal, previous, model_name, meta_model, wanted, window)
+        exposures[date] = style_exposure(signal, era.exposures)
+        previous = (signal, era)
+
+    skipped_frame = pd.DataFrame(skipped, columns=["date", "reason"]).astype({"date": "datetime64[ns]", "reason": "str"})
+    if not rows:
+        raise DiagnosticsError(_nothing_scored(store, file_dates, skipped_frame, window))
+    index = pd.DatetimeIndex(list(rows), name="date")
+    per_era = pd.DataFrame(list(rows.values()), index=index).reindex(columns=wanted).astype(float)
+    meta_frame = pd.DataFrame(list(metas.values()), index=index, columns=["kind", "n_models"])
+    notes = _notes(per_era, meta_frame, skipped_frame, wanted, meta_model)
+    per_era = per_era.drop(columns=[m for m in META_METRICS if m in per_era and per_era[m].isna().all()])
+    style = pd.DataFrame(list(exposures.values()), index=index)
+    style.columns.name = "factor"
+    style_summary = pd.DataFrame({"mean": style.mean(), "std": style.std(ddof=1), "max_abs": style.abs().max()})
+    return Diagnostics(
+        model=model_name,
+        window=window,
+        per_era=per_era,
+        summary=summarize_scores(per_era),
+        style_exposure=style,
+        style_summary=style_summary,
+        meta_models=meta_frame,
+        skipped=skipped_frame,
+        notes=notes,
+    )
+
+
+def _score_date(
+    store: Store,
+    date: pd.Timestamp,
+    era: _Era,
+    signal: pd.Series,
+    previous: tuple[pd.Series, _Era] | None,
+    model_name: str,
+    meta_model: str | None,
+    wanted: list[str],
+    window: str,
+) -> tuple[pd.Series, tuple[str, int]]:
+    """One era's scores of the file's signal (a Series over ``wanted``) and (meta kind, n models)."""
+    universe = era.universe
+    predictions = signal.reindex(universe).rename(model_name).to_frame()
+    metrics = list(wanted)
+    meta, stakes, kind, n_models = None, None, "none", 0
+    if meta_model == "stored" and any(m in META_METRICS for m in metrics):
+        meta, stored, stored_stakes, kind = _stored_meta_model(store, date, universe, model_name)
+        n_models = stored.shape[1]
+        if meta is None:
+            metrics = [m for m in metrics if m not in META_METRICS]
+        else:
+            # the stored models join the era so MPC is the file's gradient of their meta-portfolio
+            predictions = pd.concat([predictions, stored], axis=1)
+            stakes = stored_stakes.reindex(predictions.columns).fillna(0.0)
+    before = before_neutralizers = before_weights = None
+    if previous is not None:
+        previous_signal, previous_era = previous
+        before = previous_signal.reindex(previous_era.universe).rename(model_name).to_frame()
+        before_neutralizers, before_weights = previous_era.neutralizers, previous_era.sample_weights
+    targets = store.targets(date, window).reindex(universe)
+    try:
+        scores = score_era(
+            predictions,
+            targets=targets,
+            meta_model=meta,
+            neutralizers=era.neutralizers,
+            sample_weights=era.sample_weights,
+            stakes=stakes,
+            previous=before,
+            previous_neutralizers=before_neutralizers,
+            previous_sample_weights=before_weights,
+            metrics=metrics,
+        )
+    except DataValidationError as error:
+        raise DiagnosticsError(f"date {date.date()}: {error}") from error
+    return scores.loc[model_name].reindex(wanted), (kind, n_models)
+
+
+def _nothing_scored(store: Store, dates: pd.DatetimeIndex, skipped: pd.DataFrame, window: str) -> str:
+    known = store.target_dates(window)
+    span = f"{known[0].date()} to {known[-1].date()}" if len(known) else "no date"
+    first = skipped.iloc[0]
+    return (
+        f"none of the file's {len(dates)} dates ({dates[0].date()} to {dates[-1].date()}) can be scored; "
+        f"first: {first['date'].date()}, {first['reason']} (rule: {window} targets are known for {span})"
+    )
+
+
+def _notes(
+    per_era: pd.DataFrame, metas: pd.DataFrame, skipped: pd.DataFrame, wanted: list[str], meta_model: str | None
+) -> tuple[str, ...]:
+    notes = []
+    if len(skipped):
+        shown = ", ".join(str(d.date()) for d in skipped["date"][:5]) + (" ..." if len(skipped) > 5 else "")
+        notes.append(f"{len(skipped)} date(s) skipped: {shown}")
+    asked = [m for m in META_METRICS if m in wanted]
+    if meta_model is None:
+        notes.append("mmc, nmc and mpc left out: no meta-model requested")
+    elif asked:
+        without = int((metas["kind"] == "none").sum())
+        if without == len(metas):
+            notes.append(f"{', '.join(asked)} omitted: no stored submissions of other models on any scored date")
+        elif without:
+            notes.append(f"{', '.join(asked)} omitted on {without} of {len(metas)} eras without stored submissions")
+        equal = int((metas["kind"] == "equal").sum())
+        if equal:
+            notes.append(f"meta-model is equal-weight on {equal} era(s) where no stored model has a stake")
+    if "churn" in per_era or "turnover" in per_era:
+        notes.append("churn and turnover compare each date with the file's previous date (none for the first)")
+    return tuple(notes)
+
+
+# --------------------------------------------------------------------------- report
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _cumulative_figure(diagnostics: Diagnostics):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    per_era = diagnostics.per_era
+    groups = [
+        ("correlation scores", [m for m in ("corr", "ic", "fnc", "nc", "mmc", "nmc") if m in per_era]),
+        ("portfolio scores", [m for m in ("alpha", "mpc") if m in per_era]),
+    ]
+    groups = [(title, names) for title, names in groups if names]
+    figure = make_subplots(rows=len(groups), cols=1, shared_xaxes=True, subplot_titles=[t for t, _ in groups])
+    for row, (_, names) in enumerate(groups, start=1):
+        for name in names:
+            cumulative = per_era[name].fillna(0.0).cumsum()
+            figure.add_trace(go.Scatter(x=per_era.index, y=cumulative, mode="lines+markers", name=name), row=row, col=1)
+        figure.update_yaxes(title_text="cumulative score", row=row, col=1)
+    figure.update_layout(title="Cumulative score per metric over eras", height=320 * len(groups) + 80)
+    return figure
+
+
+def _lines_figure(frame: pd.DataFrame, title: str, y_title: str, thresholds: dict[str, float] | None = None):
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name in frame.columns:
+        figure.add_trace(go.Scatter(x=frame.index, y=frame[name], mode="lines+markers", name=str(name)))
+    for name, level in (thresholds or {}).items():
+        figure.add_hline(y=level, line_dash="dash", annotation_text=f"{name} limit {level:g}")
+    figure.update_layout(title=title, yaxis_title=y_title, height=380)
+    return figure
+
+
+def _table_html(frame: pd.DataFrame) -> str:
+    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns])
+    body = []
+    for label, row in frame.iterrows():
+        cells = "".join(
+            "<td></td>" if pd.isna(v) else f"<td>{v:.0f}</td>" if name == "n_eras" else f"<td>{v:.4f}</td>"
+            for name, v in row.items()
+        )
+        body.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) -> Path:
+    """Write a self-contained HTML report (plotly.js embedded, offline): summary table,
+    cumulative scores per metric, churn/turnover against the eligibility limits, style
+    exposure per era. Atomic (temporary file + rename). Returns the path."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(path)
+    per_era = diagnostics.per_era
+    figures = [_cumulative_figure(diagnostics)]
+    changes = [m for m in CHANGE_METRICS if m in per_era]
+    if changes:
+        figures.append(
+            _lines_figure(per_era[changes], "Churn and turnover vs the previous date", "value",
+                          {m: CHANGE_THRESHOLDS[m] for m in changes})
+        )
+    figures.append(_lines_figure(diagnostics.style_exposure, "Style exposure per era (Pearson)", "correlation"))
+    charts = "".join(
+        f"<section>{figure.update_layout(template='plotly_white').to_html(full_html=False, include_plotlyjs=False)}</section>"
+        for figure in figures
+    )
+    dates = diagnostics.dates
+    facts = [
+        f"model <b>{html.escape(diagnostics.model)}</b>",
+        f"{len(dates)} era(s) scored, {dates[0].date()} to {dates[-1].date()}",
+        f"target window {html.escape(diagnostics.window)}",
+        f"max style exposure {diagnostics.max_style_exposure:.3f} ({html.escape(diagnostics.max_style_factor)})",
+    ]
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in diagnostics.notes)
+    skipped = ""
+    if len(diagnostics.skipped):
+        items = "".join(
+            f"<li>{d.date()}: {html.escape(r)}</li>" for d, r in diagnostics.skipped.itertuples(index=False)
+        )
+        skipped = f"<section><h2>Skipped dates</h2><ul>{items}</ul></section>"
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>Diagnostics: {html.escape(diagnostics.model)}</title>"
+        f"<script type='text/javascript'>{get_plotlyjs()}</script>"
+        "<style>body{font-family:sans-serif;margin:2em;} table{border-collapse:collapse;}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;}</style></head><body>"
+        f"<h1>Signal diagnostics</h1><p>{' &middot; '.join(facts)}</p>"
+        f"<section><h2>Summary</h2>{_table_html(diagnostics.summary_table())}</section>"
+        f"{'<ul>' + notes + '</ul>' if notes else ''}{charts}{skipped}</body></html>"
+    )
+    _atomic_write_text(path, page)
+    return path
