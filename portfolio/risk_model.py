@@ -194,6 +194,112 @@ def group_labels(exposures: pd.DataFrame, group: str) -> pd.Series:
     return pd.Series(result, index=exposures.index, dtype=object)
 
 
+@dataclass(frozen=True)
+class FactorRegressions:
+    """Daily cross-sectional regressions, one row per return date.
+
+    factor_returns: date x factor (daily simple returns of the factors);
+    residuals: date x ticker (NaN where the name was not in that day's fit).
+    Row ``t`` uses returns of ``t`` and exposures and weights dated strictly before ``t`` only,
+    so one pass over a whole history serves every later estimation date.
+    """
+
+    factor_returns: pd.DataFrame
+    residuals: pd.DataFrame
+
+
+def cross_sectional_regressions(
+    returns: pd.DataFrame,
+    exposures: pd.DataFrame,
+    *,
+    weights: pd.Series | pd.DataFrame | None = None,
+    start=None,
+    end=None,
+    chunk_days: int = 32,
+) -> FactorRegressions:
+    """Weighted least squares of each day's returns on the exposures known the day before.
+
+    returns: date x ticker simple daily returns. exposures: a static ticker x factor frame, or
+    a panel indexed by (date, ticker): the return of day ``t`` is regressed on the latest
+    exposures dated strictly before ``t`` (days without earlier exposures are skipped).
+    weights: None (equal), a ticker Series, or a date x ticker frame (latest row strictly before
+    ``t``); non-positive or missing weights drop a name from the fit. start/end: the return
+    dates to fit (inclusive). Days are processed in chunks of ``chunk_days`` (bounded memory).
+    """
+    returns = _date_indexed(returns, "returns")
+    if start is not None:
+        returns = returns.loc[pd.Timestamp(start).normalize():]
+    if end is not None:
+        returns = returns.loc[:pd.Timestamp(end).normalize()]
+    factors = pd.Index(exposures.columns.astype(str), name="factor")
+    lookup = _ExposureLookup(exposures)
+    position = lookup.position_before(returns.index)
+    dates = returns.index[position >= 0]
+    position = position[position >= 0]
+    tickers = lookup.tickers.intersection(returns.columns)
+    y = returns.reindex(index=dates, columns=tickers).to_numpy(dtype=float)
+    v = _regression_weights(weights, dates, tickers)
+    factor_returns = np.full((len(dates), len(factors)), np.nan)
+    residuals = np.full((len(dates), len(tickers)), np.nan)
+    static = lookup.static_values(tickers)
+    for begin in range(0, len(dates), chunk_days):
+        rows = slice(begin, min(begin + chunk_days, len(dates)))
+        x = static if static is not None else lookup.values(position[rows], tickers)
+        factor_returns[rows], residuals[rows] = _regress(x, y[rows], v[rows])
+    return FactorRegressions(
+        pd.DataFrame(factor_returns, index=dates, columns=factors),
+        pd.DataFrame(residuals, index=dates, columns=pd.Index(tickers, name="ticker")),
+    )
+
+
+def risk_model_from_regressions(
+    regressions: FactorRegressions,
+    exposures: pd.DataFrame,
+    as_of,
+    *,
+    config: RiskModelConfig = RiskModelConfig(),
+) -> RiskModel:
+    """The model at ``as_of`` from regressions dated up to ``as_of`` (the last ``lookback`` days).
+
+    exposures: ticker x factor frame known at ``as_of`` (the model's ``B``; no NaN).
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    factor_returns = regressions.factor_returns.loc[:as_of].iloc[-config.lookback:]
+    residuals = regressions.residuals.loc[:as_of].iloc[-config.lookback:]
+    exposures = exposures.astype(float)
+    exposures.columns = exposures.columns.astype(str)
+    exposures.index = exposures.index.astype(str)
+    if list(exposures.columns) != list(factor_returns.columns):
+        raise PortfolioInputError("the exposures' factors differ from the regressions' factors")
+    if exposures.isna().to_numpy().any():
+        raise PortfolioInputError(f"exposures on {as_of.date()} contain NaN (fill styles with 0 first)")
+    k = len(exposures.columns)
+    observed = residuals.notna().to_numpy()
+    valid_days = observed.sum(axis=1) > k
+    if valid_days.sum() < 2:
+        raise RiskModelError(
+            f"need at least 2 days up to {as_of.date()} with more observed names than the {k} factors "
+            f"(and exposures known the day before), found {int(valid_days.sum())}"
+        )
+    day_weights = _day_weights(len(factor_returns), config.halflife)
+    cov, intensity = _shrunk_covariance(factor_returns.to_numpy()[valid_days], day_weights[valid_days],
+                                        config.factor_shrinkage)
+    own = residuals.reindex(columns=exposures.index).to_numpy()
+    spec_fit, n_obs = _specific_variance(np.nan_to_num(own), np.isfinite(own), day_weights)
+    labels = group_labels(exposures, config.shrink_group)
+    specific = _shrink_to_group_median(spec_fit, n_obs, labels, config)
+    return RiskModel(
+        as_of=as_of,
+        tickers=pd.Index(exposures.index, name="ticker"),
+        factors=pd.Index(exposures.columns, name="factor"),
+        exposures=exposures.to_numpy(),
+        factor_covariance=cov,
+        specific_variance=specific,
+        shrinkage=intensity,
+        factor_returns=factor_returns,
+    )
+
+
 def estimate_risk_model(
     returns: pd.DataFrame,
     exposures: pd.DataFrame,
@@ -204,117 +310,75 @@ def estimate_risk_model(
 ) -> RiskModel:
     """Estimate the risk model at ``as_of`` from data known at ``as_of`` only.
 
-    returns: date x ticker simple daily returns (rows after ``as_of`` are ignored).
-    exposures: either a static ticker x factor frame, or a panel indexed by (date, ticker);
-        the return of day ``t`` is regressed on the latest exposures dated strictly before ``t``,
-        and the model's ``B`` is the latest exposures dated at or before ``as_of``.
-    weights: regression weights, None (equal), a ticker Series, or a date x ticker frame (lagged
-        like the exposures). Non-positive or missing weights drop a name from that day's fit.
+    Runs :func:`cross_sectional_regressions` over the last ``config.lookback`` usable return
+    dates up to ``as_of`` and :func:`risk_model_from_regressions` with the latest exposures
+    dated at or before ``as_of`` (for a static frame: the frame). Arguments as there.
+    For many dates, run the regressions once over the whole history instead.
     """
     as_of = pd.Timestamp(as_of).normalize()
     returns = _date_indexed(returns, "returns").loc[:as_of]
-    panel = isinstance(exposures.index, pd.MultiIndex)
-    factors = pd.Index(exposures.columns.astype(str), name="factor")
-    if panel:
-        exposures = exposures.copy()
-        exposures.index = exposures.index.set_levels(pd.DatetimeIndex(exposures.index.levels[0]).normalize(), level=0)
-        exposure_dates = exposures.index.get_level_values(0).unique().sort_values()
-        exposure_dates = exposure_dates[exposure_dates <= as_of]
-        if len(exposure_dates) == 0:
-            raise RiskModelError(f"no factor exposures dated on or before {as_of.date()}")
-        latest = exposures.xs(exposure_dates[-1], level=0)
-        # the return of day t uses the exposures of the last date strictly before t
-        position = exposure_dates.searchsorted(returns.index, side="left") - 1
-        usable = position >= 0
-        window_dates, position = returns.index[usable][-config.lookback:], position[usable][-config.lookback:]
-    else:
-        latest = exposures
-        window_dates = returns.index[-config.lookback:]
-        position = np.zeros(len(window_dates), dtype=int)
-    if len(window_dates) < 2:
+    lookup = _ExposureLookup(exposures)
+    usable = returns.index[lookup.position_before(returns.index) >= 0]
+    if len(usable) < 2:
         raise RiskModelError(
-            f"need at least 2 days of returns before {as_of.date()} with exposures known the day before, "
-            f"found {len(window_dates)}"
+            f"need at least 2 days of returns up to {as_of.date()} with exposures known the day before, "
+            f"found {len(usable)}"
         )
-    latest = latest.astype(float)
-    if latest.isna().to_numpy().any():
-        raise PortfolioInputError(f"exposures on {as_of.date()} contain NaN (fill styles with 0 first)")
-
-    tickers = latest.index.astype(str)
-    if panel:
-        fit_tickers = exposures.index.get_level_values(1).unique().astype(str)
-    else:
-        fit_tickers = tickers
-    fit_tickers = fit_tickers.intersection(returns.columns.astype(str)).union(tickers)
-    y = returns.reindex(index=window_dates, columns=fit_tickers).to_numpy(dtype=float)
-    if panel:
-        used = exposure_dates[np.unique(position)]
-        full = pd.MultiIndex.from_product([used, fit_tickers])
-        x_used = exposures.reindex(full).to_numpy(dtype=float).reshape(len(used), len(fit_tickers), len(factors))
-        x = x_used[np.searchsorted(used, exposure_dates[position])]
-    else:
-        x = latest.reindex(fit_tickers).to_numpy(dtype=float)[None, :, :]
-    v = _regression_weights(weights, window_dates, exposure_dates[position] if panel else None, fit_tickers)
-
-    factor_returns, residuals, observed = _cross_sectional_regressions(x, y, v)
-    day_weights = _day_weights(len(window_dates), config.halflife)
-    valid_days = observed.sum(axis=1) > len(factors)
-    if valid_days.sum() < 2:
-        raise RiskModelError(
-            f"fewer than 2 days before {as_of.date()} have more observed names than the {len(factors)} factors"
-        )
-    cov, intensity = _shrunk_covariance(factor_returns[valid_days], day_weights[valid_days], config.factor_shrinkage)
-
-    spec_fit, n_obs = _specific_variance(residuals, observed, day_weights)
-    spec_fit = pd.Series(spec_fit, index=fit_tickers).reindex(tickers).to_numpy()
-    n_obs = pd.Series(n_obs, index=fit_tickers).reindex(tickers).fillna(0).to_numpy()
-    labels = group_labels(latest, config.shrink_group)
-    specific = _shrink_to_group_median(spec_fit, n_obs, labels, config)
-    return RiskModel(
-        as_of=as_of,
-        tickers=pd.Index(tickers, name="ticker"),
-        factors=factors,
-        exposures=latest.to_numpy(dtype=float),
-        factor_covariance=cov,
-        specific_variance=specific,
-        shrinkage=intensity,
-        factor_returns=pd.DataFrame(factor_returns, index=window_dates, columns=factors),
-    )
+    regressions = cross_sectional_regressions(returns, exposures, weights=weights,
+                                               start=usable[-min(config.lookback, len(usable))], end=as_of)
+    return risk_model_from_regressions(regressions, lookup.latest(as_of), as_of, config=config)
 
 
-def risk_model_from_store(store, date, *, config: RiskModelConfig = RiskModelConfig(),
-                          styles: Sequence[str] | None = None) -> RiskModel:
-    """Estimate the model at ``date`` from a ``data.store.Store`` (universe names, sqrt-cap weights).
+@dataclass(frozen=True)
+class RiskInputs:
+    """What the risk model reads: returns (date x ticker), an exposure panel ((date, ticker) x
+    factor, universe names only) and regression weights (date x ticker, sqrt market cap)."""
+
+    returns: pd.DataFrame
+    exposures: pd.DataFrame
+    weights: pd.DataFrame
+
+    def exposures_on(self, date) -> pd.DataFrame:
+        """The ticker x factor exposures dated at or before ``date``."""
+        return _ExposureLookup(self.exposures).latest(pd.Timestamp(date).normalize())
+
+
+def risk_inputs_from_store(store, start, end, *, styles: Sequence[str] | None = None) -> RiskInputs:
+    """Read returns, universe exposures and sqrt-cap weights between ``start`` and ``end``.
 
     Groups are every country and sector of ``store.securities()`` (a fixed factor list for the
-    whole store); styles default to the store's style exposures.
+    whole store); styles default to the store's style exposures (NaN -> 0).
     """
     from data.schema import STYLE_FACTORS
 
     styles = list(STYLE_FACTORS if styles is None else styles)
+    securities = store.securities()
+    in_universe = store.panel("in_universe", start, end).fillna(False).astype(bool)
+    stacked = in_universe.stack()
+    keys = stacked.index[stacked.to_numpy()]
+    long = securities.reindex(keys.get_level_values(1))[["country", "sector"]].set_axis(keys)
+    for style in styles:
+        long[style] = store.panel(style, start, end).stack().reindex(keys).to_numpy()
+    groups = {column: sorted(securities[column].dropna().astype(str).unique()) for column in ("country", "sector")}
+    exposures = factor_exposure_matrix(long, groups=groups, styles=styles)
+    weights = np.sqrt(store.panel("market_cap", start, end).clip(lower=0.0))
+    return RiskInputs(store.returns(start, end), exposures, weights)
+
+
+def risk_model_from_store(store, date, *, config: RiskModelConfig = RiskModelConfig(),
+                          styles: Sequence[str] | None = None) -> RiskModel:
+    """Estimate the model at ``date`` (the last trading day on or before it) from a store.
+
+    For a backtest over many dates, read :func:`risk_inputs_from_store` once, run
+    :func:`cross_sectional_regressions` once, and call :func:`risk_model_from_regressions`
+    per date with ``inputs.exposures_on(date)``.
+    """
     days = store.trading_days(end=date)
     if len(days) < 3:
         raise RiskModelError(f"the store has fewer than 3 trading days up to {pd.Timestamp(date).date()}")
     date = days[-1]
-    start = days[max(0, len(days) - config.lookback - 1)]
-    securities = store.securities()
-    in_universe = store.panel("in_universe", start, date).fillna(False).astype(bool)
-    stacked = in_universe.stack()
-    keys = stacked.index[stacked.to_numpy()]
-    long = pd.DataFrame(index=keys)
-    for style in styles:
-        long[style] = store.panel(style, start, date).stack().reindex(keys).to_numpy()
-    classification = securities.reindex(keys.get_level_values(1))[["country", "sector"]]
-    classification.index = keys
-    long = pd.concat([classification, long], axis=1)
-    groups = {
-        "country": sorted(securities["country"].dropna().astype(str).unique()),
-        "sector": sorted(securities["sector"].dropna().astype(str).unique()),
-    }
-    panel = factor_exposure_matrix(long, groups=groups, styles=styles)
-    weights = np.sqrt(store.panel("market_cap", start, date).clip(lower=0.0))
-    returns = store.returns(start, date)
-    return estimate_risk_model(returns, panel, date, weights=weights, config=config)
+    inputs = risk_inputs_from_store(store, days[max(0, len(days) - config.lookback - 1)], date, styles=styles)
+    return estimate_risk_model(inputs.returns, inputs.exposures, date, weights=inputs.weights, config=config)
 
 
 # --- estimation steps (arrays) -------------------------------------------------------------
@@ -329,9 +393,62 @@ def _date_indexed(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     return frame.sort_index()
 
 
-def _regression_weights(weights, window_dates, exposure_dates, tickers) -> np.ndarray:
-    """(T, n) non-negative regression weights, lagged like the exposures for a panel."""
-    shape = (len(window_dates), len(tickers))
+class _ExposureLookup:
+    """Positional access to static exposures or a (date, ticker) panel without a full reindex."""
+
+    def __init__(self, exposures: pd.DataFrame):
+        self.panel = isinstance(exposures.index, pd.MultiIndex)
+        self.frame = exposures
+        if not self.panel:
+            self.tickers = pd.Index(exposures.index.astype(str))
+            self.dates = None
+            return
+        dates = pd.DatetimeIndex(exposures.index.get_level_values(0)).normalize()
+        names = pd.Index(exposures.index.get_level_values(1).astype(str))
+        self.dates = dates.unique().sort_values()
+        self.tickers = names.unique()
+        date_pos, ticker_pos = self.dates.get_indexer(dates), self.tickers.get_indexer(names)
+        self.row_of = np.full((len(self.dates), len(self.tickers)), len(exposures), dtype=np.int64)
+        if pd.Series(date_pos * len(self.tickers) + ticker_pos).duplicated().any():
+            raise PortfolioInputError("the exposure panel has duplicate (date, ticker) rows")
+        self.row_of[date_pos, ticker_pos] = np.arange(len(exposures))
+        values = exposures.to_numpy(dtype=float)
+        self.values_with_gap = np.vstack([values, np.full((1, values.shape[1]), np.nan)])
+
+    def position_before(self, dates: pd.DatetimeIndex) -> np.ndarray:
+        """Index of the latest exposure date strictly before each date (-1: none; 0 if static)."""
+        if not self.panel:
+            return np.zeros(len(dates), dtype=np.int64)
+        return self.dates.searchsorted(dates, side="left") - 1
+
+    def static_values(self, tickers: pd.Index) -> np.ndarray | None:
+        if self.panel:
+            return None
+        return self.frame.reindex(tickers).to_numpy(dtype=float, copy=True)[None, :, :]
+
+    def values(self, positions: np.ndarray, tickers: pd.Index) -> np.ndarray:
+        """(len(positions), n, k) exposures at the given date positions (NaN where absent)."""
+        columns = self.tickers.get_indexer(tickers)
+        rows = self.row_of[positions][:, columns]
+        return self.values_with_gap[rows]
+
+    def latest(self, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The exposures dated at or before ``as_of`` (the static frame itself if static)."""
+        if not self.panel:
+            return self.frame
+        position = self.dates.searchsorted(as_of, side="right") - 1
+        if position < 0:
+            raise RiskModelError(f"no factor exposures dated on or before {as_of.date()}")
+        rows = self.row_of[position]
+        present = np.flatnonzero(rows < len(self.frame))
+        present = present[np.argsort(rows[present])]  # the panel's own row order
+        return pd.DataFrame(self.values_with_gap[rows[present]], index=self.tickers[present],
+                            columns=self.frame.columns)
+
+
+def _regression_weights(weights, dates: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray:
+    """(T, n) non-negative regression weights; a frame contributes its latest row before each date."""
+    shape = (len(dates), len(tickers))
     if weights is None:
         return np.ones(shape)
     if isinstance(weights, pd.Series):
@@ -339,42 +456,36 @@ def _regression_weights(weights, window_dates, exposure_dates, tickers) -> np.nd
         values = np.broadcast_to(row, shape)
     else:
         weights = _date_indexed(weights, "weights")
-        lag_dates = exposure_dates if exposure_dates is not None else window_dates
-        rows = weights.index.searchsorted(lag_dates, side="right") - 1
+        rows = weights.index.searchsorted(dates, side="left") - 1
         values = weights.reindex(columns=tickers).to_numpy(dtype=float)[np.clip(rows, 0, None)]
         values[rows < 0] = np.nan
     return np.where(np.isfinite(values) & (values > 0), values, 0.0)
 
 
-def _cross_sectional_regressions(x: np.ndarray, y: np.ndarray, v: np.ndarray, chunk: int = 32):
-    """Batched WLS of ``y[t]`` on ``x[t]`` with weights ``v[t]``.
+def _regress(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched WLS of ``y[t]`` on ``x[t]`` with weights ``v[t]`` (minimum-norm solutions).
 
-    x: (T, n, k) or (1, n, k) for static exposures; y, v: (T, n). Returns factor returns (T, k),
-    residuals (T, n) (0 where unobserved) and the observed mask (T, n).
+    x: (T, n, k), or (1, n, k) shared by every day; NaN entries are zeroed in place.
+    y, v: (T, n). Returns factor returns (T, k) and residuals (T, n), NaN where unobserved.
     """
-    t_days, n = y.shape
-    k = x.shape[2]
-    x_finite = np.isfinite(x).all(axis=2)
-    observed = np.isfinite(y) & x_finite
+    observed = np.isfinite(y) & np.isfinite(x).all(axis=2)
+    x[~np.isfinite(x)] = 0.0
     weight = np.where(observed, v, 0.0)
     y0 = np.where(observed, y, 0.0)
-    normal = np.empty((t_days, k, k))
-    rhs = np.empty((t_days, k))
-    static = x.shape[0] == 1
-    xs = np.where(x_finite[..., None], x, 0.0)
-    for start in range(0, t_days, chunk):
-        stop = min(start + chunk, t_days)
-        xc = xs if static else xs[start:stop]
-        wx = weight[start:stop, :, None] * xc
-        normal[start:stop] = np.swapaxes(wx, 1, 2) @ xc
-        rhs[start:stop] = np.einsum("tnk,tn->tk", wx, y0[start:stop])
-    factor_returns = np.einsum("tkl,tl->tk", _batched_pinv(normal), rhs)
-    if static:
-        fitted = factor_returns @ xs[0].T
-    else:
-        fitted = np.einsum("tnk,tk->tn", xs, factor_returns)
-    residuals = np.where(observed, y0 - fitted, 0.0)
-    return factor_returns, residuals, observed
+    wx = weight[:, :, None] * x
+    normal = np.swapaxes(wx, 1, 2) @ x
+    rhs = (y0[:, None, :] @ wx)[:, 0, :]
+    factor_returns = (_batched_pinv(normal) @ rhs[:, :, None])[:, :, 0]
+    fitted = (x @ factor_returns[:, :, None])[:, :, 0]
+    return factor_returns, np.where(observed, y0 - fitted, np.nan)
+
+
+def _cross_sectional_regressions(x: np.ndarray, y: np.ndarray, v: np.ndarray):
+    """Array form kept for ``portfolio.risk_history``: factor returns (T, k), residuals (T, n)
+    with 0 where unobserved, and the observed mask (T, n). Prefer :func:`cross_sectional_regressions`."""
+    factor_returns, residuals = _regress(x, y, v)
+    observed = np.isfinite(residuals)
+    return factor_returns, np.where(observed, residuals, 0.0), observed
 
 
 def _batched_pinv(matrices: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
