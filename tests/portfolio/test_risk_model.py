@@ -11,9 +11,11 @@ from portfolio.errors import PortfolioInputError, RiskModelError
 from portfolio.risk_model import (
     RiskModel,
     RiskModelConfig,
+    cross_sectional_regressions,
     estimate_risk_model,
     factor_exposure_matrix,
     group_labels,
+    risk_model_from_regressions,
     risk_model_from_store,
 )
 
@@ -181,3 +183,19 @@ def test_from_store_on_a_small_synthetic_store(tmp_path):
     predicted = np.sqrt(model.total_variance())
     assert 0.6 < float((predicted / realized).median()) < 1.6
     store.close()
+
+
+def test_one_pass_over_history_equals_per_date_estimation():
+    returns, exposures, *_ = _simulated(n=60, days=150, seed=9, panel=True)
+    weights = pd.DataFrame(np.random.default_rng(10).uniform(0.5, 2, returns.shape), index=returns.index,
+                           columns=returns.columns)
+    config = RiskModelConfig(lookback=40, halflife=20.0)
+    history = cross_sectional_regressions(returns, exposures, weights=weights, chunk_days=7)
+    for as_of in returns.index[[60, 149]]:
+        latest = exposures.xs(as_of, level=0)
+        once = risk_model_from_regressions(history, latest, as_of, config=config)
+        direct = estimate_risk_model(returns, exposures, as_of, weights=weights, config=config)
+        np.testing.assert_allclose(once.factor_covariance, direct.factor_covariance, rtol=1e-10, atol=1e-18)
+        np.testing.assert_allclose(once.specific_variance, direct.specific_variance, rtol=1e-10)
+        np.testing.assert_array_equal(once.exposures, direct.exposures)
+    assert history.factor_returns.index[0] == returns.index[1]  # day 0 has no earlier exposures
