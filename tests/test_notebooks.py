@@ -53,20 +53,25 @@ def test_notebook_is_stored_without_outputs(path: Path):
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert code, f"{path.name} has no code cells"
     dirty = [i for i, cell in enumerate(code) if cell.outputs or cell.execution_count is not None]
-    assert not dirty, f"{path.name}: clear the outputs of code cells {dirty} before committing"
+    assert not dirty, f"{path.name}: outputs in code cells {dirty}; run `python notebooks/clear_outputs.py`"
     assert "threadpool_limits(1)" in code[0].source, f"{path.name}: the first code cell must call threadpool_limits(1)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_runs_end_to_end(path: Path, kernel_dirs: list[str], tmp_path: Path):
     notebook = nbformat.read(path, as_version=4)
-    manager = AsyncKernelManager(kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    manager = AsyncKernelManager(
+        kernel_name=KERNEL, kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs),
+        connection_file=str(tmp_path / "kernel-connection.json"),  # no write to the user's runtime dir
+    )
     client = NotebookClient(
         notebook, km=manager, kernel_name=KERNEL, timeout=CELL_TIMEOUT, startup_timeout=120,
-        resources={"metadata": {"path": str(tmp_path)}},
+        resources={"metadata": {"path": str(cwd)}},
     )
     client.execute(env=_kernel_env())  # raises CellExecutionError naming the failing cell
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any(output.output_type in ("execute_result", "display_data") for output in outputs)
-    assert not (tmp_path / "metasignal.duckdb").exists(), f"{path.name} wrote to the default store"
+    assert not (cwd / "metasignal.duckdb").exists(), f"{path.name} wrote to the default store"
