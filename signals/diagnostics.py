@@ -31,7 +31,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -97,6 +97,13 @@ class Diagnostics:
     def max_style_factor(self) -> str:
         """The style factor reaching :attr:`max_style_exposure`."""
         return str(self.style_exposure.abs().max().idxmax())
+
+    def per_era_table(self) -> pd.DataFrame:
+        """``per_era`` with the style exposures (``exposure_<factor>``) and the meta-model
+        of each era (``meta_model``, ``meta_model_n``); what ``diagnostics_per_era.csv`` holds."""
+        style = self.style_exposure.rename(columns=lambda factor: f"exposure_{factor}")
+        meta = self.meta_models.rename(columns={"kind": "meta_model", "n_models": "meta_model_n"})
+        return pd.concat([self.per_era, style, meta], axis=1).rename_axis("date")
 
     def summary_table(self) -> pd.DataFrame:
         """``summary`` followed by one row per style factor (``exposure_<factor>``: mean,
@@ -231,6 +238,7 @@ def diagnose(
     meta_model: str | None = "stored",
     metrics: Iterable[str] = METRICS,
     window: str = "20D2L",
+    progress: Callable[[int], None] | None = None,
 ) -> Diagnostics:
     """Per-era scores, summaries and style exposure of a multi-date signal file.
 
@@ -239,7 +247,8 @@ def diagnose(
     universe are ignored). ``model_name`` labels the file's signal; with ``meta_model=
     "stored"`` the stored submissions of each date, except those under ``model_name``,
     form the meta-model for mmc, nmc and mpc; ``None`` leaves those metrics out.
-    ``window``: the target window (e.g. ``20D2L``). Dates without targets in the store
+    ``window``: the target window (e.g. ``20D2L``); ``progress(1)`` is called after each
+    file date. Dates without targets in the store
     (window not passed, or not a trading day) are skipped and listed in ``skipped``.
     Raises :class:`DiagnosticsError` when no date can be scored.
     """
@@ -261,24 +270,24 @@ def diagnose(
     rows, exposures, metas, skipped = {}, {}, {}, []
     previous: tuple[pd.Series, _Era] | None = None
     for date in file_dates:
-        if date not in trading:
-            skipped.append((date, "not a trading day in the store"))
-            previous = None
-            continue
-        era = _era_inputs(store, date)
         signal = signals[date]
-        covered = signal.index.isin(era.universe)
-        if not covered.any():
+        era = _era_inputs(store, date) if date in trading else None
+        in_universe = era is not None and bool(signal.index.isin(era.universe).any())
+        if era is None:
+            skipped.append((date, "not a trading day in the store"))
+        elif not in_universe:
             skipped.append((date, "no ticker of the file is in the date's universe"))
-            previous = None
-            continue
-        if date not in with_targets:
+        elif date not in with_targets:
             skipped.append((date, f"no {window} targets yet (the window has not passed in the store)"))
-            previous = (signal, era)
-            continue
-        rows[date], metas[date] = _score_date(store, date, era, signal, previous, model_name, meta_model, wanted, window)
-        exposures[date] = style_exposure(signal, era.exposures)
-        previous = (signal, era)
+        else:
+            rows[date], metas[date] = _score_date(
+                store, date, era, signal, previous, model_name, meta_model, wanted, window
+            )
+            exposures[date] = style_exposure(signal, era.exposures)
+        # the next date's churn and turnover compare with this one (scored or not) if it is usable
+        previous = (signal, era) if in_universe else None
+        if progress is not None:
+            progress(1)
 
     skipped_frame = pd.DataFrame(skipped, columns=["date", "reason"]).astype({"date": "datetime64[ns]", "reason": "str"})
     if not rows:
@@ -286,10 +295,13 @@ def diagnose(
     index = pd.DatetimeIndex(list(rows), name="date")
     per_era = pd.DataFrame(list(rows.values()), index=index).reindex(columns=wanted).astype(float)
     meta_frame = pd.DataFrame(list(metas.values()), index=index, columns=["kind", "n_models"])
-    notes = _notes(per_era, meta_frame, skipped_frame, wanted, meta_model)
-    per_era = per_era.drop(columns=[m for m in META_METRICS if m in per_era and per_era[m].isna().all()])
     style = pd.DataFrame(list(exposures.values()), index=index)
     style.columns.name = "factor"
+    notes = _notes(per_era, meta_frame, skipped_frame, wanted, meta_model)
+    undefined = [str(f) for f in style.columns if style[f].isna().all()]
+    if undefined:
+        notes += (f"style exposure undefined for {', '.join(undefined)}: the factor is constant in the store",)
+    per_era = per_era.drop(columns=[m for m in META_METRICS if m in per_era and per_era[m].isna().all()])
     style_summary = pd.DataFrame({"mean": style.mean(), "std": style.std(ddof=1), "max_abs": style.abs().max()})
     return Diagnostics(
         model=model_name,
@@ -442,6 +454,19 @@ def _table_html(frame: pd.DataFrame) -> str:
         )
         body.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_diagnostics(diagnostics: Diagnostics, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``diagnostics_per_era.csv``, ``diagnostics_summary.csv`` and ``diagnostics.html``
+    into ``out_dir`` (created if missing), each atomically. Returns file name -> path."""
+    folder = Path(out_dir)
+    paths = {name: folder / name for name in ("diagnostics_per_era.csv", "diagnostics_summary.csv", "diagnostics.html")}
+    per_era = diagnostics.per_era_table()
+    per_era.index = per_era.index.strftime("%Y-%m-%d")
+    _atomic_write_text(paths["diagnostics_per_era.csv"], per_era.to_csv())
+    _atomic_write_text(paths["diagnostics_summary.csv"], diagnostics.summary_table().to_csv())
+    write_diagnostics_report(diagnostics, paths["diagnostics.html"])
+    return paths
 
 
 def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) -> Path:

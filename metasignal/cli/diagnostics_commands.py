@@ -1,0 +1,77 @@
+"""`metasignal diagnostics FILE`: per-era scores and summaries of a historical signal file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from metasignal.cli.context import open_store
+from metasignal.cli.display import bar, frame_table, out
+from signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
+
+DEFAULT_OUT = Path("diagnostics_out")
+SHOWN_ERAS = 5  # rows of the per-era table shown at each end
+
+
+def diagnostics_command(
+    file: Path = typer.Argument(..., help="Signal file: CSV or Parquet with an id column, a signal column and a date column."),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="Treat the file as this stored model's signals: its own stored submissions leave the meta-model."
+    ),
+    out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for diagnostics_per_era.csv, diagnostics_summary.csv, diagnostics.html."),
+    date: Optional[str] = typer.Option(
+        None, "--date", help="Data date (YYYY-MM-DD) of a file without a date column (default: the store's last trading day)."
+    ),
+    window: str = typer.Option("20D2L", "--window", help="Target window the eras are scored on."),
+    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
+    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."),
+) -> None:
+    """Score every date of a signal file whose targets are known: per-era table, summary, HTML report."""
+    from signals import storage
+    from signals.diagnostics import diagnose, write_diagnostics
+    from signals.submission import parse_submission, validate_for_store
+
+    with open_store() as store:
+        if model is not None and model not in set(storage.list_models(store)["name"]):
+            raise storage.UnknownModelError(
+                f"unknown model {model!r}: --model names a stored model (see `metasignal models list`)"
+            )
+        parsed = parse_submission(file, max_bytes=int(max_mb * 2**20))
+        validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
+        with bar(len(validated.dates), "scoring eras") as advance:
+            diagnostics = diagnose(store, validated, model_name=model or "file", window=window, progress=advance)
+    paths = write_diagnostics(diagnostics, out_dir)
+
+    for warning in validated.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if validated.n_dropped:
+        out.print(f"{validated.n_dropped} row(s) dropped (unknown ids or outside the universe)")
+    dates = diagnostics.dates
+    out.print(
+        f"model {diagnostics.model}: {len(dates)} era(s) scored, {dates[0].date()} to {dates[-1].date()}, "
+        f"{len(diagnostics.skipped)} skipped; max style exposure {diagnostics.max_style_exposure:.3f} "
+        f"({diagnostics.max_style_factor})"
+    )
+    summary = diagnostics.summary.reset_index()
+    summary["n_eras"] = summary["n_eras"].astype("Int64")
+    out.print(frame_table(summary, "summary per metric (sharpe = mean / std per era; drawdown of the cumulative score)"))
+    style = diagnostics.style_summary.reset_index()
+    out.print(frame_table(style, "style exposure (Pearson of the cleaned signal with each factor, over eras)"))
+    per_era = diagnostics.per_era.reset_index()
+    per_era["date"] = per_era["date"].dt.strftime("%Y-%m-%d")
+    if len(per_era) > 2 * SHOWN_ERAS:
+        out.print(frame_table(per_era.head(SHOWN_ERAS), f"per era: first {SHOWN_ERAS} of {len(per_era)}"))
+        out.print(frame_table(per_era.tail(SHOWN_ERAS), f"per era: last {SHOWN_ERAS} of {len(per_era)}"))
+    else:
+        out.print(frame_table(per_era, "per era"))
+    for note in diagnostics.notes:
+        out.print(f"note: {note}")
+    for path in paths.values():
+        out.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``diagnostics`` command to the root app."""
+    app.command("diagnostics")(diagnostics_command)
