@@ -412,8 +412,7 @@ class _ExposureLookup:
         if pd.Series(date_pos * len(self.tickers) + ticker_pos).duplicated().any():
             raise PortfolioInputError("the exposure panel has duplicate (date, ticker) rows")
         self.row_of[date_pos, ticker_pos] = np.arange(len(exposures))
-        values = exposures.to_numpy(dtype=float)
-        self.values_with_gap = np.vstack([values, np.full((1, values.shape[1]), np.nan)])
+        self._values = exposures.to_numpy(dtype=float)
 
     def position_before(self, dates: pd.DatetimeIndex) -> np.ndarray:
         """Index of the latest exposure date strictly before each date (-1: none; 0 if static)."""
@@ -430,7 +429,14 @@ class _ExposureLookup:
         """(len(positions), n, k) exposures at the given date positions (NaN where absent)."""
         columns = self.tickers.get_indexer(tickers)
         rows = self.row_of[positions][:, columns]
-        return self.values_with_gap[rows]
+        return self._take(rows)
+
+    def _take(self, rows: np.ndarray) -> np.ndarray:
+        """Exposure rows by panel row number; the sentinel ``len(panel)`` gives NaN."""
+        missing = rows >= len(self._values)
+        values = self._values[np.where(missing, 0, rows)]
+        values[missing] = np.nan
+        return values
 
     def latest(self, as_of: pd.Timestamp) -> pd.DataFrame:
         """The exposures dated at or before ``as_of`` (the static frame itself if static)."""
@@ -442,7 +448,7 @@ class _ExposureLookup:
         rows = self.row_of[position]
         present = np.flatnonzero(rows < len(self.frame))
         present = present[np.argsort(rows[present])]  # the panel's own row order
-        return pd.DataFrame(self.values_with_gap[rows[present]], index=self.tickers[present],
+        return pd.DataFrame(self._take(rows[present]), index=self.tickers[present],
                             columns=self.frame.columns)
 
 
