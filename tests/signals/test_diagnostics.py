@@ -1,0 +1,264 @@
+"""Diagnostics of a multi-date signal file: per-era scores, summaries, style exposure, report."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from backtest.metrics import score_summary
+from data.example_models import example_signals
+from data.schema import STYLE_FACTORS
+from data.store import Store
+from signals import stakes, storage
+from signals.cleaning import clean_signals
+from signals.diagnostics import (
+    DiagnosticsError,
+    diagnose,
+    style_exposure,
+    summarize_scores,
+    write_diagnostics,
+    write_diagnostics_report,
+)
+from signals.meta_model import stake_weighted_meta_model
+from signals.scoring import score_era, score_eras
+from signals.submission import parse_submission, validate_for_store
+
+MODELS = ("skilled", "momentum_tilt", "noise", "copycat")
+CROWD_STAKES = {"noise": 100.0, "copycat": 300.0, "skilled": 600.0}
+TOL = 1e-12
+
+
+def _csv(history: pd.DataFrame, model: str) -> bytes:
+    rows = history[["ticker", model, "date"]].rename(columns={"ticker": "numerai_ticker", model: "signal"})
+    return rows.assign(date=rows["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False).encode()
+
+
+@pytest.fixture(scope="module")
+def market(small_store_path, tmp_path_factory):
+    """Two copies of the small store (``plain``: no submissions; ``crowd``: noise, copycat and
+    skilled stored with stakes), weekly file dates ~day 260-300 (targets known) and two late
+    dates without targets, and the example models' history as CSV bytes per model."""
+    folder = tmp_path_factory.mktemp("diagnostics")
+    plain_path, crowd_path = folder / "plain.duckdb", folder / "crowd.duckdb"
+    shutil.copy(small_store_path, plain_path)
+    shutil.copy(small_store_path, crowd_path)
+    with Store.open(plain_path) as store:
+        days = store.trading_days()
+        scored = pd.DatetimeIndex(days[260:300:5])
+        late = pd.DatetimeIndex([days[396], days[401]])
+        assert not late.isin(store.target_dates()).any() and scored.isin(store.target_dates()).all()
+        history = pd.concat(
+            [example_signals(store, d, MODELS).rename_axis("ticker").reset_index().assign(date=d) for d in scored.append(late)],
+            ignore_index=True,
+        )
+    files = {model: _csv(history, model) for model in MODELS}
+    with Store.open(crowd_path) as store:
+        for model, stake in CROWD_STAKES.items():
+            storage.create_model(store, model)
+            stakes.deposit(store, model, stake, scored[0] - pd.Timedelta(days=7))
+            stored = history[history["date"].isin(scored)]
+            storage.submit(store, model, _csv(stored, model))
+    return {"plain": plain_path, "crowd": crowd_path, "scored": scored, "late": late, "files": files, "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def plain_results(market):
+    """Diagnostics of skilled and momentum_tilt on the store without stored submissions."""
+    with Store.open(market["plain"]) as store:
+        results = {}
+        for model in ("skilled", "momentum_tilt"):
+            validated = validate_for_store(store, parse_submission(market["files"][model]))
+            results[model] = (validated, diagnose(store, validated, model_name=model))
+    return results
+
+
+def _expected_plain(store: Store, frame: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """score_eras on the file's panels over each date's universe (churn vs the previous date)."""
+    predictions, targets, neutralizers, weights = [], [], [], []
+    for date in dates:
+        universe = store.universe(date)
+        signal = frame[frame["date"] == date].set_index("ticker")["signal"].reindex(universe)
+        predictions.append(signal.rename("file").to_frame())
+        targets.append(store.targets(date).reindex(universe))
+        neutralizers.append(store.neutralizers(date))
+        weights.append(store.sample_weights(date))
+
+    def panel(parts):
+        return pd.concat(parts, keys=list(dates), names=["date", "ticker"])
+
+    scores = score_eras(
+        panel(predictions), targets=panel(targets), neutralizers=panel(neutralizers),
+        sample_weights=panel(weights), metrics=("corr", "ic", "fnc", "nc", "alpha", "churn", "turnover"),
+    )
+    return scores.xs("file", level="model")
+
+
+def test_per_era_scores_equal_score_eras_on_the_same_inputs(market, plain_results):
+    validated, diagnostics = plain_results["skilled"]
+    with Store.open(market["plain"]) as store:
+        expected = _expected_plain(store, validated.frame, market["scored"])
+    assert diagnostics.dates.equals(pd.DatetimeIndex(market["scored"], name="date"))
+    assert list(diagnostics.per_era.columns) == ["corr", "ic", "fnc", "nc", "alpha", "churn", "turnover"]
+    np.testing.assert_allclose(diagnostics.per_era.to_numpy(), expected.to_numpy(), rtol=0, atol=TOL)
+    assert np.isnan(diagnostics.per_era["churn"].iloc[0]) and diagnostics.per_era["churn"].iloc[1:].notna().all()
+    assert (diagnostics.meta_models["kind"] == "none").all()
+    assert any("mmc, nmc, mpc omitted" in note for note in diagnostics.notes)
+
+
+def test_skilled_scores_positive_and_momentum_tilt_is_a_factor_bet(plain_results):
+    skilled = plain_results["skilled"][1]
+    momentum = plain_results["momentum_tilt"][1]
+    assert skilled.summary.loc["corr", "mean"] > 0.03
+    assert skilled.summary.loc["fnc", "mean"] > 0.03
+    # momentum_tilt is the momentum exposure itself: ~1 correlation with it every era
+    assert momentum.max_style_factor == "momentum"
+    assert momentum.style_summary.loc["momentum", "mean"] > 0.95
+    assert momentum.max_style_exposure == pytest.approx(momentum.style_exposure["momentum"].abs().max())
+    assert skilled.style_summary.loc["momentum", "max_abs"] < 0.5
+    # ... and no residual skill: fnc variance-normalizes the small non-linear remainder left after
+    # neutralizing it, so per era it is mostly noise (std ~ 1/sqrt(n names)); its mean stays small
+    # (on this store it is slightly negative, about -0.04 over all 26 non-constant weekly eras).
+    fnc = momentum.per_era["fnc"]
+    assert abs(fnc.mean()) < 0.1
+    assert abs(fnc.mean()) < 3 * fnc.std(ddof=1) / np.sqrt(len(fnc))
+
+
+def test_summary_matches_hand_computation(plain_results):
+    per_era = plain_results["momentum_tilt"][1].per_era
+    summary = plain_results["momentum_tilt"][1].summary
+    for metric in ("corr", "ic", "fnc", "nc", "alpha"):
+        values = per_era[metric].to_list()
+        n = len(values)
+        mean = sum(values) / n
+        std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+        level, peak, worst = 0.0, 0.0, 0.0
+        for value in values:
+            level += value
+            peak = max(peak, level)
+            worst = max(worst, peak - level)
+        row = summary.loc[metric]
+        assert row["n_eras"] == n
+        assert row["mean"] == pytest.approx(mean, abs=1e-15)
+        assert row["std"] == pytest.approx(std, rel=1e-12)
+        assert row["sharpe"] == pytest.approx(mean / std, rel=1e-12)
+        assert row["max_drawdown"] == pytest.approx(worst, abs=1e-15)
+        assert row["hit_rate"] == pytest.approx(sum(v > 0 for v in values) / n)
+        assert row["max"] == max(values)
+    for metric in ("churn", "turnover"):
+        values = per_era[metric].dropna()
+        assert summary.loc[metric, "n_eras"] == len(values) == len(per_era) - 1
+        assert summary.loc[metric, "mean"] == pytest.approx(values.mean())
+        assert summary.loc[metric, ["sharpe", "max_drawdown", "hit_rate"]].isna().all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(hnp.arrays(np.float64, (12, 3), elements=st.floats(-0.3, 0.3) | st.just(np.nan)))
+def test_summary_agrees_with_backtest_score_summary(values):
+    per_era = pd.DataFrame(values, columns=["corr", "mmc", "alpha"])
+    ours = summarize_scores(per_era)
+    reference = score_summary(per_era)  # the backtest floor's definitions of the same aggregates
+    np.testing.assert_allclose(ours[["mean", "std", "sharpe"]], reference[["mean", "std", "sharpe"]], atol=1e-12)
+    has_eras = per_era.count() > 0  # a metric without any era has no drawdown (NaN), not 0
+    np.testing.assert_allclose(ours["max_drawdown"][has_eras], reference["max_drawdown"][has_eras], atol=1e-12)
+    assert ours["max_drawdown"][~has_eras].isna().all()
+    assert ((ours["max_drawdown"] >= 0) | ours["max_drawdown"].isna()).all()
+    assert ((ours["hit_rate"].between(0, 1)) | ours["hit_rate"].isna()).all()
+    assert (ours["n_eras"] == per_era.count()).all()
+
+
+def test_style_exposure_is_pearson_of_the_cleaned_signal(market, plain_results):
+    validated, diagnostics = plain_results["skilled"]
+    date = market["scored"][3]
+    with Store.open(market["plain"]) as store:
+        exposures = store.exposures(date)
+    signal = validated.frame[validated.frame["date"] == date].set_index("ticker")["signal"]
+    cleaned = clean_signals(signal.reindex(exposures.index).to_frame(), exposures.index).iloc[:, 0]
+    for factor in ("beta", "size", "momentum", "volatility"):
+        expected = np.corrcoef(cleaned.to_numpy(), exposures[factor].to_numpy())[0, 1]
+        assert diagnostics.style_exposure.loc[date, factor] == pytest.approx(expected, abs=1e-12)
+    assert list(diagnostics.style_exposure.columns) == list(STYLE_FACTORS)
+    # a factor with NaN for some names is correlated over the names that have it
+    partial = exposures.copy()
+    partial.loc[partial.index[:20], "beta"] = np.nan
+    keep = partial["beta"].notna().to_numpy()
+    expected = np.corrcoef(cleaned.to_numpy()[keep], partial["beta"].to_numpy()[keep])[0, 1]
+    assert style_exposure(signal, partial)["beta"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_dates_without_targets_are_skipped_and_reported(market, plain_results):
+    diagnostics = plain_results["skilled"][1]
+    assert list(diagnostics.skipped["date"]) == list(market["late"])
+    assert diagnostics.skipped["reason"].str.contains("no 20D2L targets").all()
+    assert not diagnostics.dates.isin(market["late"]).any()
+    assert any("2 date(s) skipped" in note for note in diagnostics.notes)
+    validated = plain_results["skilled"][0]
+    late_only = validated.frame[validated.frame["date"].isin(market["late"])]
+    with Store.open(market["plain"]) as store, pytest.raises(DiagnosticsError, match="none of the file's 2 dates"):
+        diagnose(store, late_only)
+
+
+def test_meta_metrics_against_the_stored_meta_model(market):
+    with Store.open(market["crowd"]) as store:
+        validated = validate_for_store(store, parse_submission(market["files"]["skilled"]))
+        as_skilled = diagnose(store, validated, model_name="skilled")
+        as_file = diagnose(store, validated)  # the stored skilled stays in the meta-model
+        date = market["scored"][2]
+        universe = store.universe(date)
+        stored = storage.submissions_for_date(store, date).drop(columns="skilled").reindex(universe)
+        balances = stakes.stake_balances(store, date).reindex(stored.columns)
+        signal = validated.frame[validated.frame["date"] == date].set_index("ticker")["signal"]
+        predictions = pd.concat([signal.reindex(universe).rename("skilled"), stored], axis=1)
+        expected = score_era(
+            predictions, targets=store.targets(date).reindex(universe),
+            meta_model=stake_weighted_meta_model(stored, balances), neutralizers=store.neutralizers(date),
+            sample_weights=store.sample_weights(date), stakes=balances.reindex(predictions.columns).fillna(0.0),
+            metrics=("corr", "mmc", "nmc", "mpc"),
+        ).loc["skilled"]
+    got = as_skilled.per_era.loc[date, ["corr", "mmc", "nmc", "mpc"]]
+    np.testing.assert_allclose(got.to_numpy(dtype=float), expected.to_numpy(dtype=float), rtol=0, atol=TOL)
+    assert (as_skilled.meta_models["kind"] == "stake_weighted").all()
+    assert (as_skilled.meta_models["n_models"] == 2).all() and (as_file.meta_models["n_models"] == 3).all()
+    # under another name, the file's own stored copy stays in the meta-model: other mmc, same corr
+    assert not np.allclose(as_file.per_era["mmc"], as_skilled.per_era["mmc"])
+    np.testing.assert_allclose(as_file.per_era["corr"], as_skilled.per_era["corr"], rtol=0, atol=TOL)
+
+
+def test_no_meta_model_and_bad_frames(market, plain_results):
+    validated = plain_results["skilled"][0]
+    with Store.open(market["crowd"]) as store:
+        without = diagnose(store, validated.frame, meta_model=None, metrics=("corr", "mmc"))
+        assert list(without.per_era.columns) == ["corr"]
+        with pytest.raises(DiagnosticsError, match="unknown metric 'sharp'"):
+            diagnose(store, validated, metrics=("corr", "sharp"))
+        with pytest.raises(DiagnosticsError, match="lacks column 'signal'"):
+            diagnose(store, validated.frame.drop(columns="signal"))
+        twice = pd.concat([validated.frame.head(1), validated.frame])
+        with pytest.raises(DiagnosticsError, match="appears twice"):
+            diagnose(store, twice)
+
+
+def test_report_is_self_contained_plotly_html(market, plain_results, tmp_path):
+    diagnostics = plain_results["skilled"][1]
+    path = write_diagnostics_report(diagnostics, tmp_path / "report" / "diagnostics.html")
+    text = path.read_text(encoding="utf-8")
+    from plotly.offline import get_plotlyjs
+
+    assert get_plotlyjs()[:2000] in text  # plotly.js embedded, not fetched
+    assert "<script src=" not in text.replace(" ", "")
+    assert "Cumulative score per metric" in text and "exposure_momentum" in text
+    assert "2021-07" in text  # a skipped date is listed
+    assert [p.name for p in path.parent.iterdir()] == ["diagnostics.html"]  # no temporary file left
+
+    paths = write_diagnostics(diagnostics, tmp_path / "out")
+    per_era = pd.read_csv(paths["diagnostics_per_era.csv"], index_col="date")
+    assert len(per_era) == len(diagnostics.per_era)
+    assert per_era["corr"].to_numpy() == pytest.approx(diagnostics.per_era["corr"].to_numpy(), rel=1e-12)
+    summary = pd.read_csv(paths["diagnostics_summary.csv"], index_col="metric")
+    assert summary.loc["max_style_exposure", "max_abs"] == pytest.approx(diagnostics.max_style_exposure)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)
