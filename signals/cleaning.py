@@ -55,7 +55,9 @@ def _universe_index(universe: Iterable[str] | pd.Index) -> pd.Index:
     index = index[index.notna()]
     if index.has_duplicates:
         duplicated = index[index.duplicated()][:3].tolist()
-        raise DataValidationError(f"the universe lists some tickers more than once, e.g. {duplicated}")
+        raise DataValidationError(
+            f"the universe lists some tickers more than once, e.g. {duplicated}"
+        )
     return index.sort_values()
 
 
@@ -67,7 +69,9 @@ def rank_over_universe(signal: Signal, universe: Iterable[str] | pd.Index) -> Si
     """
     if signal.index.has_duplicates:
         duplicated = signal.index[signal.index.duplicated()][:3].tolist()
-        raise DataValidationError(f"the signal lists some tickers more than once, e.g. {duplicated}")
+        raise DataValidationError(
+            f"the signal lists some tickers more than once, e.g. {duplicated}"
+        )
     index = _universe_index(universe)
     restricted = signal.reindex(index)
     values = as_float_matrix(restricted)

@@ -22,7 +22,9 @@ from signals.transforms import as_float_matrix, gaussian, power, rank_columns
 SIGNAL_POWER = 1.5
 
 
-def qualifying_stakes(predictions: pd.DataFrame, stakes: pd.Series, min_stake: float = 0.0) -> pd.Series:
+def qualifying_stakes(
+    predictions: pd.DataFrame, stakes: pd.Series, min_stake: float = 0.0
+) -> pd.Series:
     """Stakes of the models that qualify (see module doc), in the predictions' column order.
 
     Raises ``DataValidationError`` for negative or missing stake values and when no model qualifies.
@@ -47,7 +49,8 @@ def qualifying_stakes(predictions: pd.DataFrame, stakes: pd.Series, min_stake: f
     ]
     if not models:
         raise DataValidationError(
-            f"no model qualifies for the meta-model: none has a stake >= {min_stake} and a submission"
+            "no model qualifies for the meta-model: "
+            f"none has a stake >= {min_stake} and a submission"
         )
     chosen = values.loc[models]
     if chosen.sum() <= 0:
@@ -63,7 +66,9 @@ def _weighted_mean(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def stake_weighted_meta_model(
     predictions: pd.DataFrame, stakes: pd.Series, *, min_stake: float = 0.0
 ) -> pd.Series:
-    """Stake-weighted mean of the qualifying models' cleaned, gaussianized signals (ticker -> value).
+    """Stake-weighted mean of the qualifying models' cleaned, gaussianized signals.
+
+    Returns ticker -> value.
 
     Cleaning is over the predictions' index (rank, fill 0.5, rank again, gaussianize).
     """

@@ -64,7 +64,7 @@ class NeutralizerBasis:
         return len(self.design)
 
     def fitted(self, values: np.ndarray) -> np.ndarray:
-        """Least-squares fit ``A B`` of each column of ``values`` (n, k), B the minimum-norm solution.
+        """Least-squares fit ``A B`` of each column of ``values`` (n, k), B minimum-norm.
 
         Computed as ``A (V_r S_r^-1 U_r' X)`` so that identical rows of ``A`` get identical fits.
         """
@@ -92,7 +92,9 @@ class NeutralizerBasis:
         return result[:, 0] if one_dimensional else result
 
 
-def _check_same_index(left: pd.Series | pd.DataFrame, right: pd.Series | pd.DataFrame, what: str) -> None:
+def _check_same_index(
+    left: pd.Series | pd.DataFrame, right: pd.Series | pd.DataFrame, what: str
+) -> None:
     if not left.index.equals(right.index):
         raise DataValidationError(
             f"{what} must share the same ticker index in the same order (align them first)"

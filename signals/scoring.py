@@ -186,7 +186,8 @@ def _top_bottom_mask(values: np.ndarray, top_bottom: int) -> np.ndarray:
     n_rows = len(values)
     if top_bottom < 1 or 2 * top_bottom > n_rows:
         raise DataValidationError(
-            f"top_bottom must be between 1 and half the number of ids ({n_rows // 2}), got {top_bottom}"
+            f"top_bottom must be between 1 and half the number of ids ({n_rows // 2}), "
+            f"got {top_bottom}"
         )
     order = np.argsort(values, axis=0, kind="stable")
     mask = np.zeros(values.shape, dtype=bool)
@@ -309,7 +310,8 @@ def neutral_correlation(
     )
     basis = NeutralizerBasis.from_neutralizers(neutralizers)
     neutral = basis.residuals(gaussian(rank_columns(as_float_matrix(predictions))))
-    return pd.Series(_correlations(neutral, _vector(targets), top_bottom), index=predictions.columns)
+    scores = _correlations(neutral, _vector(targets), top_bottom)
+    return pd.Series(scores, index=predictions.columns)
 
 
 def correlation_contribution(
@@ -340,7 +342,7 @@ def neutral_contribution(
     live_targets: pd.Series,
     top_bottom: int | None = None,
 ) -> pd.Series:
-    """``correlation_contribution`` after neutralizing predictions and meta-model to ``neutralizers``."""
+    """``correlation_contribution`` after neutralizing predictions and meta-model."""
     predictions = _as_frame(predictions)
     live_targets, predictions, meta_model, neutralizers = filter_sort_index_many(
         [live_targets, predictions, meta_model, neutralizers]
@@ -383,7 +385,9 @@ def generate_neutralized_weights(
         [transformed, neutralizers, sample_weights]
     )
     exposures = as_float_matrix(neutralizers).reshape(len(transformed), -1)
-    weights = neutral_weights_matrix(as_float_matrix(transformed), exposures, _vector(sample_weights))
+    weights = neutral_weights_matrix(
+        as_float_matrix(transformed), exposures, _vector(sample_weights)
+    )
     if center_and_normalize:
         weights = weight_normalize(center(weights))
     return pd.DataFrame(weights, index=transformed.index, columns=transformed.columns)
@@ -402,7 +406,8 @@ def alpha(
     weights = generate_neutralized_weights(predictions, neutralizers, sample_weights)
     if not weights.index.equals(targets.index):
         raise DataValidationError(
-            "the neutralizers and sample weights must cover every id that has predictions and targets"
+            "the neutralizers and sample weights must cover every id "
+            "that has predictions and targets"
         )
     scores = _vector(targets) @ as_float_matrix(weights) / len(targets)
     return pd.Series(scores, index=weights.columns)
@@ -429,7 +434,8 @@ def meta_portfolio_contribution(
     weights = generate_neutralized_weights(predictions, neutralizers, sample_weights)
     if not weights.index.equals(targets.index):
         raise DataValidationError(
-            "the neutralizers and sample weights must cover every id that has predictions and targets"
+            "the neutralizers and sample weights must cover every id "
+            "that has predictions and targets"
         )
     matrix = as_float_matrix(weights[stakes.index.tolist()])
     return pd.Series(_mpc(matrix, stake_weights, _vector(targets)), index=stakes.index)
@@ -495,13 +501,18 @@ def neutral_churn(
 def neutral_churn_penalty(
     neutral_churn: float, threshold: float = 0.1, scaling_factor: float = 10.0
 ) -> float:
-    """Share of a positive payout kept: 1 up to ``threshold``, then ``2 / (1 + e^(a (nc - thr)))``."""
+    """Share of a positive payout kept: 1 up to ``threshold``, then
+    ``2 / (1 + exp(scaling_factor * (neutral_churn - threshold)))``."""
     if not (isfinite(neutral_churn) and 0 <= neutral_churn <= 2):
-        raise DataValidationError(f"neutral_churn must be finite and between 0 and 2, got {neutral_churn}")
+        raise DataValidationError(
+            f"neutral_churn must be finite and between 0 and 2, got {neutral_churn}"
+        )
     if not (isfinite(threshold) and 0 <= threshold <= 2):
         raise DataValidationError(f"threshold must be finite and between 0 and 2, got {threshold}")
     if not (isfinite(scaling_factor) and scaling_factor > 0):
-        raise DataValidationError(f"scaling_factor must be finite and positive, got {scaling_factor}")
+        raise DataValidationError(
+            f"scaling_factor must be finite and positive, got {scaling_factor}"
+        )
     if neutral_churn <= threshold:
         return 1.0
     decay = exp(-scaling_factor * (neutral_churn - threshold))
@@ -560,7 +571,9 @@ def calculate_mean_neutral_churn(
     prev_sample_weights: Mapping[str, pd.Series],
 ) -> float:
     """Mean neutral churn against the previous submissions (1.0 if none can be compared)."""
-    current = _neutralize_signal(_clean_over_universe(curr_sub, curr_sample_weight), curr_neutralizer)
+    current = _neutralize_signal(
+        _clean_over_universe(curr_sub, curr_sample_weight), curr_neutralizer
+    )
     if current.isna().all():
         raise DataValidationError("the current submission is constant after neutralization")
     values = []
@@ -592,7 +605,9 @@ def _requested_metrics(metrics: Iterable[str]) -> list[str]:
     requested = list(dict.fromkeys(metrics))
     unknown = [name for name in requested if name not in METRICS]
     if unknown:
-        raise DataValidationError(f"unknown metric {unknown[0]!r}; known metrics: {', '.join(METRICS)}")
+        raise DataValidationError(
+            f"unknown metric {unknown[0]!r}; known metrics: {', '.join(METRICS)}"
+        )
     return requested
 
 
@@ -634,7 +649,9 @@ def _weights_on(
     rows = rows.sort_values()
     positions = ids.get_indexer(rows)
     exposures = as_float_matrix(neutralizers.loc[rows]).reshape(len(rows), -1)
-    weights = neutral_weights_matrix(transformed[positions], exposures, _vector(sample_weights.loc[rows]))
+    weights = neutral_weights_matrix(
+        transformed[positions], exposures, _vector(sample_weights.loc[rows])
+    )
     return rows, weight_normalize(center(weights))
 
 
@@ -652,7 +669,9 @@ def _era_churn(
     shared = ids.intersection(previous_ids).sort_values()
     try:
         _check_overlap(len(shared), len(ids), "the predictions", "the previous predictions", ratio)
-        _check_overlap(len(shared), len(previous_ids), "the previous predictions", "the predictions", ratio)
+        _check_overlap(
+            len(shared), len(previous_ids), "the previous predictions", "the predictions", ratio
+        )
     except InsufficientOverlapError:
         return np.full(ranks.shape[1], np.nan)
     if len(shared) != len(ids):
@@ -723,7 +742,9 @@ def score_era(
     if not isinstance(predictions, pd.DataFrame):
         raise DataValidationError("predictions must be a DataFrame (tickers x models)")
     if not isinstance(targets, pd.DataFrame):
-        raise DataValidationError("targets must be a DataFrame with columns 'factor_neutral' and 'raw'")
+        raise DataValidationError(
+            "targets must be a DataFrame with columns 'factor_neutral' and 'raw'"
+        )
     _check_unique(predictions, "predictions")
     _check_unique(targets, "targets")
     if predictions.columns.has_duplicates:
@@ -899,7 +920,9 @@ def _core_scores(
     return scores, ranks, transformed
 
 
-def _split_by_date(panel: pd.Series | pd.DataFrame | None, what: str) -> dict[object, pd.Series | pd.DataFrame]:
+def _split_by_date(
+    panel: pd.Series | pd.DataFrame | None, what: str
+) -> dict[object, pd.Series | pd.DataFrame]:
     """Cross-sections of a panel indexed by (date, ticker), keyed by date."""
     if panel is None:
         return {}

@@ -40,7 +40,9 @@ def _columnwise(func: Callable[[np.ndarray], np.ndarray], x: ArrayLike) -> Array
     """Apply ``func`` (2-D array -> 2-D array of the same shape) to ``x`` of any supported kind."""
     values = as_float_matrix(x)
     if values.ndim not in (1, 2):
-        raise DataValidationError(f"expected a 1-D or 2-D cross-section, got {values.ndim} dimensions")
+        raise DataValidationError(
+            f"expected a 1-D or 2-D cross-section, got {values.ndim} dimensions"
+        )
     result = func(values.reshape(len(values), -1))
     if values.ndim == 1:
         result = result[:, 0]
@@ -87,7 +89,8 @@ def rank_columns(values: np.ndarray, method: RankMethod = "average") -> np.ndarr
             sizes = np.diff(starts, append=total)
             column = starts // n_rows
             start_in_column = starts - column * n_rows
-            # average 1-based rank of a group = start + (size + 1) / 2; percentile = (rank - .5) / count
+            # a group's average 1-based rank is start + (size + 1) / 2;
+            # its percentile is (rank - 0.5) / count
             group_percentile = (start_in_column + (sizes - 1) * 0.5 + 0.5) / count[column]
             group_percentile[start_in_column >= count[column]] = np.nan
             percentile = np.repeat(group_percentile, sizes).reshape(n_cols, n_rows)
@@ -176,7 +179,8 @@ def orthogonalize(v: np.ndarray, u: np.ndarray) -> np.ndarray:
     u_values = as_float_matrix(u).reshape(-1)
     if len(v_values) != len(u_values):
         raise DataValidationError(
-            f"orthogonalize needs v and u of the same length, got {len(v_values)} and {len(u_values)}"
+            "orthogonalize needs v and u of the same length, "
+            f"got {len(v_values)} and {len(u_values)}"
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         loadings = (u_values @ v_values) / (u_values @ u_values)

@@ -85,8 +85,9 @@ def build_era(
     else:
         def to_target(values: np.ndarray) -> np.ndarray:
             return values / 10
+    residual = returns - styles @ np.linalg.lstsq(styles, returns, rcond=None)[0]
     targets = pd.DataFrame(
-        {"factor_neutral": to_target(returns - styles @ np.linalg.lstsq(styles, returns, rcond=None)[0]),
+        {"factor_neutral": to_target(residual),
          "raw": to_target(returns)},
         index=tickers,
     )

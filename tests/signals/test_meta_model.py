@@ -18,7 +18,8 @@ from tests.signals.scoring_fixtures import build_era
 
 def reference_gaussianized(predictions: pd.DataFrame) -> pd.DataFrame:
     """numerai-tools' pre-clean for the meta-models: rank, fill 0.5, rank again, gaussianize."""
-    return reference.gaussian(reference.tie_kept_rank(reference.tie_kept_rank(predictions).fillna(0.5)))
+    cleaned = reference.tie_kept_rank(predictions).fillna(0.5)
+    return reference.gaussian(reference.tie_kept_rank(cleaned))
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +43,14 @@ def test_models_below_min_stake_without_stake_or_submission_are_left_out(era):
     predictions["not_submitting"] = np.nan
     meta = stake_weighted_meta_model(predictions, stakes, min_stake=0.5)
     kept = era.predictions.columns[2:]
-    expected = reference.stake_weight(reference_gaussianized(era.predictions[kept]), era.stakes[kept])
+    expected = reference.stake_weight(
+        reference_gaussianized(era.predictions[kept]), era.stakes[kept]
+    )
     np.testing.assert_allclose(meta.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
     scrambled = predictions.copy()
     scrambled[era.predictions.columns[0]] = -scrambled[era.predictions.columns[0]]
-    pd.testing.assert_series_equal(stake_weighted_meta_model(scrambled, stakes, min_stake=0.5), meta)
+    unchanged = stake_weighted_meta_model(scrambled, stakes, min_stake=0.5)
+    pd.testing.assert_series_equal(unchanged, meta)
 
 
 def test_equal_weight_meta_model(era):
@@ -58,7 +62,9 @@ def test_equal_weight_meta_model(era):
     filtered = equal_weight_meta_model(era.predictions, stakes, min_stake=0.01)
     kept = era.predictions.columns[2:]
     np.testing.assert_allclose(
-        filtered.to_numpy(), reference_gaussianized(era.predictions[kept]).mean(axis=1).to_numpy(), atol=1e-12
+        filtered.to_numpy(),
+        reference_gaussianized(era.predictions[kept]).mean(axis=1).to_numpy(),
+        atol=1e-12,
     )
 
 
@@ -74,7 +80,9 @@ def test_meta_model_errors(era):
 
 
 def test_meta_portfolio_is_the_stake_weighted_mean_of_neutral_weights_and_is_neutral(era):
-    portfolio = stake_weighted_meta_portfolio(era.predictions, era.stakes, era.neutralizers, era.sample_weights)
+    portfolio = stake_weighted_meta_portfolio(
+        era.predictions, era.stakes, era.neutralizers, era.sample_weights
+    )
     cleaned = reference.tie_kept_rank(era.predictions).fillna(0.5)
     weights = reference.generate_neutralized_weights(cleaned, era.neutralizers, era.sample_weights)
     expected = reference.stake_weight(weights, era.stakes)
@@ -85,4 +93,6 @@ def test_meta_portfolio_is_the_stake_weighted_mean_of_neutral_weights_and_is_neu
 
 def test_meta_portfolio_needs_neutralizers_for_every_ticker(era):
     with pytest.raises(DataValidationError, match="neutralizers have no finite value for ticker"):
-        stake_weighted_meta_portfolio(era.predictions, era.stakes, era.neutralizers.iloc[5:], era.sample_weights)
+        stake_weighted_meta_portfolio(
+            era.predictions, era.stakes, era.neutralizers.iloc[5:], era.sample_weights
+        )

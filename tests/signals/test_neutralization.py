@@ -1,4 +1,4 @@
-"""Neutralization: reference residuals from one factorization, zero exposure, exactly neutral weights."""
+"""Neutralization: reference residuals from one factorization, zero exposure, neutral weights."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def sector_and_style_frame(seed: int, n: int = 120) -> tuple[pd.DataFrame, pd.Da
     rng = np.random.default_rng(seed)
     index = pd.Index([f"T{i:03d}" for i in range(n)])
     sectors = np.eye(4)[np.arange(n) % 4]  # one-hots sum to the intercept: rank deficient
-    exposures = pd.DataFrame(np.hstack([sectors, rng.standard_normal((n, 2))]), index=index).add_prefix("x")
+    styles = rng.standard_normal((n, 2))
+    exposures = pd.DataFrame(np.hstack([sectors, styles]), index=index).add_prefix("x")
     signals = pd.DataFrame(rng.standard_normal((n, 3)), index=index, columns=["a", "b", "c"])
     return signals, exposures
 
@@ -39,7 +40,8 @@ def test_one_factorization_serves_every_column():
     basis = NeutralizerBasis.from_neutralizers(exposures)
     together = basis.residuals(signals.to_numpy())
     for position, column in enumerate(signals.columns):
-        np.testing.assert_allclose(together[:, position], basis.residuals(signals[column].to_numpy()), atol=1e-13)
+        alone = basis.residuals(signals[column].to_numpy())
+        np.testing.assert_allclose(together[:, position], alone, atol=1e-13)
     # [X | 1] has 7 columns but rank 6: the four sector one-hots sum to the intercept
     assert basis.design.shape[1] == 7 and basis.left.shape[1] == 6
 
@@ -69,7 +71,9 @@ def test_neutralize_rejects_bad_input():
     seed=st.integers(0, 10_000),
     duplicate_column=st.booleans(),
 )
-def test_residuals_have_zero_exposure_to_every_neutralizer_and_the_intercept(shape, seed, duplicate_column):
+def test_residuals_have_zero_exposure_to_every_neutralizer_and_the_intercept(
+    shape, seed, duplicate_column
+):
     n, f, k = shape
     rng = np.random.default_rng(seed)
     exposures = rng.integers(-3, 4, (n, f)).astype(float)
@@ -103,10 +107,12 @@ def test_neutral_weights_are_exactly_neutral_when_n_is_v_orthonormal(exposures, 
 def test_neutral_weights_keep_pandas_labels_and_check_alignment():
     signals, exposures = sector_and_style_frame(4)
     weights = pd.Series(np.linspace(0.5, 1.5, len(signals)), index=signals.index)
-    n = pd.DataFrame(v_orthonormal(exposures.to_numpy()[:, 1:], weights.to_numpy()), index=signals.index)
+    orthonormal = v_orthonormal(exposures.to_numpy()[:, 1:], weights.to_numpy())
+    n = pd.DataFrame(orthonormal, index=signals.index)
     framed = neutral_weights(signals, n, weights)
     assert list(framed.columns) == ["a", "b", "c"] and framed.index.equals(signals.index)
-    np.testing.assert_allclose(framed.to_numpy(), neutral_weights(signals.to_numpy(), n.to_numpy(), weights.to_numpy()))
+    plain = neutral_weights(signals.to_numpy(), n.to_numpy(), weights.to_numpy())
+    np.testing.assert_allclose(framed.to_numpy(), plain)
     with pytest.raises(DataValidationError, match="same ticker index"):
         neutral_weights(signals, n.iloc[::-1], weights)
     with pytest.raises(DataValidationError, match="sample weights contain NaN"):

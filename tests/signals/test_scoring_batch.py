@@ -21,7 +21,9 @@ CASES = {
     "partial_universe": dict(seed=21, n_tickers=250, n_models=3, missing=0.3),
     "constant_column": dict(seed=22, n_tickers=160, n_models=3, constant_column=True),
     "tiny_8": dict(seed=23, n_tickers=8, n_models=3, n_sectors=2, n_styles=1),
-    "continuous_targets": dict(seed=24, n_tickers=120, n_models=2, decimals=None, target_in_unit=False),
+    "continuous_targets": dict(
+        seed=24, n_tickers=120, n_models=2, decimals=None, target_in_unit=False
+    ),
 }
 
 
@@ -44,12 +46,18 @@ def reference_scores(era: Era, target: pd.Series | None = None) -> pd.DataFrame:
         rows[model] = {
             "corr": reference.numerai_corr(column, target).iloc[0],
             "ic": reference.numerai_corr(column, era.raw).iloc[0],
-            "fnc": reference_or_nan(lambda: reference.feature_neutral_corr(column, n, target).iloc[0]),
-            "nc": reference_or_nan(lambda: reference.neutral_correlation(column, n, target).iloc[0]),
+            "fnc": reference_or_nan(
+                lambda: reference.feature_neutral_corr(column, n, target).iloc[0]
+            ),
+            "nc": reference_or_nan(
+                lambda: reference.neutral_correlation(column, n, target).iloc[0]
+            ),
             "mmc": reference.correlation_contribution(column, era.meta_model, target).iloc[0],
             "nmc": reference.neutral_contribution(column, era.meta_model, n, target).iloc[0],
             "alpha": reference.alpha(column, n, v, target).iloc[0],
-            "churn": reference_or_nan(lambda: reference_signals.churn(cleaned[model], previous[model])),
+            "churn": reference_or_nan(
+                lambda: reference_signals.churn(cleaned[model], previous[model])
+            ),
             "turnover": reference_or_nan(lambda: reference_signals.turnover(
                 reference.generate_neutralized_weights(column, n, v, True)[model],
                 reference.generate_neutralized_weights(previous[[model]], n, v, True)[model],
@@ -136,12 +144,14 @@ def test_score_eras_matches_score_era_per_date():
     dates = pd.to_datetime(["2024-01-05", "2024-01-12", "2024-01-19"])
 
     def panel(get):
-        return pd.concat({date: get(era) for date, era in zip(dates, eras)}, names=["date", "ticker"])
+        frames = {date: get(era) for date, era in zip(dates, eras)}
+        return pd.concat(frames, names=["date", "ticker"])
 
     stakes = pd.DataFrame([era.stakes for era in eras], index=dates)
     scores = score_eras(
         panel(lambda era: era.predictions), targets=panel(lambda era: era.targets),
-        meta_model=panel(lambda era: era.meta_model), neutralizers=panel(lambda era: era.neutralizers),
+        meta_model=panel(lambda era: era.meta_model),
+        neutralizers=panel(lambda era: era.neutralizers),
         sample_weights=panel(lambda era: era.sample_weights), stakes=stakes,
     )
     assert scores.index.names == ["date", "model"]
@@ -174,7 +184,9 @@ def test_batch_errors_are_readable():
         score_eras(
             pd.concat({dates[0]: era.predictions}, names=["date", "ticker"]),
             targets=pd.concat({dates[0]: era.targets}, names=["date", "ticker"]),
-            neutralizers=pd.concat({dates[0]: era.neutralizers.iloc[:30]}, names=["date", "ticker"]),
+            neutralizers=pd.concat(
+                {dates[0]: era.neutralizers.iloc[:30]}, names=["date", "ticker"]
+            ),
             metrics=["nc"],
         )
 

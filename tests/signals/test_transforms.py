@@ -13,7 +13,13 @@ from numerai_tools.submissions import clean_submission
 from scipy import stats
 
 from data.errors import DataValidationError
-from signals.cleaning import clean_signals, fill_partial_columns, fill_ranks, gaussianize, rank_over_universe
+from signals.cleaning import (
+    clean_signals,
+    fill_partial_columns,
+    fill_ranks,
+    gaussianize,
+    rank_over_universe,
+)
 from signals.transforms import (
     center,
     gaussian,
@@ -35,8 +41,11 @@ def pandas_rank(frame: pd.DataFrame, method: str) -> np.ndarray:
     return ((frame.rank(method=method) - 0.5) / frame.count()).to_numpy()
 
 
+SHAPES = st.tuples(st.integers(1, 40), st.integers(1, 5))
+
+
 @settings(max_examples=40, deadline=None)
-@given(values=hnp.arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 5)), elements=TIE_HEAVY))
+@given(values=hnp.arrays(np.float64, SHAPES, elements=TIE_HEAVY))
 def test_rank_equals_pandas_with_ties_nan_and_infinities(values):
     frame = pd.DataFrame(values)
     for method in ("average", "first"):
@@ -71,8 +80,12 @@ def test_power_center_and_normalizations_equal_the_reference():
     pd.testing.assert_frame_equal(power(frame, 1.5), reference.power(frame, 1.5))
     with_gaps = frame.copy()
     with_gaps.iloc[::5, 0] = np.nan
-    for ours, theirs in ((center, reference.center), (variance_normalize, reference.variance_normalize),
-                         (weight_normalize, reference.weight_normalize)):
+    pairs = (
+        (center, reference.center),
+        (variance_normalize, reference.variance_normalize),
+        (weight_normalize, reference.weight_normalize),
+    )
+    for ours, theirs in pairs:
         pd.testing.assert_frame_equal(ours(with_gaps), theirs(with_gaps), rtol=0, atol=1e-13)
     assert np.isnan(power(np.array([np.nan, 4.0]), 0.5)[0])
     np.testing.assert_allclose(power(np.array([-4.0, 4.0]), 0.5), [-2.0, 2.0])
@@ -96,8 +109,8 @@ def test_rank_over_universe_matches_reference_cleaning_on_a_partial_submission()
     universe = pd.Index([f"T{i:03d}" for i in range(500)], name="ticker")
     submitted = rng.choice(universe, 150, replace=False)
     outside = ["ZZZ1", "ZZZ2"]
-    signal = pd.Series(np.round(rng.uniform(0, 1, 152), 2), index=pd.Index(list(submitted) + outside),
-                       name="signal")
+    names = pd.Index(list(submitted) + outside)
+    signal = pd.Series(np.round(rng.uniform(0, 1, 152), 2), index=names, name="signal")
     ranked = rank_over_universe(signal, universe[::-1])  # universe order does not matter
     assert list(ranked.index) == list(universe)
     assert (ranked == 0.5).sum() >= 350 and ranked.between(0, 1, inclusive="neither").all()
@@ -112,8 +125,11 @@ def test_rank_over_universe_matches_reference_cleaning_on_a_partial_submission()
 def test_frame_cleaning_equals_column_by_column_and_keeps_absent_models_nan():
     rng = np.random.default_rng(5)
     universe = pd.Index([f"T{i:03d}" for i in range(40)])
-    frame = pd.DataFrame(np.round(rng.standard_normal((45, 3)), 1),
-                         index=pd.Index([f"T{i:03d}" for i in range(45)]), columns=["a", "b", "absent"])
+    frame = pd.DataFrame(
+        np.round(rng.standard_normal((45, 3)), 1),
+        index=pd.Index([f"T{i:03d}" for i in range(45)]),
+        columns=["a", "b", "absent"],
+    )
     frame.iloc[::4, 0] = np.nan
     frame["absent"] = np.nan
     ranked = rank_over_universe(frame, universe)
@@ -133,4 +149,6 @@ def test_frame_cleaning_equals_column_by_column_and_keeps_absent_models_nan():
 @given(values=hnp.arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 4)),
                          elements=st.sampled_from([np.nan, -1.0, 0.0, 0.5, 0.5, 2.0, 7.5])))
 def test_partial_fill_fast_path_ranks_like_the_full_cleaning(values):
-    np.testing.assert_array_equal(rank_columns(fill_partial_columns(values)), rank_columns(fill_ranks(values)))
+    np.testing.assert_array_equal(
+        rank_columns(fill_partial_columns(values)), rank_columns(fill_ranks(values))
+    )
