@@ -59,16 +59,22 @@ class DateContext:
 class ProblemVariables:
     """The cvxpy variables and per-date parameters shared by the objective and constraints.
 
-    ``trade`` (n) is the decision variable; ``weights = prev + trade`` with ``prev`` a
-    parameter; ``factor_exposure`` (k) equals ``B' weights``, with the group one-hot block a
-    constant sparse matrix fixed at build time and the style block a parameter. ``abs_trade()``
-    and ``abs_weight()`` create, once, epigraph variables ``t >= |trade|`` and ``s >= |weights|``.
+    The decision variable is the scaled trade ``u``; ``trade = r o u`` with ``r`` a positive
+    per-name parameter (the optimizer sets ``r = 1 / sqrt(q)`` so that its diagonal quadratic
+    term ``sum q_i trade_i^2`` is the parameter-free ``||u||^2``; feasibility checks use
+    ``r = 1``). ``weights = prev + trade``; ``factor_exposure`` (k) equals ``B' weights``, with
+    the group one-hot block a constant sparse matrix fixed at build time and the style block a
+    parameter. ``abs_trade()`` and ``abs_weight()`` create, once, epigraph variables
+    ``t >= |trade|`` and ``s >= |weights|``. Constraints use ``trade``, ``weights``,
+    ``factor_exposure`` and the epigraphs, never ``u`` itself.
     """
 
     def __init__(self, n: int, factors: pd.Index, group_matrix: sp.csr_matrix, n_styles: int):
         self.n = n
         self.factors = factors
-        self.trade = cp.Variable(n, name="trade")
+        self.scaled_trade = cp.Variable(n, name="scaled_trade")
+        self.trade_scale = cp.Parameter(n, nonneg=True, name="trade_scale")
+        self.trade = cp.multiply(self.trade_scale, self.scaled_trade)
         self.prev = cp.Parameter(n, name="prev_weights")
         self.weights = self.prev + self.trade
         self.factor_exposure = cp.Variable(len(factors), name="factor_exposure")
@@ -78,10 +84,11 @@ class ProblemVariables:
             self.definitions.append(self.factor_exposure[:n_groups] == group_matrix.T @ self.weights)
         self._styles = None
         if n_styles:
-            self._styles = cp.Parameter((n, n_styles), name="style_exposures")
+            # rows scaled by r so that the style block stays parameter x variable (DPP)
+            self._styles = cp.Parameter((n, n_styles), name="scaled_style_exposures")
             self._prev_styles = cp.Parameter(n_styles, name="prev_style_exposures")
             self.definitions.append(
-                self.factor_exposure[n_groups:] == self._styles.T @ self.trade + self._prev_styles
+                self.factor_exposure[n_groups:] == self._styles.T @ self.scaled_trade + self._prev_styles
             )
         self._n_groups = n_groups
         self._abs_trade: cp.Variable | None = None
@@ -99,12 +106,19 @@ class ProblemVariables:
             self.definitions += [self._abs_weight >= self.weights, self._abs_weight >= -self.weights]
         return self._abs_weight
 
-    def update(self, ctx: DateContext) -> None:
+    def update(self, ctx: DateContext, trade_scale: np.ndarray | None = None) -> None:
+        """Set ``prev``, ``r`` (default 1) and the style block for the date."""
+        scale = np.ones(self.n) if trade_scale is None else trade_scale
+        self.trade_scale.value = scale
         self.prev.value = ctx.prev_weights
         if self._styles is not None:
             styles = ctx.exposures[:, self._n_groups:]
-            self._styles.value = styles
+            self._styles.value = styles * scale[:, None]
             self._prev_styles.value = styles.T @ ctx.prev_weights
+
+    def trade_value(self) -> np.ndarray:
+        """The solved trade ``r o u`` (fractions of capital)."""
+        return np.asarray(self.trade_scale.value) * np.asarray(self.scaled_trade.value)
 
 
 @dataclass

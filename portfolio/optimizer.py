@@ -57,6 +57,7 @@ from portfolio.exposure_report import ExposureReport, exposure_report
 from portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
 UNBOUNDED_WEIGHT = 100.0  # stand-in for an infinite per-name bound (fractions of capital)
+QUADRATIC_FLOOR = 1e-6  # least diagonal quadratic weight (objective scaled to max|alpha| = 1)
 POWER_IMPACT_MAX_TICKERS = 2000  # exact power cones: cvxpy compile memory grows ~ n^2
 POWER_TRADE_UNIT = 100.0  # trades enter the power cones in percent of capital (solver scaling)
 IMPACT_MODES = ("linear_quadratic", "power")
@@ -281,20 +282,17 @@ class PortfolioOptimizer:
             if compiled is not None:
                 self._compiled.append((constraint, compiled))
 
-        self._box_low = cp.Parameter(n, name="trade_lower")
-        self._box_high = cp.Parameter(n, name="trade_upper")
-        rows = [v.trade >= self._box_low, v.trade <= self._box_high]
+        u = v.scaled_trade  # trade = r o u with r = 1 / sqrt(diagonal quadratic weight)
+        self._box_low = cp.Parameter(n, name="scaled_trade_lower")
+        self._box_high = cp.Parameter(n, name="scaled_trade_upper")
+        rows = [u >= self._box_low, u <= self._box_high]
 
         # objective pieces; parameter-dependent linear terms sit in scalar equalities so that
         # cvxpy's quadratic-objective extraction stays sparse
         self._alpha = cp.Parameter(n, name="alpha_effective")
         expected = cp.Variable(name="expected_return")
-        rows.append(expected == self._alpha @ v.trade)
-        objective = expected
-        self._diag_sqrt = cp.Parameter(n, nonneg=True, name="diagonal_sqrt")
-        diagonal = cp.Variable(n, name="diagonal_risk")
-        rows.append(diagonal == cp.multiply(self._diag_sqrt, v.trade))
-        objective = objective - cp.sum_squares(diagonal)
+        rows.append(expected == self._alpha @ u)
+        objective = expected - cp.sum_squares(u)  # specific risk + quadratic impact, parameter-free
         self._factor_sqrt = None
         if k:
             self._factor_sqrt = cp.Parameter((k, k), name="factor_sqrt")
@@ -309,7 +307,8 @@ class PortfolioOptimizer:
             linear_terms.append(self._spread @ v.abs_trade())
         if self.config.borrow_costs is not None:
             self._borrow_half = cp.Parameter(n, nonneg=True, name="half_borrow")
-            linear_terms.append(self._borrow_half @ v.abs_weight() - self._borrow_half @ v.trade)
+            self._borrow_scaled = cp.Parameter(n, nonneg=True, name="half_borrow_scaled")
+            linear_terms.append(self._borrow_half @ v.abs_weight() - self._borrow_scaled @ u)
         if linear_terms:
             linear_cost = cp.Variable(name="linear_cost")
             rows.append(linear_cost == sum(linear_terms[1:], linear_terms[0]))
@@ -358,7 +357,7 @@ class PortfolioOptimizer:
             )
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             raise OptimizationError(f"the solver {self.config.solver} failed with status {status!r}")
-        trade = np.asarray(self._variables.trade.value, dtype=float)
+        trade = self._variables.trade_value()
         weights = ctx.prev_weights + trade
         fixed = bounds.lower == bounds.upper
         weights[fixed] = bounds.lower[fixed]
@@ -510,12 +509,8 @@ class PortfolioOptimizer:
         largest = float(np.abs(alpha).max(initial=0.0))
         scale = 1.0 / largest if largest > 0 else 1.0
         gamma_h = cfg.risk_aversion * cfg.horizon_days * scale
-        self._variables.update(ctx)
         for _, compiled in self._compiled:
             compiled.update(ctx)
-        self._box_low.value = bounds.lower - ctx.prev_weights
-        self._box_high.value = bounds.upper - ctx.prev_weights
-        self._alpha.value = scale * alpha - 2.0 * gamma_h * specific * ctx.prev_weights
         finite_c = np.where(np.isfinite(coefficients), coefficients, 0.0)
         quadratic = np.zeros(len(ctx.tickers))
         if self._spread is not None:
@@ -527,12 +522,18 @@ class PortfolioOptimizer:
             self._spread.value = scale * linear
         if self._impact_power is not None:
             self._impact_power.value = scale * finite_c / POWER_TRADE_UNIT**1.5
-        self._diag_sqrt.value = np.sqrt(gamma_h * specific + quadratic)
+        # diagonal quadratic weight q (specific risk + impact fit) -> trade = u / sqrt(q)
+        root = np.sqrt(np.maximum(gamma_h * specific + quadratic, QUADRATIC_FLOOR))
+        self._variables.update(ctx, 1.0 / root)
+        self._box_low.value = (bounds.lower - ctx.prev_weights) * root
+        self._box_high.value = (bounds.upper - ctx.prev_weights) * root
+        self._alpha.value = (scale * alpha - 2.0 * gamma_h * specific * ctx.prev_weights) / root
         if self._factor_sqrt is not None:
             self._factor_sqrt.value = np.sqrt(gamma_h) * factor_sqrt
         if self._borrow_half is not None:
             daily = np.broadcast_to(np.asarray(cfg.borrow_costs.daily_rate(), dtype=float), alpha.shape)
             self._borrow_half.value = scale * 0.5 * cfg.horizon_days * daily
+            self._borrow_scaled.value = self._borrow_half.value / root
 
     def _fit_range(self, ctx: DateContext, bounds: _Bounds) -> np.ndarray:
         reach = np.maximum(bounds.upper - ctx.prev_weights, ctx.prev_weights - bounds.lower)
@@ -617,7 +618,7 @@ class PortfolioOptimizer:
                 compiled.update(ctx)
                 rows += compiled.constraints
         v.update(ctx)
-        rows += [v.trade >= bounds.lower - ctx.prev_weights, v.trade <= bounds.upper - ctx.prev_weights]
+        rows += [v.scaled_trade >= bounds.lower - ctx.prev_weights, v.scaled_trade <= bounds.upper - ctx.prev_weights]
         problem = cp.Problem(cp.Minimize(0), v.definitions + rows)
         try:
             problem.solve(solver=self.config.solver, **dict(self.config.solver_options))
