@@ -33,6 +33,7 @@ def _register_groups() -> None:
         backtest_commands,
         data_commands,
         demo_commands,
+        diagnostics_commands,
         portfolio_commands,
         rounds_commands,
         signals_commands,
@@ -41,6 +42,7 @@ def _register_groups() -> None:
     for module in (
         data_commands,
         signals_commands,
+        diagnostics_commands,
         portfolio_commands,
         backtest_commands,
         rounds_commands,
