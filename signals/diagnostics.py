@@ -95,8 +95,9 @@ class Diagnostics:
 
     @property
     def max_style_factor(self) -> str:
-        """The style factor reaching :attr:`max_style_exposure`."""
-        return str(self.style_exposure.abs().max().idxmax())
+        """The style factor reaching :attr:`max_style_exposure` (``none`` if no exposure is defined)."""
+        peaks = self.style_exposure.abs().max()
+        return str(peaks.idxmax()) if peaks.notna().any() else "none"
 
     def per_era_table(self) -> pd.DataFrame:
         """``per_era`` with the style exposures (``exposure_<factor>``) and the meta-model
@@ -182,8 +183,9 @@ def _signal_frame(validated_or_frame: ValidatedSubmission | pd.DataFrame) -> pd.
             "signal": pd.to_numeric(frame["signal"], errors="coerce").astype(float),
         }
     )
+    frame = frame[frame["signal"].notna()]  # NaN = no view on that name: not submitted
     if frame.empty:
-        raise DiagnosticsError("the signal file has no rows to diagnose")
+        raise DiagnosticsError("the signal file has no rows with a signal value to diagnose")
     if frame["date"].isna().any():
         raise DiagnosticsError("the signal frame has rows without a date (rule: every row has a date)")
     duplicated = frame.duplicated(["date", "ticker"])
@@ -272,7 +274,7 @@ def diagnose(
     for date in file_dates:
         signal = signals[date]
         era = _era_inputs(store, date) if date in trading else None
-        in_universe = era is not None and bool(signal.index.isin(era.universe).any())
+        in_universe = era is not None and bool((era.universe.get_indexer(signal.index) >= 0).any())
         if era is None:
             skipped.append((date, "not a trading day in the store"))
         elif not in_universe:

@@ -16,17 +16,28 @@ SHOWN_ERAS = 5  # rows of the per-era table shown at each end
 
 
 def diagnostics_command(
-    file: Path = typer.Argument(..., help="Signal file: CSV or Parquet with an id column, a signal column and a date column."),
-    model: Optional[str] = typer.Option(
-        None, "--model", help="Treat the file as this stored model's signals: its own stored submissions leave the meta-model."
+    file: Path = typer.Argument(
+        ..., help="Signal file: CSV or Parquet with an id column, a signal column and a date column."
     ),
-    out_dir: Path = typer.Option(DEFAULT_OUT, "--out", help="Folder for diagnostics_per_era.csv, diagnostics_summary.csv, diagnostics.html."),
+    model: Optional[str] = typer.Option(
+        None, "--model",
+        help="Treat the file as this stored model's signals: its own stored submissions leave the meta-model.",
+    ),
+    out_dir: Path = typer.Option(
+        DEFAULT_OUT, "--out",
+        help="Folder for diagnostics_per_era.csv, diagnostics_summary.csv and diagnostics.html.",
+    ),
     date: Optional[str] = typer.Option(
-        None, "--date", help="Data date (YYYY-MM-DD) of a file without a date column (default: the store's last trading day)."
+        None, "--date",
+        help="Data date (YYYY-MM-DD) of a file without a date column (default: the store's last trading day).",
     ),
     window: str = typer.Option("20D2L", "--window", help="Target window the eras are scored on."),
-    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
-    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."),
+    min_tickers: int = typer.Option(
+        DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."
+    ),
+    max_mb: float = typer.Option(
+        DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."
+    ),
 ) -> None:
     """Score every date of a signal file whose targets are known: per-era table, summary, HTML report."""
     from signals import storage
