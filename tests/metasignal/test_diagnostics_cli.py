@@ -79,6 +79,16 @@ def test_default_output_folder(setup, capsys, monkeypatch, tmp_path):
     assert (tmp_path / "diagnostics_out" / "diagnostics.html").is_file()
 
 
+def test_file_without_date_column_takes_date_option(setup, capsys, monkeypatch, tmp_path):
+    history = pd.read_csv(setup["good"])
+    day = history["date"].iloc[0]
+    single = tmp_path / "single.csv"
+    history[history["date"] == day].drop(columns="date").to_csv(single, index=False)
+    result = run(capsys, monkeypatch, "--db", setup["db"], "diagnostics", single, "--date", day, "--out", tmp_path / "o")
+    assert result.code == 0, result.err
+    assert f"1 era(s) scored, {day} to {day}" in result.out
+
+
 @pytest.mark.parametrize(
     "case, fragments",
     [

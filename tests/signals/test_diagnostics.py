@@ -262,3 +262,17 @@ def test_report_is_self_contained_plotly_html(market, plain_results, tmp_path):
     summary = pd.read_csv(paths["diagnostics_summary.csv"], index_col="metric")
     assert summary.loc["max_style_exposure", "max_abs"] == pytest.approx(diagnostics.max_style_exposure)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(paths)
+
+
+def test_off_calendar_dates_are_skipped_and_progress_counts_every_date(market, plain_results):
+    frame = plain_results["skilled"][0].frame
+    saturday = pd.Timestamp("2021-01-02")
+    extra = frame[frame["date"] == market["scored"][0]].assign(date=saturday)
+    calls = []
+    with Store.open(market["plain"]) as store:
+        diagnostics = diagnose(store, pd.concat([frame, extra]), progress=calls.append)
+    n_dates = len(market["scored"]) + len(market["late"]) + 1
+    assert calls == [1] * n_dates
+    reasons = diagnostics.skipped.set_index("date")["reason"]
+    assert reasons[saturday] == "not a trading day in the store"
+    assert len(diagnostics.per_era) == len(market["scored"])
