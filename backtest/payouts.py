@@ -88,7 +88,7 @@ def payouts(at_risk: pd.Series, scores: pd.DataFrame, rule: PayoutPolicy) -> tup
     if rule.clip is not None:
         raw = raw.clip(-rule.clip, rule.clip)
     amount = at_risk * raw.to_numpy()
-    return amount.clip(lower=-at_risk).rename("payout"), factor
+    return (amount.clip(lower=-at_risk) + 0.0).rename("payout"), factor  # + 0.0: no negative zeros
 
 
 def compound(stakes: pd.Series, paid: pd.Series) -> pd.Series:

@@ -212,6 +212,15 @@ def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = No
 
 
 # ----------------------------------------------------------------------------- reports
+def rounds_table(store: Store) -> pd.DataFrame:
+    """Resolved rounds: date, window, resolution date, policy, payout factor, stake at risk, models."""
+    ensure_tables(store)
+    frame = store.con.execute("SELECT * FROM rounds ORDER BY round_date").fetch_df()
+    for column in ("round_date", "resolution_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
 def round_results(store: Store, round_date=None, model: str | None = None) -> pd.DataFrame:
     """Stored results, optionally for one round and/or one model."""
     ensure_tables(store)

@@ -70,7 +70,9 @@ def synthetic_config(store: Store) -> SyntheticConfig:
 def example_signals(store: Store, date, models: tuple[str, ...] = EXAMPLE_MODELS) -> pd.DataFrame:
     """Signals of the example models for ``date``: ticker x model, values in (0, 1).
 
-    A model that does not cover a name has NaN there (``partial``); submit the non-NaN rows.
+    A model that does not cover a name has NaN there (``partial``); a model whose inputs have
+    no spread that day (``momentum_tilt`` before a year of history) is all NaN. Submit the
+    non-NaN rows.
     """
     unknown = sorted(set(models) - set(EXAMPLE_MODELS))
     if unknown:
@@ -91,4 +93,7 @@ def example_signals(store: Store, date, models: tuple[str, ...] = EXAMPLE_MODELS
         "partial": np.where(_ticker_noise(tickers, config.seed, "partial") > 0, skilled, np.nan),
     }
     frame = pd.DataFrame({name: raw[name] for name in models}, index=tickers)
+    # a model without a view that day (e.g. momentum in the store's first year) does not submit
+    flat = frame.max() == frame.min()
+    frame.loc[:, flat[flat].index] = np.nan
     return frame.apply(_to_unit_rank)

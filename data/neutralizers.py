@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from data.errors import DataValidationError
 from data.schema import STYLE_FACTORS
 
 
@@ -42,9 +43,9 @@ def neutralizer_matrix(exposures: np.ndarray, sample_weights: np.ndarray, rtol: 
     x = np.asarray(exposures, dtype=float)
     v = np.asarray(sample_weights, dtype=float)
     if not np.all(np.isfinite(v)) or np.any(v <= 0):
-        raise ValueError("sample weights must be positive and finite")
+        raise DataValidationError("sample weights must be positive and finite to build neutralizers")
     if not np.all(np.isfinite(x)):
-        raise ValueError("exposures must be finite")
+        raise DataValidationError("exposures must be finite to build neutralizers")
     root = np.sqrt(v)
     u, singular, _ = np.linalg.svd(x * root[:, None], full_matrices=False)
     keep = singular > rtol * singular.max() if singular.size else np.zeros(0, bool)

@@ -53,6 +53,8 @@ def submit_example_history(
     accepted = {}
     for model in EXAMPLE_MODELS:
         rows = history[["numerai_ticker", model, "date"]].dropna().rename(columns={model: "signal"})
+        if rows.empty:
+            continue
         buffer = io.StringIO()
         rows.to_csv(buffer, index=False, float_format="%.8f")
         receipt = storage.submit(

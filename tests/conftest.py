@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-# Tests run many tiny linear-algebra problems: single-threaded BLAS avoids thread contention.
-# Set before numpy loads (subprocesses inherit it too).
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
 import shutil
 from pathlib import Path
 
@@ -20,7 +13,7 @@ from data.store import Store
 from data.synthetic import SyntheticConfig
 
 SMALL_MARKET = SyntheticConfig(n_tickers=150, years=1.6, seed=7)
-threadpool_limits(1)  # in case a plugin loaded numpy before this file set the variables
+threadpool_limits(1)  # data/__init__ sets single-threaded BLAS, unless a plugin loaded numpy first
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
-# BLAS runs single-threaded (METASIGNAL_BLAS_THREADS overrides): the engine's linear algebra
-# is thousands of small per-era problems, where BLAS threads only contend. Set before numpy
-# (and scipy's own OpenBLAS) load, so every BLAS library picks it up.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, os.environ.get("METASIGNAL_BLAS_THREADS", "1"))
+import typer
 
-import typer  # noqa: E402
-
-from data.errors import MetasignalError  # noqa: E402
-from metasignal.cli.app import app  # noqa: E402
+from data.errors import MetasignalError  # first engine import: sets single-threaded BLAS (see data/__init__.py)
+from metasignal.cli.app import app
 
 
 def main() -> None:

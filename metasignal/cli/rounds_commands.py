@@ -37,12 +37,13 @@ def resolve_command(
 @rounds_app.command("list")
 def list_command() -> None:
     """Resolved rounds with their payout factor and stake at risk."""
-    with open_store() as store:
-        from backtest import rounds
+    from backtest import rounds
 
-        rounds.ensure_tables(store)
-        frame = store.con.execute("SELECT * FROM rounds ORDER BY round_date").fetch_df()
-    console.print(frame_table(frame.astype({"round_date": str, "resolution_date": str}), "rounds"))
+    with open_store() as store:
+        frame = rounds.rounds_table(store)
+    frame["round_date"] = frame["round_date"].dt.date.astype(str)
+    frame["resolution_date"] = frame["resolution_date"].dt.date.astype(str)
+    console.print(frame_table(frame, "rounds"))
 
 
 def leaderboard_command(
