@@ -522,8 +522,13 @@ class PortfolioOptimizer:
             self._spread.value = scale * linear
         if self._impact_power is not None:
             self._impact_power.value = scale * finite_c / POWER_TRADE_UNIT**1.5
-        # diagonal quadratic weight q (specific risk + impact fit) -> trade = u / sqrt(q)
-        root = np.sqrt(np.maximum(gamma_h * specific + quadratic, QUADRATIC_FLOOR))
+        # diagonal quadratic weight q (specific risk + impact fit) -> trade = u / sqrt(q); a name
+        # whose trade the box fixes gets a typical q (its term is constant), others a tiny floor
+        weight = gamma_h * specific + quadratic
+        fixed = bounds.lower == bounds.upper
+        free = weight[~fixed & (weight > QUADRATIC_FLOOR)]
+        typical = float(np.median(free)) if len(free) else 1.0
+        root = np.sqrt(np.where(fixed, typical, np.maximum(weight, QUADRATIC_FLOOR)))
         self._variables.update(ctx, 1.0 / root)
         self._box_low.value = (bounds.lower - ctx.prev_weights) * root
         self._box_high.value = (bounds.upper - ctx.prev_weights) * root
