@@ -37,6 +37,7 @@ from signals.cleaning import fill_partial_columns, rank_over_universe
 from signals.meta_model import stake_weighted_meta_model
 from signals.neutralization import NeutralizerBasis, neutral_weights_matrix, neutralize
 from signals.transforms import (
+    ColumnSort,
     as_float_matrix,
     center,
     column_stds,
@@ -655,16 +656,23 @@ def _weights_on(
     return rows, weight_normalize(center(weights))
 
 
+def _rows_mask(ids: pd.Index, subset: pd.Index) -> np.ndarray:
+    """Boolean (len(ids),): which of ``ids`` are in ``subset`` (a subset of ``ids``)."""
+    mask = np.zeros(len(ids), dtype=bool)
+    mask[ids.get_indexer(subset)] = True
+    return mask
+
+
 def _era_churn(
-    ranks: np.ndarray, ids: pd.Index, cleaned: np.ndarray,
-    previous_ranks: np.ndarray, previous_ids: pd.Index, previous_cleaned: np.ndarray,
+    current: ColumnSort, current_ranks: np.ndarray, ids: pd.Index,
+    previous: ColumnSort, previous_ranks: np.ndarray, previous_ids: pd.Index,
     ratio: float,
 ) -> np.ndarray:
     """1 - Spearman of each current column with the same model's previous column.
 
-    ``cleaned`` / ``previous_cleaned`` (n, k) are the cleaned signals on their sorted ids and
-    ``ranks`` / ``previous_ranks`` their tie-kept ranks over all those ids (reused when the
-    two eras share every id).
+    ``current`` / ``previous`` are the sorted cleaned signals on their sorted ids and
+    ``*_ranks`` their tie-kept ranks over all those ids; ranks over the shared ids are
+    derived from the sorts without sorting again.
     """
     shared = ids.intersection(previous_ids).sort_values()
     try:
@@ -673,13 +681,13 @@ def _era_churn(
             len(shared), len(previous_ids), "the previous predictions", "the predictions", ratio
         )
     except InsufficientOverlapError:
-        return np.full(ranks.shape[1], np.nan)
+        return np.full(current_ranks.shape[1], np.nan)
     if len(shared) != len(ids):
-        ranks = rank_columns(cleaned[ids.get_indexer(shared)])
+        current_ranks = current.tie_kept_ranks_within(_rows_mask(ids, shared))
     if len(shared) != len(previous_ids):
-        previous_ranks = rank_columns(previous_cleaned[previous_ids.get_indexer(shared)])
-    varies = (np.ptp(ranks, axis=0) > 0) & (np.ptp(previous_ranks, axis=0) > 0)
-    return np.where(varies, 1 - _pearson_pairs(ranks, previous_ranks), np.nan)
+        previous_ranks = previous.tie_kept_ranks_within(_rows_mask(previous_ids, shared))
+    varies = (np.ptp(current_ranks, axis=0) > 0) & (np.ptp(previous_ranks, axis=0) > 0)
+    return np.where(varies, 1 - _pearson_pairs(current_ranks, previous_ranks), np.nan)
 
 
 def _era_turnover(current: tuple[pd.Index, np.ndarray], previous: tuple[pd.Index, np.ndarray],
@@ -783,7 +791,9 @@ def score_era(
     active = ~np.isnan(raw_values).all(axis=0)
     cleaned = fill_partial_columns(raw_values[:, active])  # ranks of cleaned columns are exact
     ratio = max_filtered_index_ratio
-    ranks = transformed = None  # over the whole universe, when the core rows are the universe
+    signals = ColumnSort.of(cleaned)  # every rank below is derived from this one sort
+    ranks = signals.tie_kept_ranks()  # over the universe
+    transformed = None  # power(gaussian(ranks), 1.5) over the universe, once computed
 
     core = [name for name in wanted if name not in ("churn", "turnover")]
     if core and active.any():
@@ -804,9 +814,10 @@ def score_era(
         for obj, name in aligned:
             _check_overlap(len(rows), len(obj), name, "the other scoring inputs", ratio)
         rows = rows.sort_values()
-        scores, core_ranks, core_transformed = _core_scores(
+        full = len(rows) == len(universe)
+        scores, core_transformed = _core_scores(
             core,
-            cleaned[universe.get_indexer(rows)],
+            ranks if full else signals.tie_kept_ranks_within(_rows_mask(universe, rows)),
             targets.loc[rows],
             targets,
             meta_model.loc[rows] if meta_model is not None else None,
@@ -816,8 +827,8 @@ def score_era(
         )
         for name, values in scores.items():
             result.loc[models[active], name] = values
-        if len(rows) == len(universe):
-            ranks, transformed = core_ranks, core_transformed
+        if full:
+            transformed = core_transformed
 
     if previous is not None and active.any() and {"churn", "turnover"}.intersection(wanted):
         _check_unique(previous, "the previous predictions")
@@ -825,12 +836,11 @@ def score_era(
             previous = previous.sort_index()
         previous_values = as_float_matrix(previous.reindex(columns=models[active]))
         previous_cleaned = fill_partial_columns(previous_values.reshape(len(previous), -1))
-        previous_ranks = rank_columns(previous_cleaned)
-        if ranks is None:
-            ranks = rank_columns(cleaned)
+        previous_signals = ColumnSort.of(previous_cleaned)
+        previous_ranks = previous_signals.tie_kept_ranks()
         if "churn" in wanted:
             result.loc[models[active], "churn"] = _era_churn(
-                ranks, universe, cleaned, previous_ranks, previous.index, previous_cleaned, ratio
+                signals, ranks, universe, previous_signals, previous_ranks, previous.index, ratio
             )
         if "turnover" in wanted:
             previous_neutralizers = _usable_neutralizers(
@@ -851,21 +861,20 @@ def score_era(
 
 def _core_scores(
     wanted: list[str],
-    cleaned: np.ndarray,
+    ranks: np.ndarray,
     targets: pd.DataFrame,
     all_targets: pd.DataFrame,
     meta_model: pd.Series | None,
     neutralizers: pd.DataFrame | None,
     sample_weights: pd.Series | None,
     stakes: pd.Series | None,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """The row-aligned metrics (all but churn/turnover) for cleaned signals (n, k).
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The row-aligned metrics (all but churn/turnover) from the signals' tie-kept ranks (n, k).
 
-    Also returns the signals' tie-kept ranks and ``power(gaussian(ranks), 1.5)`` for reuse.
+    Also returns ``power(gaussian(ranks), 1.5)`` for reuse.
     """
     scores: dict[str, np.ndarray] = {}
-    n_rows = len(cleaned)
-    ranks = rank_columns(cleaned)
+    n_rows, n_models = ranks.shape
     gauss = gaussian(ranks)
 
     def centred_over_all(column: str) -> np.ndarray:
@@ -916,8 +925,8 @@ def _core_scores(
                 target = _vector(targets[TARGET_FOR_CORRELATIONS])
                 scores["mpc"] = _mpc(weights, _stake_weights(stake_values), target - target.mean())
             else:  # no staked model submitted: the meta-portfolio does not exist
-                scores["mpc"] = np.full(cleaned.shape[1], np.nan)
-    return scores, ranks, transformed
+                scores["mpc"] = np.full(n_models, np.nan)
+    return scores, transformed
 
 
 def _split_by_date(

@@ -11,6 +11,7 @@ SCORING.md); the work is done on whole ``(n_tickers, n_models)`` arrays at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Literal, TypeVar
 
 import numpy as np
@@ -53,6 +54,86 @@ def _columnwise(func: Callable[[np.ndarray], np.ndarray], x: ArrayLike) -> Array
     return result
 
 
+def _tie_kept_percentiles(ordered: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Percentile of each sorted position: ``ordered`` (k, m) holds each column's sorted keys
+    (missing values last), ``count`` (k,) the number of non-missing ones."""
+    n_cols, n_rows = ordered.shape
+    total = n_rows * n_cols
+    if total == 0:
+        return np.empty(ordered.shape)
+    flat = ordered.reshape(-1)
+    group_first = np.empty(total, dtype=bool)  # tie groups, found on the flattened array
+    group_first[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=group_first[1:])
+    group_first[::n_rows] = True  # every column starts a group
+    starts = np.flatnonzero(group_first)
+    sizes = np.diff(starts, append=total)
+    column = starts // n_rows
+    start_in_column = starts - column * n_rows
+    # a group's average 1-based rank is start + (size + 1) / 2; its percentile (rank - 0.5) / count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        group_percentile = (start_in_column + (sizes - 1) * 0.5 + 0.5) / count[column]
+    group_percentile[start_in_column >= count[column]] = np.nan
+    return np.repeat(group_percentile, sizes).reshape(n_cols, n_rows)
+
+
+def _scatter(order: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
+    """Put each sorted value (k, m) back at its row; returns (m, k)."""
+    result = np.empty(sorted_values.shape, dtype=np.float64)
+    np.put_along_axis(result, order, sorted_values, axis=1)
+    return result.T
+
+
+@dataclass(frozen=True)
+class ColumnSort:
+    """Each column of an (n, k) float array sorted once, for ranks over all rows or a subset.
+
+    NaN is "no value": it sorts last and gets no rank.
+    """
+
+    order: np.ndarray  # (k, n) row of each sorted position
+    ordered: np.ndarray  # (k, n) sorted keys
+    count: np.ndarray  # (k,) non-NaN values per column
+
+    @classmethod
+    def of(cls, values: np.ndarray, *, stable: bool = False) -> "ColumnSort":
+        """Sort the columns of ``values`` (n, k); ``stable`` keeps row order among ties."""
+        rows = np.ascontiguousarray(values.T)  # (k, n): sorting contiguous rows is ~2x faster
+        missing = np.isnan(rows)
+        count = rows.shape[1] - missing.sum(axis=1)
+        keys = rows
+        if count.sum() < rows.size and not np.isposinf(rows).any():
+            # numpy's fast sort path avoids NaN; +inf sorts to the same place (the end)
+            keys = np.where(missing, np.inf, rows)
+        order = np.argsort(keys, axis=1, kind="stable" if stable else None)
+        return cls(order, np.take_along_axis(keys, order, axis=1), count)
+
+    def tie_kept_ranks(self) -> np.ndarray:
+        """(n, k) percentile ranks with ties sharing their average rank."""
+        return _scatter(self.order, _tie_kept_percentiles(self.ordered, self.count))
+
+    def tie_broken_ranks(self) -> np.ndarray:
+        """(n, k) percentile ranks in sorted order (ties by row order if sorted ``stable``)."""
+        position = np.arange(self.order.shape[1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            percentile = (position + 0.5) / self.count[:, None]
+        percentile[position >= self.count[:, None]] = np.nan
+        return _scatter(self.order, percentile)
+
+    def tie_kept_ranks_within(self, rows: np.ndarray) -> np.ndarray:
+        """(m, k) tie-kept percentile ranks over the rows where ``rows`` (n,) is true.
+
+        Equals ``rank_columns(values[rows])`` without sorting again.
+        """
+        n_cols, n_rows = self.order.shape
+        n_kept = int(rows.sum())
+        kept = rows[self.order]  # (k, n): sorted positions whose row is in the subset
+        present = kept & (np.arange(n_rows) < self.count[:, None])
+        order = (np.cumsum(rows) - 1)[self.order[kept]].reshape(n_cols, n_kept)
+        ordered = self.ordered[kept].reshape(n_cols, n_kept)
+        return _scatter(order, _tie_kept_percentiles(ordered, present.sum(axis=1)))
+
+
 def rank_columns(values: np.ndarray, method: RankMethod = "average") -> np.ndarray:
     """Percentile ranks ``(rank - 0.5) / count`` of each column of a 2-D float array.
 
@@ -61,42 +142,11 @@ def rank_columns(values: np.ndarray, method: RankMethod = "average") -> np.ndarr
     """
     if method not in ("average", "first"):
         raise DataValidationError(f"rank method must be 'average' or 'first', got {method!r}")
-    n_rows, n_cols = values.shape
-    if n_rows == 0 or n_cols == 0:
+    if values.shape[0] == 0 or values.shape[1] == 0:
         return values.astype(np.float64, copy=True)
-    rows = np.ascontiguousarray(values.T)  # (k, n): sorting along contiguous rows is ~2x faster
-    missing = np.isnan(rows)
-    count = n_rows - missing.sum(axis=1)
-    keys = rows
-    if count.sum() < rows.size and not np.isposinf(rows).any():
-        # numpy's fast sort path avoids NaN; +inf sorts to the same place (the end)
-        keys = np.where(missing, np.inf, rows)
-    order = np.argsort(keys, axis=1, kind="stable" if method == "first" else None)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if method == "first":
-            position = np.arange(n_rows)
-            percentile = (position + 0.5) / count[:, None]
-            percentile[position >= count[:, None]] = np.nan
-        else:
-            # tie groups of the sorted rows, found on the flattened (k * n) array
-            total = n_rows * n_cols
-            ordered = np.take_along_axis(keys, order, axis=1).reshape(-1)
-            group_first = np.empty(total, dtype=bool)
-            group_first[0] = True
-            np.not_equal(ordered[1:], ordered[:-1], out=group_first[1:])
-            group_first[::n_rows] = True  # every column starts a group
-            starts = np.flatnonzero(group_first)
-            sizes = np.diff(starts, append=total)
-            column = starts // n_rows
-            start_in_column = starts - column * n_rows
-            # a group's average 1-based rank is start + (size + 1) / 2;
-            # its percentile is (rank - 0.5) / count
-            group_percentile = (start_in_column + (sizes - 1) * 0.5 + 0.5) / count[column]
-            group_percentile[start_in_column >= count[column]] = np.nan
-            percentile = np.repeat(group_percentile, sizes).reshape(n_cols, n_rows)
-    result = np.empty((n_cols, n_rows), dtype=np.float64)
-    np.put_along_axis(result, order, percentile, axis=1)
-    return result.T
+    if method == "first":
+        return ColumnSort.of(values, stable=True).tie_broken_ranks()
+    return ColumnSort.of(values).tie_kept_ranks()
 
 
 def rank(x: ArrayLike, method: RankMethod = "average") -> ArrayLike:

@@ -21,6 +21,7 @@ from signals.cleaning import (
     rank_over_universe,
 )
 from signals.transforms import (
+    ColumnSort,
     center,
     gaussian,
     orthogonalize,
@@ -50,6 +51,17 @@ def test_rank_equals_pandas_with_ties_nan_and_infinities(values):
     frame = pd.DataFrame(values)
     for method in ("average", "first"):
         np.testing.assert_array_equal(rank_columns(values, method), pandas_rank(frame, method))
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=hnp.arrays(np.float64, SHAPES, elements=TIE_HEAVY), data=st.data())
+def test_ranks_over_a_subset_of_rows_from_one_sort(values, data):
+    rows = data.draw(hnp.arrays(bool, len(values)))
+    sorted_once = ColumnSort.of(values)
+    np.testing.assert_array_equal(sorted_once.tie_kept_ranks(), rank_columns(values))
+    np.testing.assert_array_equal(
+        sorted_once.tie_kept_ranks_within(rows), rank_columns(values[rows])
+    )
 
 
 def test_rank_keeps_the_input_kind_and_labels():
