@@ -793,7 +793,7 @@ def score_era(
     ratio = max_filtered_index_ratio
     signals = ColumnSort.of(cleaned)  # every rank below is derived from this one sort
     ranks = signals.tie_kept_ranks()  # over the universe
-    transformed = None  # power(gaussian(ranks), 1.5) over the universe, once computed
+    transformed = weights = None  # power(gaussian(ranks), 1.5) and neutral weights, universe rows
 
     core = [name for name in wanted if name not in ("churn", "turnover")]
     if core and active.any():
@@ -815,7 +815,7 @@ def score_era(
             _check_overlap(len(rows), len(obj), name, "the other scoring inputs", ratio)
         rows = rows.sort_values()
         full = len(rows) == len(universe)
-        scores, core_transformed = _core_scores(
+        scores, core_transformed, core_weights = _core_scores(
             core,
             ranks if full else signals.tie_kept_ranks_within(_rows_mask(universe, rows)),
             targets.loc[rows],
@@ -828,7 +828,7 @@ def score_era(
         for name, values in scores.items():
             result.loc[models[active], name] = values
         if full:
-            transformed = core_transformed
+            transformed, weights = core_transformed, core_weights
 
     if previous is not None and active.any() and {"churn", "turnover"}.intersection(wanted):
         _check_unique(previous, "the previous predictions")
@@ -850,7 +850,10 @@ def score_era(
                 previous_sample_weights = sample_weights
             if transformed is None:
                 transformed = power(gaussian(ranks), SIGNAL_POWER)
-            current = _weights_on(transformed, universe, neutralizers, sample_weights, ratio)
+            if weights is not None:  # the core rows were the whole universe
+                current = (universe, weight_normalize(center(weights)))
+            else:
+                current = _weights_on(transformed, universe, neutralizers, sample_weights, ratio)
             before = _weights_on(
                 power(gaussian(previous_ranks), SIGNAL_POWER), previous.index,
                 previous_neutralizers, previous_sample_weights, ratio,
@@ -868,10 +871,11 @@ def _core_scores(
     neutralizers: pd.DataFrame | None,
     sample_weights: pd.Series | None,
     stakes: pd.Series | None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """The row-aligned metrics (all but churn/turnover) from the signals' tie-kept ranks (n, k).
 
-    Also returns ``power(gaussian(ranks), 1.5)`` for reuse.
+    Also returns ``power(gaussian(ranks), 1.5)`` and the neutral weights (None if not needed)
+    for reuse.
     """
     scores: dict[str, np.ndarray] = {}
     n_rows, n_models = ranks.shape
@@ -912,6 +916,7 @@ def _core_scores(
                 normalized = neutral / column_stds(neutral)
             scores["fnc"] = _pearson(_signal_transform(normalized), power(target_fn, SIGNAL_POWER))
 
+    weights = None
     if "alpha" in wanted or "mpc" in wanted:
         exposures = as_float_matrix(neutralizers).reshape(n_rows, -1)
         weights = neutral_weights_matrix(transformed, exposures, _vector(sample_weights))
@@ -926,7 +931,7 @@ def _core_scores(
                 scores["mpc"] = _mpc(weights, _stake_weights(stake_values), target - target.mean())
             else:  # no staked model submitted: the meta-portfolio does not exist
                 scores["mpc"] = np.full(n_models, np.nan)
-    return scores, transformed
+    return scores, transformed, weights
 
 
 def _split_by_date(
