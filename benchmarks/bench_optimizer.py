@@ -52,6 +52,7 @@ from portfolio.optimizer import (  # noqa: E402
     PortfolioOptimizer,
     alpha_from_signal,
 )
+from portfolio.errors import OptimizationError  # noqa: E402
 from portfolio.risk_model import RiskModel, factor_exposure_matrix  # noqa: E402
 
 N_COUNTRIES, N_SECTORS = 20, 11
@@ -160,7 +161,7 @@ def timed(fn):
 def bench_size(n: int, n_dates: int, dense_max: int, power_max: int, naive_dates: int) -> dict:
     data = SyntheticDates(n, seed=n)
     dates = [data.date(i) for i in range(n_dates + 1)]
-    out: dict[str, object] = {"n": n, "k": data.groups.shape[1] + len(STYLES)}
+    out: dict[str, object] = {"n": n, "k": data.groups.shape[1] + len(STYLES), "dates": n_dates + 1}
 
     build, optimizer = timed(lambda: PortfolioOptimizer(data.tickers, constraints(), groups=data.groups,
                                                         styles=STYLES, config=config()))
@@ -202,16 +203,22 @@ def bench_size(n: int, n_dates: int, dense_max: int, power_max: int, naive_dates
     if n <= power_max:
         build, exact = timed(lambda: PortfolioOptimizer(data.tickers, constraints(), groups=data.groups,
                                                         styles=STYLES, config=config("power")))
-        walls, prev = [], None
+        walls, prev, failed = [], None, 0
         for i, (inputs, _) in enumerate(dates):
             inputs = PortfolioInputs(inputs.alpha, inputs.risk_model, prev, inputs.dollar_volume, inputs.volatility)
-            wall, result = timed(lambda: exact.solve(inputs))
+            try:
+                wall, result = timed(lambda: exact.solve(inputs))
+            except OptimizationError:
+                failed += 1
+                continue
             prev = result.weights
             if i == 0:
                 out["power_first"] = build + wall
             else:
                 walls.append(wall)
-        out["power_resolve"] = statistics.median(walls)
+        out["power_failed"] = failed
+        out["power_resolve"] = statistics.median(walls) if walls else float("nan")
+        out.setdefault("power_first", float("nan"))
     return out
 
 
@@ -244,7 +251,8 @@ def main() -> None:
                   f"-> {r[kind] / r['resolve']:6.1f}x our re-solve; max |w diff| {r[kind + '_diff']:.1e}")
         if "power_resolve" in r:
             print(f"  ours, exact 3/2-power cones: first {r['power_first']:.3f} s, re-solve {r['power_resolve']:.3f} s "
-                  f"-> {r['power_resolve'] / r['resolve']:.1f}x the linear-quadratic re-solve")
+                  f"-> {r['power_resolve'] / r['resolve']:.1f}x the linear-quadratic re-solve; "
+                  f"solver failures on {r['power_failed']} of {r['dates']} dates")
         print(f"  load average now {os.getloadavg()[0]:.1f}")
         target = "meets" if r["resolve"] < 0.3 else "MISSES"
         if n == 5000:

@@ -356,7 +356,9 @@ class PortfolioOptimizer:
                 f"the portfolio problem is unbounded ({status}); add risk aversion, costs or GrossLeverage"
             )
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            raise OptimizationError(f"the solver {self.config.solver} failed with status {status!r}")
+            hint = ("; exact power-cone impact is numerically fragile, impact='linear_quadratic' is the robust choice"
+                    if self._impact_power is not None else "")
+            raise OptimizationError(f"the solver {self.config.solver} failed with status {status!r}{hint}")
         trade = self._variables.trade_value()
         weights = ctx.prev_weights + trade
         fixed = bounds.lower == bounds.upper
