@@ -19,11 +19,22 @@ The problem (maximize, everything in fractions of capital over a holding period 
   exact 3/2-power cost of the chosen trades next to the modelled one.
 - Borrow: ``rate_i / 252`` per day on short weight, times ``H``.
 
-The decision variable is the trade ``x = w - w_prev``; every term that involves ``w_prev`` is
-folded into parameters in numpy, so the problem is DPP and a new date only sets parameter
-values (``solve(warm_start=True)``). The problem is built for a FIXED ticker list (e.g. the
-union over a backtest) and fixed factors; names outside a date's universe get the box
-``0 <= w <= 0`` (forced liquidation, exempt from participation limits).
+How it is compiled (each choice measured with ``benchmarks/bench_optimizer.py``):
+
+- The decision variable is the trade ``x = w - w_prev``, written ``x = r o u`` with
+  ``r = 1 / sqrt(q)`` and ``q`` the diagonal quadratic weight (``gamma H d`` plus the impact
+  fit), so that term is the parameter-free ``||u||^2``. Every term involving ``w_prev`` or ``r``
+  is folded into parameter values in numpy; the problem is DPP and a new date only sets
+  parameter values (``solve(warm_start=True)``, Clarabel re-uses its factorization pattern).
+  Names whose trade is fixed take a typical ``q``; others at least a floor of 1e-6 (a
+  negligible proximal term when there is no risk or impact).
+- Parameter-dependent linear objective terms sit in scalar equalities: cvxpy's
+  quadratic-objective extraction densifies (variables x parameters) otherwise.
+- Per date the objective is scaled by ``1 / max|alpha|`` so that solver tolerances are
+  relative to the alpha units (the solution does not change).
+- The problem is built for a FIXED ticker list (e.g. the union over a backtest) and fixed
+  factors; names outside a date's universe get the box ``0 <= w <= 0`` (forced liquidation,
+  exempt from participation limits) and zero exposures.
 """
 
 from __future__ import annotations
