@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from backtest.walk_forward import WalkForwardSettings
 from data.errors import DataValidationError
 from portfolio.settings import PortfolioSettings
 
@@ -27,6 +28,19 @@ def read_toml(path: str | Path | None) -> dict:
         raise DataValidationError(f"config file {path}: {error}") from None
 
 
+def _table(config: dict, name: str) -> dict:
+    """The ``[name]`` table of a parsed config (empty when absent)."""
+    table = config.get(name, {})
+    if not isinstance(table, dict):
+        raise DataValidationError(f"config: {name!r} must be a table ([{name}]), got {type(table).__name__}")
+    return dict(table)
+
+
 def portfolio_settings(config: dict) -> PortfolioSettings:
     """Settings of the ``[portfolio]`` table."""
-    return PortfolioSettings.from_mapping(dict(config.get("portfolio", {})))
+    return PortfolioSettings.from_mapping(_table(config, "portfolio"))
+
+
+def walk_forward_settings(config: dict) -> WalkForwardSettings:
+    """Settings of the ``[backtest]`` table (rebalance schedule, execution lag)."""
+    return WalkForwardSettings.from_mapping(_table(config, "backtest"))

@@ -1,9 +1,90 @@
-"""`metasignal` commands of the backtest group."""
+"""`metasignal backtest`: walk-forward backtest of the stored submissions (or a signal file)."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
 import typer
+
+from data.errors import DataValidationError
+from metasignal.cli.context import open_store
+from metasignal.cli.display import bar, frame_table, out
+
+
+def _signal_file(store, path: Path):
+    """A multi-date signal file (submission format) -> the signal source of the backtest."""
+    from backtest.walk_forward import signal_history
+    from signals.submission import parse_submission, validate_for_store
+
+    if not path.exists():
+        raise DataValidationError(f"signal file {path} does not exist")
+    parsed = parse_submission(path)
+    if parsed.date_column is None:
+        raise DataValidationError(f"signal file {path} has no date column (date or friday_date): "
+                                  "a backtest needs the date each signal was known")
+    validated = validate_for_store(store, parsed, min_tickers=1)
+    return signal_history(validated.frame), validated
+
+
+def backtest_command(
+    start: str = typer.Option(..., "--start", help="First day of the backtest (YYYY-MM-DD)."),
+    end: str = typer.Option(..., "--end", help="Last day of the backtest (YYYY-MM-DD)."),
+    rebalance: Optional[str] = typer.Option(
+        None, "--rebalance", help="weekly, daily or monthly (default: [backtest] rebalance, else weekly)."
+    ),
+    lag: Optional[int] = typer.Option(None, "--lag", help="Trading days between decision and trade (default: [backtest] lag, else 1)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with [portfolio] and [backtest] tables."),
+    out_dir: Path = typer.Option(Path("backtest_out"), "--out", help="Folder for the outputs."),
+    signals_file: Optional[Path] = typer.Option(
+        None, "--signals", help="Multi-date signal file (submission format) instead of the stored submissions."
+    ),
+    vectorbt_check: bool = typer.Option(
+        False, "--vectorbt-check", help="Replay the targets with zero costs through vectorbt and print the equity gap."
+    ),
+) -> None:
+    """Walk-forward backtest over START..END: signals known at each rebalance -> optimized
+    neutral book -> trades with an execution lag -> returns net of spread, impact and borrow."""
+    from backtest.walk_forward import backtest_days, run_walk_forward, save_walk_forward, vectorbt_difference
+    from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
+
+    values = read_toml(config)
+    settings = portfolio_settings(values)
+    schedule = walk_forward_settings(values)
+    overrides = {key: value for key, value in (("rebalance", rebalance), ("lag", lag)) if value is not None}
+    schedule = dataclasses.replace(schedule, **overrides)
+    with open_store() as store:
+        signal, source = None, f"meta-signal ({settings.meta_method}) of the stored submissions"
+        if signals_file is not None:
+            signal, validated = _signal_file(store, signals_file)
+            source = f"{signals_file} ({len(validated.dates)} dates, {validated.n_accepted} rows)"
+        days, dates = backtest_days(store, start, end, schedule)
+        with bar(len(dates), f"backtest ({schedule.rebalance}, {len(dates)} rebalances)") as advance:
+            result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal, progress=advance)
+    paths = save_walk_forward(result, out_dir, title=f"metasignal backtest {days[0].date()} to {days[-1].date()}")
+    _print_summary(result, source, paths)
+    if vectorbt_check:
+        gap = vectorbt_difference(result)
+        out.print(f"vectorbt check (zero costs, capital 1): max |equity difference| {gap:.2e}")
+
+
+def _print_summary(result, source: str, paths: dict) -> None:
+    simulation, solves = result.simulation, result.solves
+    days = simulation.equity.index
+    out.print(f"[bold]backtest {days[0].date()} to {days[-1].date()}[/]: {len(days)} trading days, "
+              f"{len(solves)} rebalances, lag {simulation.lag}, signal: {source}")
+    fallbacks = int(solves["fallback"].notna().sum())
+    out.print(f"solves: {', '.join(f'{k} {v}' for k, v in solves['status'].value_counts().items())}"
+              + (f", [yellow]{fallbacks} with the turnover limit lifted[/]" if fallbacks else "")
+              + f"; largest |net| {solves['net'].abs().max():.1e}; "
+              f"time {result.timings['total']:.1f} s (solver {result.timings['solver']:.1f} s)")
+    metrics = pd.DataFrame(list(simulation.metrics().items()), columns=["metric", "value"])
+    out.print(frame_table(metrics, "metrics (net of costs unless marked gross)"))
+    out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {Path(next(iter(paths.values()))).parent}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add the ``backtest`` command to the root app."""
+    app.command("backtest")(backtest_command)

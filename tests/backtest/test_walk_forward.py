@@ -1,0 +1,233 @@
+"""Walk-forward backtest on the small synthetic store with the example models' weekly rounds:
+no look-ahead (bit-identical past after perturbing the future), accounting identities,
+neutrality at every rebalance, the drifted book, signal files, settings, vectorbt parity."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backtest.report import net_exposure_by_group
+from backtest.simulate import simulate
+from backtest.walk_forward import (
+    WalkForwardSettings,
+    backtest_days,
+    rebalance_dates,
+    run_walk_forward,
+    save_walk_forward,
+    signal_history,
+    vectorbt_difference,
+)
+from data.derive import derive_store
+from data.errors import DataValidationError, StoreError
+from data.example_models import EXAMPLE_MODELS, example_signals
+from data.store import Store
+from metasignal.config import walk_forward_settings
+from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
+from portfolio.settings import PortfolioSettings
+from signals import stakes, storage
+
+# A 1e6 book on the small market: liquidity allows a full 2x gross book, and costs matter.
+SETTINGS = PortfolioSettings(capital=1e6, max_weight=0.05)
+TOLERANCE = 1e-6  # the solver's feasibility tolerance on equalities (fractions of capital)
+
+
+def _tournament(small_store_path, folder) -> tuple:
+    path = folder / "tournament.duckdb"
+    shutil.copy(small_store_path, path)
+    with Store.open(path) as store:
+        days = store.trading_days()
+        rounds = weekly_round_dates(store, start=days[260], end=days[310])
+        create_example_models(store, rounds[0])
+        submit_example_history(store, rounds, min_tickers=20)
+    return path, rounds, days
+
+
+@pytest.fixture(scope="module")
+def tournament(small_store_path, tmp_path_factory):
+    """(store path, round dates, trading days): ~10 weekly rounds from trading day 260."""
+    return _tournament(small_store_path, tmp_path_factory.mktemp("walk_forward"))
+
+
+@pytest.fixture(scope="module")
+def backtest(tournament):
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        return run_walk_forward(store, rounds[0], days[315], SETTINGS, WalkForwardSettings("weekly", lag=1))
+
+
+def _perturb_after(store: Store, t: pd.Timestamp, rounds: pd.DatetimeIndex, seed: int = 3) -> None:
+    """Change every kind of data dated after ``t``: prices and volumes (re-derived), delist some
+    names, re-submit and add submissions, move stakes."""
+    rng = np.random.default_rng(seed)
+    bars = store.con.execute("SELECT * FROM bars WHERE date > ?", [t.date()]).fetch_df()
+    shock = np.exp(rng.normal(0.0, 0.05, len(bars)))
+    for column in ("open", "high", "low", "close", "adj_close"):
+        bars[column] = bars[column] * shock
+    bars["volume"] = bars["volume"] * rng.uniform(0.2, 5.0, len(bars))
+    store.write_bars(bars)
+    listed_before = store.universe(t)[:5]  # names that trade up to t, delisted right after it
+    store.con.execute("DELETE FROM bars WHERE date > ? AND ticker IN (SELECT unnest(?))",
+                      [t.date(), list(listed_before)])
+    derive_store(store)
+    later = rounds[rounds > t]
+    extra = store.trading_days(start=t)[1]  # a new round on the first day after t
+    for model in EXAMPLE_MODELS[:4]:
+        rows = []
+        for day in [*later, extra]:
+            signal = 1.0 - example_signals(store, day, models=(model,))[model].dropna()  # reversed views
+            rows.append(pd.DataFrame({"numerai_ticker": signal.index, "signal": signal.to_numpy(), "date": day.date()}))
+        buffer = io.StringIO()
+        pd.concat(rows).to_csv(buffer, index=False)
+        storage.submit(store, model, buffer.getvalue().encode(), filename="later.csv", min_tickers=20)
+    stakes.deposit(store, "noise", 50_000.0, extra)
+
+
+def test_no_look_ahead_perturbing_everything_after_t_leaves_the_past_bit_identical(tournament, backtest, tmp_path):
+    path, rounds, days = tournament
+    dates = backtest.targets.index
+    t = days[days.get_loc(dates[5]) + 2]  # between two rebalances, after 6 decisions and their trades
+    assert dates[5] < t < dates[6]
+    copy = tmp_path / "perturbed.duckdb"
+    shutil.copy(path, copy)
+    with Store.open(copy) as store:
+        _perturb_after(store, t, rounds)
+        perturbed = run_walk_forward(store, rounds[0], days[315], SETTINGS, WalkForwardSettings("weekly", lag=1))
+
+    before, after = backtest.targets.loc[:t], perturbed.targets.loc[:t]
+    assert len(before) == 6
+    pd.testing.assert_frame_equal(before, after, check_exact=True)
+    for name in ("net_returns", "gross_returns", "equity"):
+        pd.testing.assert_series_equal(getattr(backtest.simulation, name).loc[:t],
+                                       getattr(perturbed.simulation, name).loc[:t], check_exact=True)
+    pd.testing.assert_frame_equal(backtest.simulation.weights.loc[:t], perturbed.simulation.weights.loc[:t],
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(backtest.solves.loc[:t].drop(columns=["seconds", "solver_seconds"]),
+                                  perturbed.solves.loc[:t].drop(columns=["seconds", "solver_seconds"]), check_exact=True)
+    # the perturbation is real: decisions and returns after t do change
+    assert not np.allclose(backtest.targets.loc[t:].to_numpy(), perturbed.targets.loc[t:].to_numpy())
+    assert not np.allclose(backtest.simulation.net_returns.loc[t:].iloc[1:], perturbed.simulation.net_returns.loc[t:].iloc[1:])
+
+
+def test_accounting_identities(backtest):
+    sim = backtest.simulation
+    costs = sim.costs["spread"] + sim.costs["impact"] + sim.costs["borrow"]
+    pd.testing.assert_series_equal(sim.net_returns, (sim.gross_returns - costs).rename("net"), rtol=0, atol=1e-15)
+    assert sim.net_returns.iloc[0] == 0.0 and sim.gross_returns.iloc[0] == 0.0  # lag 1: cash until the next close
+    assert sim.equity.index[0] == backtest.targets.index[0]
+    growth = sim.capital * (1.0 + sim.net_returns).cumprod()
+    np.testing.assert_allclose(sim.equity.to_numpy(), growth.to_numpy(), rtol=1e-12)
+    assert (sim.costs.loc[sim.turnover > 0, ["spread", "impact"]].sum(axis=1) > 0).all()
+    assert sim.costs["borrow"].iloc[2:].gt(0).all()  # a short book pays borrow every night
+    # each decision trades at the close of the next trading day
+    days = sim.equity.index
+    expected = days[days.get_indexer(backtest.targets.index) + 1]
+    np.testing.assert_array_equal(sim.decision_dates.index, expected)
+    np.testing.assert_array_equal(sim.decision_dates.to_numpy(), backtest.targets.index)
+
+
+def test_dollar_sector_and_country_neutral_at_every_rebalance(backtest):
+    targets, solves, groups = backtest.targets, backtest.solves, backtest.groups
+    assert (solves["status"] == "optimal").all()
+    assert np.abs(targets.sum(axis=1)).max() < TOLERANCE
+    for group in ("sector", "country"):
+        assert net_exposure_by_group(targets, groups[group]).abs().to_numpy().max() < TOLERANCE
+    assert (targets.abs().sum(axis=1) <= SETTINGS.gross + TOLERANCE).all()
+    assert targets.abs().sum(axis=1).min() > 0.99  # a real book (the first is cut by the turnover limit)
+
+    # the held book right after each trade: the targets scaled by equity before / after costs on
+    # names that traded; names without a return that day could not trade (delisted: closed)
+    sim = backtest.simulation
+    executed = sim.targets.index
+    held = sim.weights.loc[executed].to_numpy()
+    target = sim.targets.to_numpy()
+    previous = sim.equity.shift(1).loc[executed]
+    after = sim.equity.loc[executed]
+    scale = ((after + (sim.costs["spread"] + sim.costs["impact"]).loc[executed] * previous) / after).to_numpy()[:, None]
+    tradable = backtest.returns.loc[executed].notna().to_numpy()
+    np.testing.assert_allclose(held[tradable], (target * scale)[tradable], rtol=0, atol=1e-12)
+    assert (held[~tradable] == 0.0).all()
+    slack = TOLERANCE + np.where(tradable, 0.0, np.abs(target) * scale).sum(axis=1)
+    assert (np.abs(held.sum(axis=1)) <= slack).all()
+    np.testing.assert_allclose(sim.exposure.loc[executed, "net"], held.sum(axis=1), atol=1e-12)
+    for group in ("sector", "country"):
+        net = net_exposure_by_group(sim.weights.loc[executed], groups[group]).abs().to_numpy().max(axis=1)
+        assert (net <= slack).all()
+
+
+def test_the_optimizer_trades_from_the_book_the_simulation_holds(backtest):
+    """The previous weights of each rebalance are the last target as executed and drifted with
+    returns (names that stopped trading closed): the zero-cost simulation's book at that close."""
+    free = simulate(backtest.targets, backtest.returns, lag=1, capital=1.0)
+    dates = backtest.targets.index
+    for k in range(1, len(dates)):
+        book = free.weights.loc[dates[k]]
+        turnover = 0.5 * np.abs(backtest.targets.iloc[k] - book).sum()
+        assert turnover == pytest.approx(backtest.solves["turnover"].iloc[k], abs=1e-10)
+    assert backtest.solves["turnover"].iloc[0] == pytest.approx(0.5 * backtest.targets.iloc[0].abs().sum())
+
+
+def test_a_signal_file_drives_the_backtest_and_its_latest_date_is_the_known_one(tournament):
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        rows = []
+        for day in rounds[[0, 3]]:
+            signal = example_signals(store, day, models=("skilled",))["skilled"].dropna()
+            rows.append(pd.DataFrame({"date": day, "ticker": signal.index, "signal": signal.to_numpy()}))
+        history = pd.concat(rows, ignore_index=True)
+        source = signal_history(history)
+        known = source(rounds[2])
+        np.testing.assert_array_equal(known.to_numpy(), rows[0]["signal"].to_numpy())
+        assert source(rounds[3]).to_numpy()[0] == rows[1]["signal"].iloc[0]
+        with pytest.raises(StoreError, match="no date on or before"):
+            source(rounds[0] - pd.Timedelta(days=1))
+        result = run_walk_forward(store, rounds[0], rounds[5], SETTINGS, WalkForwardSettings("weekly"), signal=source)
+    assert len(result.targets) == 5 and (result.solves["status"] == "optimal").all()  # the last trades after the end
+
+
+def test_schedules_and_settings():
+    days = pd.bdate_range("2024-01-01", "2024-03-29").delete([4, 30])  # drop two Fridays... and a day
+    weekly = rebalance_dates(days, "weekly")
+    assert all(d == days[(days.to_period("W-FRI") == d.to_period("W-FRI"))].max() for d in weekly)
+    assert len(weekly) == len(set(days.to_period("W-FRI")))
+    assert list(rebalance_dates(days, "monthly")) == [days[days.month == m].max() for m in (1, 2, 3)]
+    assert rebalance_dates(days, "daily").equals(pd.DatetimeIndex(days, name="date"))
+    with pytest.raises(DataValidationError, match="not a trading day"):
+        rebalance_dates(days, [pd.Timestamp("2024-01-06")])
+    with pytest.raises(DataValidationError, match="unknown rebalance schedule 'hourly'"):
+        WalkForwardSettings("hourly")
+    with pytest.raises(DataValidationError, match="lag"):
+        WalkForwardSettings(lag=-1)
+    assert walk_forward_settings({"backtest": {"rebalance": "monthly", "lag": 2}}) == WalkForwardSettings("monthly", 2)
+    assert walk_forward_settings({}) == WalkForwardSettings()
+    with pytest.raises(DataValidationError, match="unknown backtest setting.*cadence"):
+        walk_forward_settings({"backtest": {"cadence": "weekly"}})
+
+
+def test_bad_windows_are_one_line_errors(tournament):
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        with pytest.raises(DataValidationError, match="after its end"):
+            backtest_days(store, days[300], days[290])
+        with pytest.raises(DataValidationError, match="not a date"):
+            backtest_days(store, "someday", days[290])
+        with pytest.raises(StoreError, match="at least 2"):
+            backtest_days(store, "1990-01-01", "1990-02-01")
+        with pytest.raises(StoreError, match="no submissions on or before"):
+            run_walk_forward(store, days[200], days[210], SETTINGS)
+
+
+def test_outputs_and_the_vectorbt_replay(backtest, tmp_path):
+    paths = save_walk_forward(backtest, tmp_path)
+    assert {p.name for p in paths.values()} == {
+        "returns.csv", "weights.parquet", "metrics.json", "metrics.csv", "rebalances.csv", "report.html"}
+    metrics = pd.read_csv(paths["metrics.csv"]).set_index("metric")["value"]
+    assert metrics["sharpe"] == pytest.approx(backtest.simulation.metrics()["sharpe"])
+    page = paths["report.html"].read_text()
+    assert "Sector net exposure" in page and "Country net exposure" in page and "Rebalances" in page
+    # vectorbt replays the same targets with zero costs to the same equity
+    assert vectorbt_difference(backtest) < 1e-8
