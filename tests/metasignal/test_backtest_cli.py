@@ -1,0 +1,131 @@
+"""`metasignal backtest`: outputs, config, signal files, the vectorbt check, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pandas as pd
+import pytest
+
+from data.example_models import example_signals
+from data.store import Store
+from metasignal.cli import main
+from tests.backtest.test_walk_forward import make_tournament
+from tests.metasignal.cli_runner import assert_one_line_error, run_cli
+
+CONFIG = """
+[portfolio]
+capital = 1e6
+max_weight = 0.05
+
+[backtest]
+rebalance = "weekly"
+lag = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def tournament(small_store_path, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backtest_cli")
+    path, rounds, days = make_tournament(small_store_path, folder)
+    config = folder / "metasignal.toml"
+    config.write_text(CONFIG)
+    return path, rounds, days, config
+
+
+def cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    """Run the real entry point in-process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["metasignal", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(result, *fragments):
+    code, out, err = result
+    assert code != 0 and "Traceback" not in out + err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert lines[-1].startswith("error:"), err
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
+def test_a_backtest_writes_every_output_prints_metrics_and_matches_vectorbt(tournament, tmp_path, capsys, monkeypatch):
+    path, rounds, days, config = tournament
+    out = tmp_path / "run"
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(),
+                               "--end", days[300].date(), "--config", config, "--out", out, "--vectorbt-check")
+    assert code == 0, stderr
+    names = {p.name for p in out.iterdir()}
+    assert {"returns.csv", "weights.parquet", "metrics.json", "metrics.csv", "rebalances.csv", "report.html"} <= names
+    returns = pd.read_csv(out / "returns.csv", parse_dates=["date"])
+    assert list(returns.columns) == ["date", "gross", "net"] and returns["net"].iloc[0] == 0.0
+    assert returns["date"].iloc[0] == rounds[0] and returns["date"].iloc[-1] == days[300]
+    metrics = json.loads((out / "metrics.json").read_text())
+    table = pd.read_csv(out / "metrics.csv").set_index("metric")["value"]
+    assert table["sharpe"] == pytest.approx(metrics["sharpe"])
+    assert "sharpe" in stdout and "annualized_return" in stdout and "backtest (weekly" in stderr
+    page = (out / "report.html").read_text()
+    assert "Sector net exposure" in page and "Country net exposure" in page and "solve diagnostics" in page
+    gap = float(re.search(r"max \|equity difference\| ([0-9.e+-]+)", stdout).group(1))
+    assert gap < 1e-8
+
+
+def test_a_signal_file_replaces_the_submissions(tournament, tmp_path, capsys, monkeypatch):
+    path, rounds, days, config = tournament
+    with Store.open(path) as store:
+        rows = []
+        for day in rounds[:3]:
+            signal = example_signals(store, day, models=("momentum_tilt",))["momentum_tilt"].dropna()
+            rows.append(pd.DataFrame({"ticker": signal.index, "signal": signal.to_numpy(), "date": day.date()}))
+    file = tmp_path / "signals.csv"
+    pd.concat(rows).to_csv(file, index=False)
+    out = tmp_path / "from_file"
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(),
+                               "--end", rounds[4].date(), "--rebalance", "daily", "--config", config,
+                               "--out", out, "--signals", file)
+    assert code == 0, stderr
+    assert "signals.csv (3 dates" in stdout
+    solves = pd.read_csv(out / "rebalances.csv")
+    assert len(solves) == len(days[(days >= rounds[0]) & (days < rounds[4])])  # daily, the last does not trade
+
+    undated = tmp_path / "undated.csv"
+    rows[0].drop(columns="date").to_csv(undated, index=False)
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(), "--end",
+                        rounds[4].date(), "--out", out, "--signals", undated), "no date column")
+    late = tmp_path / "late.csv"
+    rows[2].to_csv(late, index=False)
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(), "--end",
+                        rounds[4].date(), "--out", out, "--signals", late), "no date on or before")
+
+
+def test_bad_input_is_one_line(tournament, tmp_path, capsys, monkeypatch):
+    path, rounds, days, config = tournament
+    window = ["--start", rounds[0].date(), "--end", days[300].date(), "--out", tmp_path / "x"]
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--rebalance", "hourly"),
+                    "unknown rebalance schedule 'hourly'")
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[300].date(), "--end",
+                        days[290].date()), "after its end")
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", "yesterday-ish", "--end",
+                        days[290].date()), "not a date")
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--lag", "-1"), "lag")
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[backtest]\ncadence = 'weekly'\n")
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--config", bad_config),
+                    "unknown backtest setting(s) cadence")
+    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[10].date(), "--end",
+                        days[20].date()), "no submissions on or before")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_missing_store_is_one_line_in_a_real_process(tmp_path):
+    run = run_cli("--db", tmp_path / "nowhere.duckdb", "backtest", "--start", "2021-01-01", "--end", "2021-03-01",
+                  "--out", tmp_path / "out")
+    assert_one_line_error(run, "nowhere.duckdb")
