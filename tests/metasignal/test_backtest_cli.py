@@ -129,3 +129,19 @@ def test_a_missing_store_is_one_line_in_a_real_process(tmp_path):
     run = run_cli("--db", tmp_path / "nowhere.duckdb", "backtest", "--start", "2021-01-01", "--end", "2021-03-01",
                   "--out", tmp_path / "out")
     assert_one_line_error(run, "nowhere.duckdb")
+
+
+def test_the_example_config_lists_every_key_with_its_default():
+    from dataclasses import fields
+    from pathlib import Path
+
+    from backtest.walk_forward import WalkForwardSettings
+    from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
+    from portfolio.settings import PortfolioSettings
+
+    values = read_toml(Path(__file__).resolve().parents[2] / "metasignal.example.toml")
+    assert set(values) == {"portfolio", "backtest"}
+    assert set(values["portfolio"]) == {f.name for f in fields(PortfolioSettings)}
+    assert set(values["backtest"]) == {f.name for f in fields(WalkForwardSettings)}
+    assert portfolio_settings(values) == PortfolioSettings()
+    assert walk_forward_settings(values) == WalkForwardSettings()
