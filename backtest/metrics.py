@@ -13,7 +13,8 @@ column per strategy/model, giving one value per column) and skips NaN periods. C
 
 For per-era *scores* (correlations, not compounding returns) pass ``compound=False`` to the
 drawdown functions: the path is then the cumulative sum of scores, as in Signals diagnostics;
-``score_summary`` bundles mean, std, Sharpe (mean/std) and that max drawdown.
+Per-era score summaries (mean, std, Sharpe, drawdown, hit rate) are
+:func:`signals.diagnostics.summarize_scores`.
 """
 
 from __future__ import annotations
@@ -173,21 +174,3 @@ def performance_summary(
         "calmar": float(calmar_ratio(returns, periods_per_year)),
         "hit_rate": float(hit_rate(returns)),
     }
-
-
-def score_summary(scores: SeriesOrFrame) -> pd.Series | pd.DataFrame:
-    """Per-era score aggregates: mean, std, sharpe (= mean/std, not annualized), max_drawdown.
-
-    The drawdown is taken on the cumulative sum of scores (``compound=False``). A Series gives
-    a Series indexed by those four names; a DataFrame (one column per model) gives a frame
-    indexed by model with those four columns.
-    """
-    summary = {
-        "mean": scores.mean(),
-        "std": scores.std(ddof=1),
-        "sharpe": sharpe_ratio(scores, periods_per_year=1),
-        "max_drawdown": max_drawdown(scores, compound=False),
-    }
-    if isinstance(scores, pd.DataFrame):
-        return pd.DataFrame(summary)
-    return pd.Series({name: float(value) for name, value in summary.items()})

@@ -46,22 +46,6 @@ def test_drawdown_of_scores_uses_the_cumulative_sum():
     scores = pd.Series([0.02, -0.01, -0.03, 0.01, 0.05])
     # level: .02, .01, -.02, -.01, .04; peak .02 -> worst -.02 - .02 = -.04
     assert perf.max_drawdown(scores, compound=False) == pytest.approx(0.04)
-    summary = perf.score_summary(scores)
-    assert summary["mean"] == pytest.approx(scores.mean())
-    assert summary["std"] == pytest.approx(scores.std(ddof=1))
-    assert summary["sharpe"] == pytest.approx(scores.mean() / scores.std(ddof=1))
-    assert summary["max_drawdown"] == pytest.approx(0.04)
-
-
-def test_score_summary_over_models_matches_each_column():
-    rng = np.random.default_rng(0)
-    scores = pd.DataFrame(rng.normal(0.01, 0.03, (50, 3)), columns=["a", "b", "c"])
-    table = perf.score_summary(scores)
-    assert list(table.columns) == ["mean", "std", "sharpe", "max_drawdown"]
-    for model in scores.columns:
-        pd.testing.assert_series_equal(
-            table.loc[model], perf.score_summary(scores[model]), check_names=False
-        )
 
 
 def test_hit_rate_ignores_flat_periods():
