@@ -115,7 +115,11 @@ def _check_unique(obj: pd.Series | pd.DataFrame, name: str) -> None:
         raise DataValidationError(f"{name} lists some ids more than once")
 
 
-def filter_sort_index(s1, s2, max_filtered_ratio: float = DEFAULT_MAX_FILTERED_INDEX_RATIO):
+def filter_sort_index(
+    s1: pd.Series | pd.DataFrame,
+    s2: pd.Series | pd.DataFrame,
+    max_filtered_ratio: float = DEFAULT_MAX_FILTERED_INDEX_RATIO,
+) -> tuple[pd.Series | pd.DataFrame, pd.Series | pd.DataFrame]:
     """Keep the ids present and non-NaN in both (any NaN in a frame row drops it), sorted.
 
     Raises ``InsufficientOverlapError`` if either side keeps less than ``1 - max_filtered_ratio``.
