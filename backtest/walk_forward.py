@@ -27,6 +27,7 @@ every target decided at or before ``t`` and every simulated return up to ``t`` b
 from __future__ import annotations
 
 import html
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,8 @@ import numpy as np
 import pandas as pd
 
 from backtest.report import net_exposure_by_group, write_outputs, write_report
-from backtest.simulate import SimulationResult, simulate
-from data.errors import DataValidationError, StoreError
+from backtest.simulate import BankruptcyError, SimulationResult, simulate
+from data.errors import DataValidationError, MetasignalError, StoreError
 from data.schema import STYLE_FACTORS
 from data.store import Store
 from portfolio.constraints import MaxWeight, ParticipationLimit
@@ -48,7 +49,7 @@ from portfolio.settings import PortfolioSettings
 from signals.meta_signal import latest_round, meta_signal
 
 __all__ = [
-    "MarketPanels", "ReachableMaxWeight", "SCHEDULES", "SignalSource", "WalkForwardResult", "WalkForwardSettings",
+    "MarketPanels", "ReachableMaxWeight", "RebalanceError", "SCHEDULES", "SignalSource", "WalkForwardResult", "WalkForwardSettings",
     "backtest_days", "build_walk_forward_optimizer", "rebalance_dates", "run_walk_forward", "save_walk_forward", "signal_history", "submissions_signal",
     "vectorbt_difference",
 ]
@@ -57,6 +58,10 @@ SignalSource = Callable[[pd.Timestamp], pd.Series]
 SCHEDULES = ("daily", "weekly", "monthly")
 GROUPS = ("country", "sector")
 _FLOAT_FIELDS = ("ret", *STYLE_FACTORS, "sigma", "adv_20d", "dollar_volume", "market_cap")
+
+
+class RebalanceError(MetasignalError):
+    """A rebalance of the walk-forward failed (no signal, infeasible or failed optimization)."""
 
 
 @dataclass(frozen=True)
@@ -296,7 +301,7 @@ class _Book:
     def __init__(self, weights: np.ndarray, executed: int):
         self.weights, self.executed = weights, executed
 
-    def at(self, row: int, returns: np.ndarray) -> np.ndarray:
+    def at(self, row: int, returns: np.ndarray, date: pd.Timestamp) -> np.ndarray:
         """Weights at the close of day ``row``: positions grow with their returns, a name without
         a return is closed at its last price (its value moves to cash), as in ``simulate``.
         A target not executed yet (``executed >= row``) is returned as it is."""
@@ -310,7 +315,7 @@ class _Book:
             held[trading] *= 1.0 + returns[day, trading]
         equity = cash + held.sum()
         if not equity > 0:
-            raise StoreError(f"the backtest book lost all its equity by {row}; returns are undefined")
+            raise BankruptcyError(f"the backtest book lost all its equity by {date.date()}; returns are undefined")
         return held / equity
 
 
@@ -353,7 +358,8 @@ def run_walk_forward(
 
     signal: ``date -> Series ticker -> signal`` known at that date (default: the stored
     submissions' meta-signal, :func:`submissions_signal`). progress: called with 1 after each
-    rebalance. Raises ``StoreError``/``DataValidationError`` (one-line messages) on bad input.
+    rebalance. Raises one-line ``MetasignalError``s: ``DataValidationError``/``StoreError`` for a
+    bad window or a missing signal, ``RebalanceError`` naming the date when a rebalance fails.
     """
     started = time.perf_counter()
     days, dates = backtest_days(store, start, end, settings)
@@ -378,17 +384,20 @@ def run_walk_forward(
         exposures = panels.exposures(date)
         view = signal(date).reindex(exposures.index)
         if view.notna().sum() < 2:
-            raise StoreError(f"the signal known on {date.date()} covers {int(view.notna().sum())} of the "
-                             f"{len(exposures)} names in the universe; a backtest needs at least 2")
+            raise RebalanceError(f"the signal known on {date.date()} covers {int(view.notna().sum())} of the "
+                                 f"{len(exposures)} names in the universe; a backtest needs at least 2")
         view = view.fillna(view.median())  # names without a view sit in the middle
-        alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic, horizon_days=portfolio.horizon_days)
-        risk = history.risk_model(date, exposures, risk_config)
-        previous = np.zeros(len(tickers)) if book is None else book.at(row, returns)
-        began = time.perf_counter()
-        result = optimizer.solve(PortfolioInputs(
-            alpha=alpha, risk_model=risk, prev_weights=pd.Series(previous, index=tickers),
-            dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
-        ))
+        previous = np.zeros(len(tickers)) if book is None else book.at(row, returns, date)
+        try:
+            alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic, horizon_days=portfolio.horizon_days)
+            risk = history.risk_model(date, exposures, risk_config)
+            began = time.perf_counter()
+            result = optimizer.solve(PortfolioInputs(
+                alpha=alpha, risk_model=risk, prev_weights=pd.Series(previous, index=tickers),
+                dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
+            ))
+        except MetasignalError as error:
+            raise RebalanceError(f"rebalance of {date.date()}: {error}") from error
         solve_seconds += time.perf_counter() - began
         report = result.report
         rows.append({
@@ -468,6 +477,14 @@ def _rebalance_summary(solves: pd.DataFrame) -> str:
     return f'<table class="metrics">{body}</table>'
 
 
+def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool) -> Path:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(temporary, index=index)
+    os.replace(temporary, path)
+    return path
+
+
 def save_walk_forward(result: WalkForwardResult, out_dir, *, title: str = "metasignal walk-forward backtest") -> dict[str, Path]:
     """Write a walk-forward's outputs into ``out_dir``; return name -> path.
 
@@ -479,10 +496,8 @@ def save_walk_forward(result: WalkForwardResult, out_dir, *, title: str = "metas
     out = Path(out_dir)
     paths = write_outputs(result.simulation, out)
     metrics = pd.DataFrame(list(result.simulation.metrics().items()), columns=["metric", "value"])
-    paths["metrics.csv"] = out / "metrics.csv"
-    metrics.to_csv(paths["metrics.csv"], index=False)
-    paths["rebalances.csv"] = out / "rebalances.csv"
-    result.solves.to_csv(paths["rebalances.csv"])
+    paths["metrics.csv"] = _write_csv(metrics, out / "metrics.csv", index=False)
+    paths["rebalances.csv"] = _write_csv(result.solves, out / "rebalances.csv", index=True)
     held = result.simulation.weights
     exposures = {group: net_exposure_by_group(held, result.groups[group]) for group in GROUPS}
     paths["report.html"] = write_report(

@@ -27,12 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from threadpoolctl import threadpool_limits
 
-threadpool_limits(1)
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+threadpool_limits(1)  # after numpy is loaded: the limit applies to the BLAS libraries loaded so far
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -15,6 +15,7 @@ import pytest
 from backtest.report import net_exposure_by_group
 from backtest.simulate import simulate
 from backtest.walk_forward import (
+    RebalanceError,
     WalkForwardSettings,
     backtest_days,
     rebalance_dates,
@@ -172,6 +173,21 @@ def test_the_optimizer_trades_from_the_book_the_simulation_holds(backtest):
     assert backtest.solves["turnover"].iloc[0] == pytest.approx(0.5 * backtest.targets.iloc[0].abs().sum())
 
 
+def test_daily_rebalancing_with_a_two_day_lag(tournament):
+    """Each decision trades two closes later, while the next decision is already pending."""
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        result = run_walk_forward(store, rounds[1], days[days.get_loc(rounds[1]) + 6], SETTINGS,
+                                  WalkForwardSettings("daily", lag=2))
+    sim = result.simulation
+    assert len(result.targets) == 5 and (result.solves["status"] == "optimal").all()
+    assert (sim.gross_returns.iloc[:3] == 0.0).all() and sim.gross_returns.iloc[3] != 0.0
+    assert list(sim.decision_dates.index) == list(sim.equity.index[2:])
+    costs = sim.costs.sum(axis=1)
+    np.testing.assert_allclose(sim.net_returns, sim.gross_returns - costs, rtol=0, atol=1e-15)
+    assert np.abs(result.targets.sum(axis=1)).max() < TOLERANCE
+
+
 def test_a_signal_file_drives_the_backtest_and_its_latest_date_is_the_known_one(tournament):
     path, rounds, days = tournament
     with Store.open(path) as store:
@@ -220,6 +236,9 @@ def test_bad_windows_are_one_line_errors(tournament):
             backtest_days(store, "1990-01-01", "1990-02-01")
         with pytest.raises(StoreError, match="no submissions on or before"):
             run_walk_forward(store, days[200], days[210], SETTINGS)
+        broken = PortfolioSettings(capital=1e6, solver="NO_SUCH_SOLVER")
+        with pytest.raises(RebalanceError, match=f"rebalance of {rounds[0].date()}: .*NO_SUCH_SOLVER"):
+            run_walk_forward(store, rounds[0], rounds[2], broken)
 
 
 def test_outputs(backtest, tmp_path):
