@@ -29,6 +29,7 @@ from __future__ import annotations
 import html
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -42,6 +43,7 @@ from data.errors import DataValidationError, MetasignalError, StoreError
 from data.schema import STYLE_FACTORS
 from data.store import Store
 from portfolio.constraints import MaxWeight, ParticipationLimit
+from portfolio.errors import FallbackWarning
 from portfolio.optimizer import PortfolioInputs, PortfolioOptimizer, alpha_from_signal
 from portfolio.risk_history import factor_return_history
 from portfolio.risk_model import factor_exposure_matrix
@@ -360,77 +362,94 @@ def run_walk_forward(
     submissions' meta-signal, :func:`submissions_signal`). progress: called with 1 after each
     rebalance. Raises one-line ``MetasignalError``s: ``DataValidationError``/``StoreError`` for a
     bad window or a missing signal, ``RebalanceError`` naming the date when a rebalance fails.
+    Optimizer fallbacks are not warned about: ``solves["fallback"]`` records them.
     """
     started = time.perf_counter()
     days, dates = backtest_days(store, start, end, settings)
     panels = MarketPanels(store, days[0], days[-1], portfolio.risk_lookback)
     signal = signal or submissions_signal(store, portfolio)
-    classified = panels.classified
-    tickers = panels.tickers[classified]
-    frame = panels.frame
+    frame, classified = panels.frame, panels.classified
     history = factor_return_history(
         frame(panels.returns), panels.group_one_hot,
         {name: frame(panels.styles[:, :, j]) for j, name in enumerate(STYLE_FACTORS)},
         frame(panels.universe), frame(np.sqrt(np.clip(panels.market_cap, 0.0, None))),
     )
     history_seconds = time.perf_counter() - started
+    tickers = panels.tickers[classified]
     optimizer, cap = build_walk_forward_optimizer(tickers, panels.group_one_hot, portfolio)
     risk_config = portfolio.risk_config()
     returns = panels.returns[:, classified]
     targets, rows = np.zeros((len(dates), len(tickers))), []
     book, solve_seconds = None, 0.0
-    for i, date in enumerate(dates):
-        row = panels.row(date)
-        exposures = panels.exposures(date)
-        view = signal(date).reindex(exposures.index)
-        if view.notna().sum() < 2:
-            raise RebalanceError(f"the signal known on {date.date()} covers {int(view.notna().sum())} of the "
-                                 f"{len(exposures)} names in the universe; a backtest needs at least 2")
-        view = view.fillna(view.median())  # names without a view sit in the middle
-        previous = np.zeros(len(tickers)) if book is None else book.at(row, returns, date)
-        try:
-            alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic, horizon_days=portfolio.horizon_days)
-            risk = history.risk_model(date, exposures, risk_config)
-            began = time.perf_counter()
-            result = optimizer.solve(PortfolioInputs(
-                alpha=alpha, risk_model=risk, prev_weights=pd.Series(previous, index=tickers),
-                dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
-            ))
-        except MetasignalError as error:
-            raise RebalanceError(f"rebalance of {date.date()}: {error}") from error
-        solve_seconds += time.perf_counter() - began
-        report = result.report
-        rows.append({
-            "date": date, "status": result.status, "fallback": result.fallback, "seconds": result.solve_seconds,
-            "solver_seconds": result.solver_seconds, "iterations": result.iterations, "universe": len(exposures),
-            "over_cap": cap.loosened,
-            "gross": report.gross, "net": report.net, "turnover": report.turnover,
-            "predicted_volatility": report.predicted_volatility, "n_long": report.n_long, "n_short": report.n_short,
-            **{f"max_abs_{group}_net": float(report.group_net[group].abs().max()) if group in report.group_net
-               and len(report.group_net[group]) else 0.0 for group in GROUPS},
-        })
-        targets[i] = result.weights.reindex(tickers).to_numpy(dtype=float)
-        book = _Book(targets[i], row + settings.lag)
-        if progress:
-            progress(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)
+        for i, date in enumerate(dates):
+            row = panels.row(date)
+            exposures = panels.exposures(date)
+            view = _known_view(signal, date, exposures.index)
+            previous = np.zeros(len(tickers)) if book is None else book.at(row, returns, date)
+            try:
+                alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic,
+                                          horizon_days=portfolio.horizon_days)
+                inputs = PortfolioInputs(
+                    alpha=alpha, risk_model=history.risk_model(date, exposures, risk_config),
+                    prev_weights=pd.Series(previous, index=tickers),
+                    dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
+                )
+                began = time.perf_counter()
+                result = optimizer.solve(inputs)
+                solve_seconds += time.perf_counter() - began
+            except MetasignalError as error:
+                raise RebalanceError(f"rebalance of {date.date()}: {error}") from error
+            rows.append(_diagnostics(date, result, len(exposures), cap.loosened))
+            targets[i] = result.weights.reindex(tickers).to_numpy(dtype=float)
+            book = _Book(targets[i], row + settings.lag)
+            if progress:
+                progress(1)
     rebalance_seconds = time.perf_counter() - started - history_seconds
-    target_frame = pd.DataFrame(targets, index=dates, columns=tickers)
+
+    began = time.perf_counter()
     first = panels.row(dates[0])
     window = panels.days[first:]
-    sim_returns = pd.DataFrame(returns[first:], index=window, columns=tickers)
-    began = time.perf_counter()
+    wide = lambda values: pd.DataFrame(values[first:], index=window, columns=tickers)  # noqa: E731
+    target_frame = pd.DataFrame(targets, index=dates, columns=tickers)
     simulation = simulate(
-        target_frame, sim_returns, lag=settings.lag, costs=portfolio.transaction_costs(),
-        borrow=portfolio.borrow_costs(),
-        volume=pd.DataFrame(panels.dollar_volume[first:, classified], index=window, columns=tickers),
-        volatility=pd.DataFrame(panels.sigma[first:, classified], index=window, columns=tickers),
+        target_frame, wide(returns), lag=settings.lag,
+        costs=portfolio.transaction_costs(), borrow=portfolio.borrow_costs(),
+        volume=wide(panels.dollar_volume[:, classified]), volatility=wide(panels.sigma[:, classified]),
     )
     timings = {
         "history": history_seconds, "rebalances": rebalance_seconds, "solver": solve_seconds,
         "simulation": time.perf_counter() - began, "total": time.perf_counter() - started,
     }
-    return WalkForwardResult(target_frame, simulation, pd.DataFrame(rows).set_index("date"),
-                             panels.securities.loc[tickers, list(GROUPS)], sim_returns, timings)
+    return WalkForwardResult(
+        target_frame, simulation, pd.DataFrame(rows).set_index("date"),
+        panels.securities.loc[tickers, list(GROUPS)], wide(returns), timings,
+    )
+
+
+def _known_view(signal: SignalSource, date: pd.Timestamp, universe: pd.Index) -> pd.Series:
+    """The signal known at ``date`` over ``universe``; names without a view get the median."""
+    view = signal(date).reindex(universe)
+    covered = int(view.notna().sum())
+    if covered < 2:
+        raise RebalanceError(f"the signal known on {date.date()} covers {covered} of the {len(universe)} "
+                             "names in the universe; a backtest needs at least 2")
+    return view.fillna(view.median())
+
+
+def _diagnostics(date: pd.Timestamp, result, universe: int, over_cap: int) -> dict:
+    """One row of ``WalkForwardResult.solves``."""
+    report = result.report
+    group_net = {f"max_abs_{group}_net": float(report.group_net[group].abs().max())
+                 if len(report.group_net.get(group, ())) else 0.0 for group in GROUPS}
+    return {
+        "date": date, "status": result.status, "fallback": result.fallback, "seconds": result.solve_seconds,
+        "solver_seconds": result.solver_seconds, "iterations": result.iterations, "universe": universe,
+        "over_cap": over_cap, "gross": report.gross, "net": report.net, "turnover": report.turnover,
+        "predicted_volatility": report.predicted_volatility, "n_long": report.n_long,
+        "n_short": report.n_short, **group_net,
+    }
 
 
 def vectorbt_difference(result: WalkForwardResult) -> float:

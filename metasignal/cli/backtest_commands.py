@@ -8,6 +8,7 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from data.errors import DataValidationError
 from metasignal.cli.context import open_store
@@ -35,19 +36,26 @@ def backtest_command(
     rebalance: Optional[str] = typer.Option(
         None, "--rebalance", help="weekly, daily or monthly (default: [backtest] rebalance, else weekly)."
     ),
-    lag: Optional[int] = typer.Option(None, "--lag", help="Trading days between decision and trade (default: [backtest] lag, else 1)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with [portfolio] and [backtest] tables."),
+    lag: Optional[int] = typer.Option(
+        None, "--lag", help="Trading days between decision and trade (default: [backtest] lag, else 1)."
+    ),
+    config: Optional[Path] = typer.Option(
+        None, "--config", help="TOML file with [portfolio] and [backtest] tables (see metasignal.example.toml)."
+    ),
     out_dir: Path = typer.Option(Path("backtest_out"), "--out", help="Folder for the outputs."),
     signals_file: Optional[Path] = typer.Option(
         None, "--signals", help="Multi-date signal file (submission format) instead of the stored submissions."
     ),
     vectorbt_check: bool = typer.Option(
-        False, "--vectorbt-check", help="Replay the targets with zero costs through vectorbt and print the equity gap."
+        False, "--vectorbt-check",
+        help="Replay the targets with zero costs through vectorbt and print the largest equity difference.",
     ),
 ) -> None:
     """Walk-forward backtest over START..END: signals known at each rebalance -> optimized
     neutral book -> trades with an execution lag -> returns net of spread, impact and borrow."""
-    from backtest.walk_forward import backtest_days, run_walk_forward, save_walk_forward, vectorbt_difference
+    from backtest.walk_forward import (
+        backtest_days, run_walk_forward, save_walk_forward, vectorbt_difference,
+    )
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
 
     values = read_toml(config)
@@ -61,9 +69,12 @@ def backtest_command(
             signal, validated = _signal_file(store, signals_file)
             source = f"{signals_file} ({len(validated.dates)} dates, {validated.n_accepted} rows)"
         days, dates = backtest_days(store, start, end, schedule)
-        with bar(len(dates), f"backtest ({schedule.rebalance}, {len(dates)} rebalances)") as advance:
-            result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal, progress=advance)
-    paths = save_walk_forward(result, out_dir, title=f"metasignal backtest {days[0].date()} to {days[-1].date()}")
+        named = schedule.rebalance if isinstance(schedule.rebalance, str) else "given dates"
+        with bar(len(dates), f"backtest ({named}, {len(dates)} rebalances)") as advance:
+            result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal,
+                                      progress=advance)
+    title = f"metasignal backtest {days[0].date()} to {days[-1].date()}"
+    paths = save_walk_forward(result, out_dir, title=title)
     _print_summary(result, source, paths)
     if vectorbt_check:
         gap = vectorbt_difference(result)
@@ -74,7 +85,7 @@ def _print_summary(result, source: str, paths: dict) -> None:
     simulation, solves = result.simulation, result.solves
     days = simulation.equity.index
     out.print(f"[bold]backtest {days[0].date()} to {days[-1].date()}[/]: {len(days)} trading days, "
-              f"{len(solves)} rebalances, lag {simulation.lag}, signal: {source}")
+              f"{len(solves)} rebalances, lag {simulation.lag}, signal: {escape(source)}")
     fallbacks = int(solves["fallback"].notna().sum())
     out.print(f"solves: {', '.join(f'{k} {v}' for k, v in solves['status'].value_counts().items())}"
               + (f", [yellow]{fallbacks} with the turnover limit lifted[/]" if fallbacks else "")
@@ -82,7 +93,8 @@ def _print_summary(result, source: str, paths: dict) -> None:
               f"time {result.timings['total']:.1f} s (solver {result.timings['solver']:.1f} s)")
     metrics = pd.DataFrame(list(simulation.metrics().items()), columns=["metric", "value"])
     out.print(frame_table(metrics, "metrics (net of costs unless marked gross)"))
-    out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {Path(next(iter(paths.values()))).parent}")
+    folder = Path(next(iter(paths.values()))).parent
+    out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {escape(str(folder))}")
 
 
 def register(app: typer.Typer) -> None:
