@@ -34,13 +34,13 @@ def backtest_command(
     start: str = typer.Option(..., "--start", help="First day of the backtest (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--end", help="Last day of the backtest (YYYY-MM-DD)."),
     rebalance: Optional[str] = typer.Option(
-        None, "--rebalance", help="weekly, daily or monthly (default: [backtest] rebalance, else weekly)."
+        None, "--rebalance", help=r"weekly, daily or monthly (default: the \[backtest] rebalance, else weekly)."
     ),
     lag: Optional[int] = typer.Option(
-        None, "--lag", help="Trading days between decision and trade (default: [backtest] lag, else 1)."
+        None, "--lag", help=r"Trading days between decision and trade (default: the \[backtest] lag, else 1)."
     ),
     config: Optional[Path] = typer.Option(
-        None, "--config", help="TOML file with [portfolio] and [backtest] tables (see metasignal.example.toml)."
+        None, "--config", help=r"TOML file with \[portfolio] and \[backtest] tables (see metasignal.example.toml)."
     ),
     out_dir: Path = typer.Option(Path("backtest_out"), "--out", help="Folder for the outputs."),
     signals_file: Optional[Path] = typer.Option(
@@ -92,7 +92,7 @@ def _print_summary(result, source: str, paths: dict) -> None:
               + f"; largest |net| {solves['net'].abs().max():.1e}; "
               f"time {result.timings['total']:.1f} s (solver {result.timings['solver']:.1f} s)")
     metrics = pd.DataFrame(list(simulation.metrics().items()), columns=["metric", "value"])
-    out.print(frame_table(metrics, "metrics (net of costs unless marked gross)"))
+    out.print(frame_table(metrics, "metrics (net of costs; gross_* before costs)"))
     folder = Path(next(iter(paths.values()))).parent
     out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {escape(str(folder))}")
 
