@@ -51,8 +51,9 @@ from portfolio.settings import PortfolioSettings
 from signals.meta_signal import latest_round, meta_signal
 
 __all__ = [
-    "MarketPanels", "ReachableMaxWeight", "RebalanceError", "SCHEDULES", "SignalSource", "WalkForwardResult", "WalkForwardSettings",
-    "backtest_days", "build_walk_forward_optimizer", "rebalance_dates", "run_walk_forward", "save_walk_forward", "signal_history", "submissions_signal",
+    "MarketPanels", "ReachableMaxWeight", "RebalanceError", "SCHEDULES", "SignalSource",
+    "WalkForwardResult", "WalkForwardSettings", "backtest_days", "build_walk_forward_optimizer",
+    "rebalance_dates", "run_walk_forward", "save_walk_forward", "signal_history", "submissions_signal",
     "vectorbt_difference",
 ]
 
@@ -87,14 +88,16 @@ class WalkForwardSettings:
         else:
             object.__setattr__(self, "rebalance", tuple(pd.DatetimeIndex(self.rebalance)))
         if isinstance(self.lag, bool) or not isinstance(self.lag, (int, np.integer)) or self.lag < 0:
-            raise DataValidationError(f"backtest lag must be a whole number of trading days >= 0, got {self.lag!r}")
+            raise DataValidationError(
+                f"backtest lag must be a whole number of trading days >= 0, got {self.lag!r}")
 
     @classmethod
     def from_mapping(cls, values: dict) -> "WalkForwardSettings":
         """Settings from a mapping (e.g. the ``[backtest]`` TOML table); unknown keys are an error."""
         unknown = sorted(set(values) - {"rebalance", "lag"})
         if unknown:
-            raise DataValidationError(f"unknown backtest setting(s) {', '.join(unknown)}: known are lag, rebalance")
+            raise DataValidationError(
+                f"unknown backtest setting(s) {', '.join(unknown)}: known are lag, rebalance")
         return cls(**values)
 
 
@@ -129,10 +132,12 @@ def rebalance_dates(days: pd.DatetimeIndex, schedule: str | Sequence) -> pd.Date
         chosen = pd.DatetimeIndex(schedule, name="date")
         missing = chosen.difference(days)
         if len(missing):
-            raise DataValidationError(f"rebalance date {missing[0].date()} is not a trading day of the backtest")
+            raise DataValidationError(
+                f"rebalance date {missing[0].date()} is not a trading day of the backtest")
         return chosen.sort_values()
     if schedule not in SCHEDULES:
-        raise DataValidationError(f"unknown rebalance schedule {schedule!r}: choose from {', '.join(SCHEDULES)} or give dates")
+        raise DataValidationError(
+            f"unknown rebalance schedule {schedule!r}: choose from {', '.join(SCHEDULES)} or give dates")
     if schedule == "daily":
         return pd.DatetimeIndex(days, name="date")
     period = days.to_period("W-FRI" if schedule == "weekly" else "M")
@@ -194,10 +199,13 @@ class MarketPanels:
         return pd.DataFrame(values, index=self.tickers[names], columns=[*self.factors, "sigma", "adv_20d"])
 
 
-def _read_daily(store: Store, days: pd.DatetimeIndex, tickers: pd.Index) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Every field the walk-forward uses over ``days`` x ``tickers``, in one query of the daily table."""
+def _read_daily(store: Store, days: pd.DatetimeIndex, tickers: pd.Index
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every field the walk-forward uses over ``days`` x ``tickers``, in one query of the daily
+    table (one join instead of a pivot per field): float arrays by name, and the universe."""
     store.con.register("_wf_days", pd.DataFrame({"date": days.date, "row_id": np.arange(len(days))}))
-    store.con.register("_wf_tickers", pd.DataFrame({"ticker": tickers.to_numpy(dtype=object), "col_id": np.arange(len(tickers))}))
+    store.con.register("_wf_tickers", pd.DataFrame({"ticker": tickers.to_numpy(dtype=object),
+                                                    "col_id": np.arange(len(tickers))}))
     try:
         columns = ", ".join(f'd."{name}"' for name in _FLOAT_FIELDS)
         table = store.con.sql(
@@ -247,8 +255,8 @@ def build_walk_forward_optimizer(tickers: pd.Index, group_one_hot: pd.DataFrame,
     """The settings' optimizer over ``tickers`` with ``MaxWeight`` made reachable (see above)."""
     cap = ReachableMaxWeight(portfolio.max_weight, portfolio.participation)
     constraints = [cap if isinstance(c, MaxWeight) else c for c in portfolio.constraints()]
-    optimizer = PortfolioOptimizer(tickers, constraints, groups=group_one_hot.loc[tickers], styles=STYLE_FACTORS,
-                                   config=portfolio.optimizer_config())
+    optimizer = PortfolioOptimizer(tickers, constraints, groups=group_one_hot.loc[tickers],
+                                   styles=STYLE_FACTORS, config=portfolio.optimizer_config())
     return optimizer, cap
 
 
@@ -277,13 +285,16 @@ def signal_history(frame: pd.DataFrame) -> SignalSource:
     rows of the frame's latest date on or before ``t`` (e.g. a validated multi-date signal file)."""
     missing = {"date", "ticker", "signal"} - set(frame.columns)
     if missing:
-        raise DataValidationError(f"a signal history needs columns date, ticker, signal; missing {', '.join(sorted(missing))}")
+        raise DataValidationError(
+            f"a signal history needs columns date, ticker, signal; missing {', '.join(sorted(missing))}")
     if frame.empty:
         raise DataValidationError("the signal history is empty")
     dated = frame.assign(date=pd.to_datetime(frame["date"]), ticker=frame["ticker"].astype(str))
-    by_date = {day: pd.Series(rows["signal"].to_numpy(dtype=float), index=pd.Index(rows["ticker"], name="ticker"),
-                              name="signal")
-               for day, rows in dated.groupby("date", sort=True)}
+    by_date = {
+        day: pd.Series(rows["signal"].to_numpy(dtype=float), index=pd.Index(rows["ticker"], name="ticker"),
+                       name="signal")
+        for day, rows in dated.groupby("date", sort=True)
+    }
     dates = pd.DatetimeIndex(list(by_date))
 
     def known(date: pd.Timestamp) -> pd.Series:
@@ -317,7 +328,8 @@ class _Book:
             held[trading] *= 1.0 + returns[day, trading]
         equity = cash + held.sum()
         if not equity > 0:
-            raise BankruptcyError(f"the backtest book lost all its equity by {date.date()}; returns are undefined")
+            raise BankruptcyError(
+                f"the backtest book lost all its equity by {date.date()}; returns are undefined")
         return held / equity
 
 
@@ -466,10 +478,12 @@ def _rebalance_figure(solves: pd.DataFrame):
     from plotly.subplots import make_subplots
 
     figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                           subplot_titles=("solve time (s)", "turnover and gross", "largest |net| (dollar, country, sector)"))
+                           subplot_titles=("solve time (s)", "turnover and gross",
+                                           "largest |net| (dollar, country, sector)"))
     figure.add_trace(go.Bar(x=solves.index, y=solves["seconds"], name="solve (s)"), 1, 1)
     figure.add_trace(go.Bar(x=solves.index, y=solves["solver_seconds"], name="solver alone (s)"), 1, 1)
-    figure.add_trace(go.Scatter(x=solves.index, y=solves["turnover"], name="turnover (half sum |trade|)"), 2, 1)
+    figure.add_trace(go.Scatter(x=solves.index, y=solves["turnover"], name="turnover (half sum |trade|)"),
+                     2, 1)
     figure.add_trace(go.Scatter(x=solves.index, y=solves["gross"], name="gross"), 2, 1)
     for column, label in (("net", "|net|"), ("max_abs_country_net", "max |country net|"),
                           ("max_abs_sector_net", "max |sector net|")):
@@ -504,7 +518,8 @@ def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool) -> Path:
     return path
 
 
-def save_walk_forward(result: WalkForwardResult, out_dir, *, title: str = "metasignal walk-forward backtest") -> dict[str, Path]:
+def save_walk_forward(result: WalkForwardResult, out_dir, *,
+                      title: str = "metasignal walk-forward backtest") -> dict[str, Path]:
     """Write a walk-forward's outputs into ``out_dir``; return name -> path.
 
     returns.csv, weights.parquet, metrics.json (:func:`backtest.report.write_outputs`);
