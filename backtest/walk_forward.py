@@ -10,12 +10,15 @@ For each rebalance date ``t`` on the schedule:
 3. the risk model of ``t`` from the factor-return history up to ``t``
    (:mod:`portfolio.risk_history`: each day's regression is run once, each date's model reads
    rows ``<= t`` only);
-4. the optimizer (built once over every security of the store) against the book expected at
-   ``t``: the previous target as executed (``lag`` days after its decision) and drifted with
-   the returns up to ``t``, names that stopped trading closed (as the simulation does);
+4. the optimizer (built once over every classified security of the store, with the per-name
+   cap made reachable, :class:`ReachableMaxWeight`) against the book expected at ``t``: the
+   previous target as executed (``lag`` days after its decision) and drifted with the returns
+   up to ``t``, names that stopped trading closed (as the simulation does);
 
 then :func:`backtest.simulate.simulate` trades the targets with the execution lag and the
-same cost models (spread, impact, borrow) as the optimizer.
+same cost models (spread, impact, borrow) as the optimizer. Rebalance dates whose trade would
+fall after ``end`` are skipped. :func:`save_walk_forward` writes the outputs and the report;
+:func:`vectorbt_difference` replays the targets through vectorbt.
 
 Point in time. Market fields are read once into arrays on a fixed (day x ticker) grid whose
 ticker list is every security of the store, so nothing about the future (not even which
