@@ -45,7 +45,7 @@ from backtest.simulate import BankruptcyError, SimulationResult, simulate
 from data.errors import DataValidationError, MetasignalError, StoreError
 from data.schema import STYLE_FACTORS
 from data.store import Store
-from portfolio.constraints import MaxWeight, ParticipationLimit
+from portfolio.constraints import ReachableMaxWeight
 from portfolio.errors import FallbackWarning
 from portfolio.optimizer import PortfolioInputs, PortfolioOptimizer, alpha_from_signal
 from portfolio.risk_history import factor_return_history
@@ -54,7 +54,7 @@ from portfolio.settings import PortfolioSettings
 from signals.meta_signal import latest_round, meta_signal
 
 __all__ = [
-    "MarketPanels", "ReachableMaxWeight", "RebalanceError", "SCHEDULES", "SignalSource",
+    "MarketPanels", "RebalanceError", "SCHEDULES", "SignalSource",
     "WalkForwardResult", "WalkForwardSettings", "backtest_days", "build_walk_forward_optimizer",
     "rebalance_dates", "run_walk_forward", "save_walk_forward", "signal_history", "submissions_signal",
     "vectorbt_difference",
@@ -231,33 +231,11 @@ def _read_daily(store: Store, days: pd.DatetimeIndex, tickers: pd.Index
     return fields, universe
 
 
-class ReachableMaxWeight(MaxWeight):
-    """``MaxWeight`` that a drifted book can always meet: where ``ParticipationLimit(rate)`` forbids
-    trading back under the cap in one rebalance (a name that rallied past it, or has no volume),
-    the bound is the nearest reachable weight ``prev -+ rate * ADV / capital`` instead.
-
-    Identical to ``MaxWeight`` whenever the cap is reachable. ``loosened``: how many names the
-    last call loosened.
-    """
-
-    def __init__(self, cap: float, rate: float):
-        super().__init__(cap)
-        self.participation = ParticipationLimit(rate)
-        self.loosened = 0
-
-    def weight_bounds(self, ctx):
-        lower, upper = super().weight_bounds(ctx)
-        step = np.where(ctx.in_universe, self.participation.max_trade(ctx), np.inf)
-        reach_low, reach_high = ctx.prev_weights - step, ctx.prev_weights + step
-        self.loosened = int(((reach_low > upper) | (reach_high < lower)).sum())
-        return np.minimum(lower, reach_high), np.maximum(upper, reach_low)
-
-
 def build_walk_forward_optimizer(tickers: pd.Index, group_one_hot: pd.DataFrame, portfolio: PortfolioSettings
                                  ) -> tuple[PortfolioOptimizer, ReachableMaxWeight]:
-    """The settings' optimizer over ``tickers`` with ``MaxWeight`` made reachable (see above)."""
-    cap = ReachableMaxWeight(portfolio.max_weight, portfolio.participation)
-    constraints = [cap if isinstance(c, MaxWeight) else c for c in portfolio.constraints()]
+    """The settings' optimizer over ``tickers``, and its reachable cap (for the ``over_cap`` diagnostic)."""
+    constraints = portfolio.constraints()
+    cap = next(c for c in constraints if isinstance(c, ReachableMaxWeight))
     optimizer = PortfolioOptimizer(tickers, constraints, groups=group_one_hot.loc[tickers],
                                    styles=STYLE_FACTORS, config=portfolio.optimizer_config())
     return optimizer, cap

@@ -437,3 +437,24 @@ class ParticipationLimit(Constraint):
         excess = np.abs(weights - ctx.prev_weights) - self.max_trade(ctx)
         return float(np.clip(np.where(ctx.in_universe, excess, 0.0), 0.0, None).max())
 
+
+class ReachableMaxWeight(MaxWeight):
+    """``MaxWeight`` that a drifted book can always meet: where ``ParticipationLimit(rate)`` forbids
+    trading back under the cap in one rebalance (a name that rallied past it, or has no volume),
+    the bound is the nearest reachable weight ``prev -+ rate * ADV / capital`` instead.
+
+    Identical to ``MaxWeight`` whenever the cap is reachable. ``loosened``: how many names the
+    last call loosened.
+    """
+
+    def __init__(self, cap: float, rate: float):
+        super().__init__(cap)
+        self.participation = ParticipationLimit(rate)
+        self.loosened = 0
+
+    def weight_bounds(self, ctx):
+        lower, upper = super().weight_bounds(ctx)
+        step = np.where(ctx.in_universe, self.participation.max_trade(ctx), np.inf)
+        reach_low, reach_high = ctx.prev_weights - step, ctx.prev_weights + step
+        self.loosened = int(((reach_low > upper) | (reach_high < lower)).sum())
+        return np.minimum(lower, reach_high), np.maximum(upper, reach_low)

@@ -19,8 +19,8 @@ from portfolio.constraints import (
     DollarNeutral,
     FactorBounds,
     GrossLeverage,
-    MaxWeight,
     ParticipationLimit,
+    ReachableMaxWeight,
     SectorNeutral,
     TurnoverLimit,
 )
@@ -73,7 +73,7 @@ class PortfolioSettings:
         chosen += [
             FactorBounds({style: self.style_bound for style in STYLE_FACTORS}),
             GrossLeverage(self.gross),
-            MaxWeight(self.max_weight),
+            ReachableMaxWeight(self.max_weight, self.participation),
             ParticipationLimit(self.participation),
         ]
         if self.turnover is not None:

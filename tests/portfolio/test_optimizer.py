@@ -331,3 +331,21 @@ def test_an_unconstrained_book_is_reported_as_unbounded(market):
 def test_config_rejects_two_different_capitals():
     with pytest.raises(PortfolioInputError, match="differs from the transaction cost model's capital"):
         OptimizerConfig(capital=5e8, transaction_costs=TransactionCostModel(capital=1e8))
+
+
+def test_reachable_cap_sells_as_far_as_liquidity_allows(market):
+    """The same book as above: ReachableMaxWeight trades toward the cap instead of failing."""
+    from portfolio.constraints import ReachableMaxWeight
+
+    tickers = market.tickers
+    prev = pd.Series(0.0, index=tickers)
+    prev.iloc[:2] = [0.05, -0.05]
+    adv = pd.Series(1e7, index=tickers)  # one rebalance may trade 0.01 * 1e7 / 1e8 = 0.001 of capital
+    alpha = pd.Series(0.001, index=tickers)
+    cap = ReachableMaxWeight(0.01, 0.01)
+    optimizer = PortfolioOptimizer(tickers, [cap, ParticipationLimit(0.01)], groups=market.groups,
+                                   styles=STYLES, config=OptimizerConfig(transaction_costs=None))
+    weights = optimizer.solve(PortfolioInputs(alpha, market.risk_model(), prev, adv)).weights
+    assert cap.loosened == 2
+    np.testing.assert_allclose(weights.iloc[:2], [0.049, -0.049], atol=1e-7)  # as far toward the cap as allowed
+    assert weights.iloc[2:].abs().max() <= 0.01 + 1e-8  # everyone else keeps the plain cap
