@@ -49,8 +49,7 @@ _DDL = (
 def ensure_tables(store: Store) -> None:
     """Create the round tables if missing (and the submission and stake tables they read)."""
     stakes.ensure_tables(store)
-    for statement in _DDL:
-        store.con.execute(statement)
+    store.ensure_tables("backtest.rounds", _DDL)
 
 
 # ----------------------------------------------------------------------------- rounds

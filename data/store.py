@@ -52,6 +52,7 @@ class Store:
         self.path = path
         self.con = con
         self._depth = 0
+        self._ensured: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -105,6 +106,19 @@ class Store:
             raise
         self._depth = 0
         self.con.execute("COMMIT")
+
+    def ensure_tables(self, owner: str, statements: Sequence[str]) -> None:
+        """Run an owner's ``CREATE TABLE IF NOT EXISTS`` statements once per open store.
+
+        Floors above ``data`` keep their own tables in the file; this is how they create them.
+        Statements run inside a transaction are repeated next time (a rollback may undo them).
+        """
+        if owner in self._ensured:
+            return
+        for statement in statements:
+            self.con.execute(statement)
+        if not self._depth:
+            self._ensured.add(owner)
 
     def one(self, query: str, params: Sequence = ()) -> tuple | None:
         """First row of a query (the result is fully consumed), or ``None``."""

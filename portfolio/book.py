@@ -15,8 +15,8 @@ _DDL = (
 
 
 def ensure_tables(store: Store) -> None:
-    for statement in _DDL:
-        store.con.execute(statement)
+    """Create the portfolio tables if the store lacks them."""
+    store.ensure_tables("portfolio.book", _DDL)
 
 
 def store_portfolio(store: Store, date, weights: pd.Series, summary: dict) -> None:

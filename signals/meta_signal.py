@@ -22,7 +22,10 @@ def latest_round(store: Store, date) -> pd.Timestamp:
     storage.ensure_tables(store)
     row = store.one("SELECT max(date) FROM submissions WHERE date <= ?", [pd.Timestamp(date).date()])
     if row is None or row[0] is None:
-        raise StoreError(f"no submissions on or before {pd.Timestamp(date).date()}: submit signals or pass --alpha FILE")
+        raise StoreError(
+            f"no submissions on or before {pd.Timestamp(date).date()}: submit signals (on the synthetic "
+            "market, `metasignal examples` submits the example models) or pass --alpha FILE"
+        )
     return pd.Timestamp(row[0])
 
 

@@ -27,8 +27,7 @@ _DDL = (
 def ensure_tables(store: Store) -> None:
     """Create the stake table if missing (and the models table it refers to)."""
     storage.ensure_tables(store)
-    for statement in _DDL:
-        store.con.execute(statement)
+    store.ensure_tables("signals.stakes", _DDL)
 
 
 def _change_stake(store: Store, model: str, amount: float, date, kind: str) -> None:

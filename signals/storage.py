@@ -142,8 +142,7 @@ class SubmissionReceipt:
 # --------------------------------------------------------------------------- helpers
 def ensure_tables(store) -> None:
     """Create the models and submissions tables if the store lacks them."""
-    for statement in _DDL:
-        store.con.execute(statement)
+    store.ensure_tables("signals.storage", _DDL)
 
 
 def _utc_naive(value) -> pd.Timestamp:
