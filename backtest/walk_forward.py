@@ -166,7 +166,8 @@ class MarketPanels:
         self.securities = store.securities()
         self.securities.index = pd.Index(self.securities.index.astype(str), name="ticker")
         self.tickers = self.securities.index
-        fields, universe = _read_daily(store, self.days, self.tickers)
+        fields = store.daily_arrays((*_FLOAT_FIELDS, "in_universe"), self.days, self.tickers)
+        universe = fields["in_universe"]
         self.returns = fields["ret"]
         self.sigma = fields["sigma"]
         self.adv = fields["adv_20d"]
@@ -200,35 +201,6 @@ class MarketPanels:
             self.sigma[row, names, None], self.adv[row, names, None],
         ])
         return pd.DataFrame(values, index=self.tickers[names], columns=[*self.factors, "sigma", "adv_20d"])
-
-
-def _read_daily(store: Store, days: pd.DatetimeIndex, tickers: pd.Index
-                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Every field the walk-forward uses over ``days`` x ``tickers``, in one query of the daily
-    table (one join instead of a pivot per field): float arrays by name, and the universe."""
-    store.con.register("_wf_days", pd.DataFrame({"date": days.date, "row_id": np.arange(len(days))}))
-    store.con.register("_wf_tickers", pd.DataFrame({"ticker": tickers.to_numpy(dtype=object),
-                                                    "col_id": np.arange(len(tickers))}))
-    try:
-        columns = ", ".join(f'd."{name}"' for name in _FLOAT_FIELDS)
-        table = store.con.sql(
-            f"SELECT r.row_id, c.col_id, coalesce(d.in_universe, false) AS in_universe, {columns} "
-            "FROM daily d JOIN _wf_days r ON d.date = r.date JOIN _wf_tickers c ON d.ticker = c.ticker"
-        ).to_arrow_table()
-    finally:
-        store.con.unregister("_wf_days")
-        store.con.unregister("_wf_tickers")
-    rows = table.column("row_id").to_numpy()
-    cols = table.column("col_id").to_numpy()
-    shape = (len(days), len(tickers))
-    fields = {}
-    for name in _FLOAT_FIELDS:
-        values = np.full(shape, np.nan)
-        values[rows, cols] = table.column(name).to_numpy(zero_copy_only=False).astype(float)
-        fields[name] = values
-    universe = np.zeros(shape, dtype=bool)
-    universe[rows, cols] = table.column("in_universe").to_numpy(zero_copy_only=False).astype(bool)
-    return fields, universe
 
 
 def build_walk_forward_optimizer(tickers: pd.Index, group_one_hot: pd.DataFrame, portfolio: PortfolioSettings

@@ -285,6 +285,39 @@ class Store:
             wide = wide.reindex(columns=tickers)
         return wide.sort_index()
 
+    def daily_arrays(self, fields: Sequence[str], days: pd.DatetimeIndex, tickers: pd.Index) -> dict[str, np.ndarray]:
+        """Several derived fields on a fixed ``days x tickers`` grid, in one query.
+
+        Float fields are NaN where the store has no row; ``in_universe`` is boolean (False there).
+        """
+        unknown = [f for f in fields if f not in DAILY_FIELDS]
+        if unknown:
+            raise StoreError(f"unknown field(s) {', '.join(unknown)}: choose from {', '.join(DAILY_FIELDS)}")
+        self.con.register("_grid_days", pd.DataFrame({"date": days.date, "row_id": np.arange(len(days))}))
+        self.con.register("_grid_tickers", pd.DataFrame({"ticker": np.asarray(tickers, dtype=object),
+                                                         "col_id": np.arange(len(tickers))}))
+        try:
+            columns = ", ".join(
+                f'coalesce(d."{name}", false) AS "{name}"' if name == "in_universe" else f'd."{name}"' for name in fields
+            )
+            table = self.con.sql(
+                f"SELECT r.row_id, c.col_id, {columns} FROM daily d "
+                "JOIN _grid_days r ON d.date = r.date JOIN _grid_tickers c ON d.ticker = c.ticker"
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_grid_days")
+            self.con.unregister("_grid_tickers")
+        rows, cols = table.column("row_id").to_numpy(), table.column("col_id").to_numpy()
+        shape = (len(days), len(tickers))
+        arrays = {}
+        for name in fields:
+            kind = bool if name == "in_universe" else float
+            values = np.zeros(shape, dtype=bool) if kind is bool else np.full(shape, np.nan)
+            column = table.column(name).to_numpy(zero_copy_only=False)
+            values[rows, cols] = column.astype(kind)
+            arrays[name] = values
+        return arrays
+
     def returns(self, start=None, end=None, tickers: Sequence[str] | None = None) -> pd.DataFrame:
         """Simple daily total returns, ``date x ticker`` (NaN where a name did not trade)."""
         return self.panel("ret", start, end, tickers)

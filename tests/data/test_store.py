@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,3 +58,15 @@ def test_info_reports_the_contents(store_copy):
     assert info["tickers"] == 150 and info["countries"] == 20 and info["sectors"] == 11
     assert info["last_derived_date"] == str(info["last_date"])
     assert info["source"] == "synthetic"
+
+
+def test_daily_arrays_match_the_panels(store_copy):
+    days = store_copy.trading_days()[100:140]
+    tickers = store_copy.securities().index[:40].append(pd.Index(["NOT THERE"]))
+    arrays = store_copy.daily_arrays(("ret", "beta", "in_universe"), days, tickers)
+    for name in ("ret", "beta"):
+        expected = store_copy.panel(name, days[0], days[-1]).reindex(index=days, columns=tickers)
+        np.testing.assert_array_equal(arrays[name], expected.to_numpy(dtype=float))
+    universe = store_copy.panel("in_universe", days[0], days[-1]).reindex(index=days, columns=tickers)
+    np.testing.assert_array_equal(arrays["in_universe"], universe.fillna(False).to_numpy(dtype=bool))
+    assert not arrays["in_universe"][:, -1].any() and np.isnan(arrays["ret"][:, -1]).all()
