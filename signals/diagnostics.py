@@ -43,7 +43,8 @@ from signals import stakes as stake_ledger
 from signals import storage
 from signals.cleaning import clean_signals
 from signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model
-from signals.scoring import METRICS, _masked_pearson, score_era
+from signals.scoring import METRICS, score_era
+from signals.transforms import masked_pearson
 from signals.submission import ValidatedSubmission
 
 SCORE_METRICS: tuple[str, ...] = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
@@ -160,7 +161,7 @@ def style_exposure(signal: pd.Series, exposures: pd.DataFrame, factors: Iterable
     values = cleaned.iloc[:, 0].to_numpy(dtype=float)
     matrix = exposures[factors].to_numpy(dtype=float)
     rows = np.isfinite(matrix) & np.isfinite(values)[:, None]  # pairwise-complete rows per factor
-    correlation = _masked_pearson(matrix, values, rows)
+    correlation = masked_pearson(matrix, values, rows)
     return pd.Series(correlation, index=pd.Index(factors, name="factor"))
 
 

@@ -42,6 +42,7 @@ from signals.transforms import (
     center,
     column_stds,
     gaussian,
+    masked_pearson,
     orthogonalize,
     power,
     rank,
@@ -201,21 +202,9 @@ def _top_bottom_mask(values: np.ndarray, top_bottom: int) -> np.ndarray:
     return mask
 
 
-def _masked_pearson(columns: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Pearson correlation per column over the rows where ``mask`` is true."""
-    count = mask.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        x_values = np.where(mask, columns, 0.0)
-        y_values = np.where(mask, target[:, None], 0.0)
-        x = np.where(mask, x_values - x_values.sum(axis=0) / count, 0.0)
-        y = np.where(mask, y_values - y_values.sum(axis=0) / count, 0.0)
-        correlation = (x * y).sum(axis=0) / np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
-    return np.clip(correlation, -1.0, 1.0)
-
-
 def _correlations(columns: np.ndarray, target: np.ndarray, top_bottom: int | None) -> np.ndarray:
     if top_bottom is not None and top_bottom > 0:
-        return _masked_pearson(columns, target, _top_bottom_mask(columns, top_bottom))
+        return masked_pearson(columns, target, _top_bottom_mask(columns, top_bottom))
     return _pearson(columns, target)
 
 

@@ -237,3 +237,15 @@ def orthogonalize(v: np.ndarray, u: np.ndarray) -> np.ndarray:
     if v_values.ndim == 1:
         return v_values - u_values * loadings
     return v_values - np.outer(u_values, loadings)
+
+
+def masked_pearson(columns: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Pearson correlation per column over the rows where ``mask`` is true."""
+    count = mask.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x_values = np.where(mask, columns, 0.0)
+        y_values = np.where(mask, target[:, None], 0.0)
+        x = np.where(mask, x_values - x_values.sum(axis=0) / count, 0.0)
+        y = np.where(mask, y_values - y_values.sum(axis=0) / count, 0.0)
+        correlation = (x * y).sum(axis=0) / np.sqrt((x * x).sum(axis=0) * (y * y).sum(axis=0))
+    return np.clip(correlation, -1.0, 1.0)
