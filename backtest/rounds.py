@@ -176,12 +176,14 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
         finally:
             store.con.unregister("_results")
         events = pd.DataFrame({"model": models, "amount": paid.to_numpy()})
-        events = events[events["amount"] != 0]
-        for model, amount in events.itertuples(index=False):  # at most one row per model
+        store.con.register("_payouts", events[events["amount"] != 0])
+        try:
             store.con.execute(
-                "INSERT INTO stake_events VALUES (?, ?, 'payout', ?, ?, now())",
-                [model, resolution_date.date(), float(amount), day.date()],
+                "INSERT INTO stake_events SELECT model, ?, 'payout', amount, ?, now() FROM _payouts",
+                [resolution_date.date(), day.date()],
             )
+        finally:
+            store.con.unregister("_payouts")
         if _before_commit is not None:
             _before_commit()
         store.con.execute(
