@@ -20,7 +20,7 @@ def leaderboard_html(board: pd.DataFrame, digits: int = 4) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in shown.itertuples(index=False)
     )
-    return f"<table class='metrics'><tr>{head}</tr>{rows}</table>"
+    return f"<div style='overflow-x:auto'><table class='metrics'><tr>{head}</tr>{rows}</table></div>"
 
 
 def stake_figure(stakes: pd.DataFrame) -> go.Figure:
