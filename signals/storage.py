@@ -163,7 +163,7 @@ def _day(value) -> pd.Timestamp:
 
 
 def _require_model(store, name: str) -> None:
-    hit = store.con.execute("SELECT 1 FROM models WHERE name = ?", [name]).fetchone()
+    hit = store.one("SELECT 1 FROM models WHERE name = ?", [name])
     if hit is None:
         raise UnknownModelError(f"unknown model {name!r}: create it first (models create {name})")
 
@@ -205,7 +205,7 @@ def create_model(store, name: str, owner: str | None = None, *, created_at=None)
     ensure_tables(store)
     record = ModelRecord(name=name, owner=owner, created_at=_utc_naive(created_at))
     with store.transaction():
-        if store.con.execute("SELECT 1 FROM models WHERE name = ?", [name]).fetchone():
+        if store.one("SELECT 1 FROM models WHERE name = ?", [name]):
             raise ModelExistsError(f"model {name!r} already exists (rule: model names are unique)")
         store.con.execute(
             "INSERT INTO models VALUES (?, ?, ?)", [name, owner, record.created_at.to_pydatetime()]
@@ -329,11 +329,11 @@ def submission(store, model: str, date, *, version: int | None = None, as_of=Non
     day = _day(date)
     stamp = _as_of(as_of)
     if version is None:
-        row = store.con.execute(
+        row = store.one(
             "SELECT max(version) FROM submissions WHERE model = ? AND date = ? "
             "AND (CAST(? AS TIMESTAMP) IS NULL OR uploaded_at <= CAST(? AS TIMESTAMP))",
             [model, day.date(), stamp, stamp],
-        ).fetchone()
+        )
         version = row[0]
     if version is None:
         _require_model(store, model)

@@ -187,6 +187,21 @@ def test_reading_missing_submissions_is_a_clear_error(submission_store):
         list_submissions(submission_store, "ghost")
 
 
+def test_storage_reads_leave_no_open_result_on_the_connection(submission_store):
+    # duckdb 2: a half-fetched result blocks the connection's next register/query
+    create_model(submission_store, "alpha")
+    submit(submission_store, "alpha", _csv(), date=DAYS[0])
+    tickers = MEMBERS[:3]
+    assert len(submission(submission_store, "alpha", DAYS[0])) == 120
+    assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
+    with pytest.raises(SubmissionNotFoundError):
+        submission(submission_store, "alpha", DAYS[1])
+    assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
+    with pytest.raises(ModelExistsError):
+        create_model(submission_store, "alpha")
+    assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
+
+
 # --------------------------------------------------------------------------- atomicity
 @pytest.mark.parametrize(
     "data, rule",
