@@ -113,6 +113,21 @@ def _max_churn_and_turnover(
     return worst
 
 
+def _headroom(store: Store, models: pd.Index, effective: pd.Timestamp) -> pd.Series:
+    """Per model, the most a payout effective on ``effective`` can burn without the ledger's
+    balance dropping below 0 then or at any later event already recorded (>= 0)."""
+    events = store.con.execute(
+        "SELECT model, effective, sum(amount) AS amount FROM stake_events GROUP BY model, effective "
+        "ORDER BY model, effective"
+    ).fetch_df()
+    events["effective"] = pd.to_datetime(events["effective"])
+    events["balance"] = events.groupby("model")["amount"].cumsum()
+    landed = events["effective"] <= effective
+    then = events[landed].groupby("model")["balance"].last().reindex(models, fill_value=0.0)
+    later = events[~landed].groupby("model")["balance"].min().reindex(models, fill_value=np.inf)
+    return np.minimum(then, later).clip(lower=0.0)
+
+
 def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
                   cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
     """Resolve one round; returns False when it was already resolved (nothing changes).
@@ -158,6 +173,8 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
         sample_weights=era.sample_weights, stakes=meta_stakes, metrics=SCORE_METRICS,
     ).reindex(models)
     paid, factor = payouts(at_risk, scores.fillna(0.0), rule)
+    # overlapping rounds stake the same balance: a burn takes at most what is left when it lands
+    paid = np.maximum(paid, -_headroom(store, models, resolution_date)) + 0.0  # + 0.0: no negative zeros
     results = pd.concat([scores, checks], axis=1)
     results.insert(0, "reason", reason)
     results.insert(0, "eligible", ok.to_numpy())

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from backtest import rounds
-from backtest.payouts import PRESETS
+from backtest.payouts import PRESETS, policy
 from data.example_models import EXAMPLE_STAKES
 from signals import stakes
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
@@ -98,3 +98,22 @@ def test_stake_changes_take_effect_after_their_date(tournament):
 
     with pytest.raises(DataValidationError, match="cannot release"):
         stakes.release(store, "skilled", 1.0, dates[5])
+
+
+def test_overlapping_rounds_never_burn_a_stake_below_zero(tournament):
+    # Weekly rounds with a 20D2L window overlap, so several rounds stake the same balance. With an
+    # unclipped policy each round may burn its whole stake at risk; the ledger must still never
+    # hold a negative balance (a later deposit would otherwise be eaten by an old debt).
+    store, dates = tournament
+    rule = policy("custom", {"alpha": 1e6}, clip=None)
+    rounds.resolve_rounds(store, through=dates[-1], rule=rule)
+    events = store.con.execute(
+        "SELECT model, effective, sum(amount) AS amount FROM stake_events GROUP BY ALL ORDER BY model, effective"
+    ).fetch_df()
+    running = events.groupby("model")["amount"].cumsum()
+    assert (events["amount"] < 0).any()  # the policy does burn
+    assert running.min() >= -1e-9
+    paid = rounds.round_results(store).groupby("model")["payout"].sum()
+    ledger = events[events.model.isin(paid.index)].groupby("model")["amount"].sum()
+    deposits = pd.Series(EXAMPLE_STAKES).reindex(ledger.index)
+    pd.testing.assert_series_equal(ledger - deposits, paid.reindex(ledger.index), check_names=False, atol=1e-6)
