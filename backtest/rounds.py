@@ -13,8 +13,9 @@ its round's resolution date ``t + lag + days``, the close that ends the target w
 - ``round_results(round_date, model, stake, at_risk, submitted, eligible, reason,
   <metrics>, payout_score, payout)``
 
-Eligibility looks back at the previous five rounds' submissions of each model (churn
-and turnover against each; a model with nothing to compare against is eligible).
+Eligibility looks back at each model's own last five submissions before the round (churn
+and turnover against each, however many rounds ago; a model with nothing to compare against
+is eligible).
 """
 
 from __future__ import annotations
@@ -92,14 +93,28 @@ class _EraCache:
         return self._cache[date]
 
 
+def _previous_submission_dates(store: Store, day: pd.Timestamp) -> pd.DataFrame:
+    """(model, date): each model's last ``LOOKBACK_ROUNDS`` submission dates before ``day``."""
+    frame = store.con.execute(
+        "SELECT model, date FROM (SELECT DISTINCT model, date FROM submissions WHERE date < ?) "
+        "QUALIFY row_number() OVER (PARTITION BY model ORDER BY date DESC) <= ?",
+        [day.date(), LOOKBACK_ROUNDS],
+    ).fetch_df()
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
 def _max_churn_and_turnover(
-    predictions: pd.DataFrame, era: _EraInputs, previous_rounds: pd.DatetimeIndex, cache: _EraCache
+    predictions: pd.DataFrame, era: _EraInputs, previous: pd.DataFrame, cache: _EraCache
 ) -> pd.DataFrame:
-    """Max churn and turnover of each model against its submissions of the previous rounds."""
+    """Max churn and turnover of each model against its own previous submissions
+    (``previous``: rows (model, date), see :func:`_previous_submission_dates`)."""
     worst = pd.DataFrame(np.nan, index=predictions.columns, columns=["churn", "turnover"])
-    for previous_date in previous_rounds:
+    previous = previous[previous["model"].isin(predictions.columns)]
+    for previous_date, rows in sorted(previous.groupby("date"), reverse=True):
         prev_era = cache(previous_date)
-        models = [m for m in predictions.columns if m in prev_era.submissions.columns]
+        models = [m for m in predictions.columns
+                  if m in set(rows["model"]) and m in prev_era.submissions.columns]
         if not models:
             continue
         previous = prev_era.submissions[models].reindex(prev_era.universe)
@@ -152,9 +167,8 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
     predictions = submitted.reindex(index=era.universe, columns=models)
     has_submission = predictions.notna().any(axis=0)
 
-    earlier = round_dates(store)
-    earlier = earlier[earlier < day][-LOOKBACK_ROUNDS:]
-    checks = _max_churn_and_turnover(predictions.loc[:, has_submission], era, earlier[::-1], cache)
+    earlier = _previous_submission_dates(store, day)
+    checks = _max_churn_and_turnover(predictions.loc[:, has_submission], era, earlier, cache)
     checks = checks.reindex(models)
     ok = eligible(checks["churn"], checks["turnover"]) & has_submission
     stake = balances.reindex(models, fill_value=0.0)

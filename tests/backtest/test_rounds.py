@@ -6,7 +6,7 @@ import pytest
 from backtest import rounds
 from backtest.payouts import PRESETS, policy
 from data.example_models import EXAMPLE_STAKES
-from signals import stakes
+from signals import stakes, storage
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 
 
@@ -117,3 +117,18 @@ def test_overlapping_rounds_never_burn_a_stake_below_zero(tournament):
     ledger = events[events.model.isin(paid.index)].groupby("model")["amount"].sum()
     deposits = pd.Series(EXAMPLE_STAKES).reindex(ledger.index)
     pd.testing.assert_series_equal(ledger - deposits, paid.reindex(ledger.index), check_names=False, atol=1e-6)
+
+
+def test_eligibility_compares_with_the_models_last_submissions_across_skipped_rounds(tournament):
+    # A model that sits out five rounds and returns with the opposite signal must still be
+    # compared with its own last submissions (SCORING.md: "the model's last 5 submissions").
+    store, dates = tournament
+    storage.create_model(store, "returner")
+    first = storage.submission(store, "skilled", dates[0])
+    for day, values in ((dates[0], first), (dates[6], 1.0 - first)):
+        frame = pd.DataFrame({"ticker": values.index, "signal": values.to_numpy(), "date": day.date()})
+        storage.submit(store, "returner", frame.to_csv(index=False).encode(), min_tickers=20)
+    rounds.resolve_rounds(store, through=dates[6])
+    row = rounds.round_results(store, dates[6], "returner").iloc[0]
+    assert row["submitted"] and row["churn"] > 0.15
+    assert not row["eligible"] and row["reason"] == "churn >= 0.15"
