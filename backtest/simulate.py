@@ -219,7 +219,8 @@ def simulate(
     borrow: borrow fee on shorts held overnight; None = free shorting. Per-name arrays in both
         models follow the column order of ``returns``.
     volume, volatility: realized daily dollar volume and daily return volatility (date x
-        ticker), needed when ``costs.impact > 0``; aligned to ``returns`` by label.
+        ticker), needed when ``costs.impact > 0``; aligned to ``returns`` by label; every ticker
+        with a target must be a column (NaN cells mean no volume / unknown volatility).
     cash_rate: annual rate earned (or paid, when negative) by the cash leg, per trading day
         ``cash_rate / 252``.
     capital: starting equity in dollars; default ``costs.capital`` when a cost model is given
@@ -253,6 +254,15 @@ def simulate(
         )
     days = trading_days[start:]
     ret = returns.to_numpy(dtype=float)[start:]
+    if charge_impact:
+        traded = tickers[(target_values != 0).any(axis=0)]
+        for name, frame in (("volume", volume), ("volatility", volatility)):
+            uncovered = traded.difference(frame.columns) if isinstance(frame, pd.DataFrame) else []
+            if len(uncovered):
+                raise DataValidationError(
+                    f"{name} has no column for ticker {uncovered[0]!r}, which has a target "
+                    f"({len(uncovered)} such ticker(s)); impact costs need it."
+                )
     volume_values = _aligned(volume, days, tickers, "volume") if charge_impact else None
     volatility_values = _aligned(volatility, days, tickers, "volatility") if charge_impact else None
 

@@ -385,3 +385,17 @@ def test_synthetic_market_book_keeps_its_identities_and_drops_delisted_names(sma
     metrics = result.metrics()
     assert np.isfinite([metrics["sharpe"], metrics["cost_drag_bp_per_year"]]).all()
     assert 0.0 < metrics["cost_drag_bp_per_year"] < 2000.0
+
+
+@pytest.mark.parametrize("frame", ["volume", "volatility"])
+def test_impact_inputs_must_cover_every_traded_name(frame):
+    # A name missing from the volume (or volatility) frame would silently never trade (or trade
+    # without impact); the simulation names it instead.
+    days = pd.bdate_range("2024-01-01", periods=5)
+    returns = pd.DataFrame(0.01, index=days, columns=["A", "B"])
+    inputs = {"volume": pd.DataFrame(1e9, index=days, columns=["A", "B"]),
+              "volatility": pd.DataFrame(0.02, index=days, columns=["A", "B"])}
+    inputs[frame] = inputs[frame][["A"]]
+    weights = pd.DataFrame({"A": [0.5], "B": [-0.5]}, index=days[:1])
+    with pytest.raises(DataValidationError, match=f"{frame} has no column for ticker 'B'"):
+        simulate(weights, returns, costs=TransactionCostModel(capital=1e6), **inputs)
