@@ -6,8 +6,8 @@ changing bars after ``t`` cannot change anything computed for ``t``.
 
 Definitions (documented here once):
 
-- ``ret``: simple daily total return from ``adj_close``; NaN when the name has no bar
-  on ``t`` or on the previous trading day.
+- ``ret``: simple daily total return from ``adj_close`` since the name's previous bar
+  (a gap's move lands on the next bar); NaN when the name has no bar on ``t`` and on its first bar.
 - ``dollar_volume = close * volume``; ``adv_20d``: 20-day mean dollar volume (>= 10 bars).
 - ``market_cap = close * shares_outstanding`` (shares as stored in ``securities``).
 - ``sigma``: 60-day standard deviation of ``ret`` (>= 20 returns), daily units.
@@ -37,8 +37,13 @@ BETA_DAYS = 252
 
 
 def daily_returns(adj_close: pd.DataFrame) -> pd.DataFrame:
-    """Simple total returns ``adj_close[t] / adj_close[t-1] - 1`` (NaN across gaps)."""
-    return adj_close / adj_close.shift(1) - 1.0
+    """Simple total returns since each name's previous bar: ``adj_close[t] / adj_close[prev] - 1``.
+
+    NaN on days without a bar and on a name's first bar. A day without a bar (a local
+    holiday on a multi-market calendar, a halt) does not lose the move: the next bar's
+    return spans the gap.
+    """
+    return adj_close / adj_close.ffill().shift(1) - 1.0
 
 
 def universe_mask(ret: pd.DataFrame, adv: pd.DataFrame) -> pd.DataFrame:
