@@ -66,7 +66,7 @@ def validate_bars(frame: pd.DataFrame, source: str = "bars") -> pd.DataFrame:
             continue
         values = pd.to_numeric(frame[column], errors="coerce")
         bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)) & frame[column].notna().to_numpy())
-        if column in ("close", "volume"):
+        if column in ("close", "volume", "adj_close"):  # adj_close, when given, makes every return
             bad = np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))
         if bad.size:
             raise DataValidationError(f"{source}: column {column}: non-numeric or missing value on line(s) {_line(bad)}")
@@ -98,9 +98,20 @@ def validate_securities(frame: pd.DataFrame, source: str = "securities") -> pd.D
     duplicated = np.flatnonzero(out["ticker"].duplicated().to_numpy())
     if duplicated.size:
         raise DataValidationError(f"{source}: duplicate ticker on line(s) {_line(duplicated)}")
+    if "shares_outstanding" in out:
+        given = out["shares_outstanding"].notna().to_numpy()
+        values = pd.to_numeric(out["shares_outstanding"], errors="coerce")
+        bad = np.flatnonzero(given & ~np.isfinite(values.to_numpy(dtype=float)))
+        if bad.size:
+            raise DataValidationError(f"{source}: column shares_outstanding: non-numeric value on line(s) {_line(bad)}")
+        out["shares_outstanding"] = values.astype(float)
     for column in ("listed", "delisted"):
         if column in out:
-            out[column] = pd.to_datetime(out[column], errors="coerce")
+            dates = pd.to_datetime(out[column], errors="coerce")
+            bad = np.flatnonzero((dates.isna() & out[column].notna()).to_numpy())
+            if bad.size:
+                raise DataValidationError(f"{source}: column {column}: unparseable date on line(s) {_line(bad)}")
+            out[column] = dates
     return out
 
 

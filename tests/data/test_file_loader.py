@@ -78,3 +78,27 @@ def test_failed_import_leaves_the_store_unchanged(store_copy, tmp_path, monkeypa
         import_file(store_copy, path)
     after = store_copy.one("SELECT count(*), sum(close) FROM bars"), store_copy.one("SELECT count(*), sum(beta) FROM daily")
     assert after == before
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("ticker,country,sector,shares_outstanding\nT0 US,US,Energy,1e6\nT1 US,US,Energy,lots\n",
+         "column shares_outstanding: non-numeric value on line\\(s\\) 3"),
+        ("ticker,country,sector,listed\nT0 US,US,Energy,2020-01-02\nT1 US,US,Energy,soon\n",
+         "column listed: unparseable date on line\\(s\\) 3"),
+    ],
+)
+def test_malformed_securities_name_the_line_and_leave_the_store_unchanged(empty_store, tmp_path, text, message):
+    import_file(empty_store, _securities_csv(tmp_path))
+    before = empty_store.securities()
+    with pytest.raises(DataValidationError, match=message):
+        import_file(empty_store, _write(tmp_path / "bad.csv", text))
+    pd.testing.assert_frame_equal(empty_store.securities(), before)
+
+
+def test_a_blank_adj_close_is_refused_not_stored_as_a_missing_return(empty_store, tmp_path):
+    import_file(empty_store, _securities_csv(tmp_path))
+    text = "date,ticker,close,volume,adj_close\n2023-01-02,T0 US,10,100,10\n2023-01-03,T0 US,11,100,\n"
+    with pytest.raises(DataValidationError, match="column adj_close: non-numeric or missing value on line\\(s\\) 3"):
+        import_file(empty_store, _write(tmp_path / "bars.csv", text))
