@@ -140,11 +140,18 @@ class Store:
         columns = list(schema.TABLES[table])
         frame = frame.reindex(columns=columns)
         self.con.register("_incoming", frame)
+        names = ", ".join(f'"{c}"' for c in columns)
         try:
-            names = ", ".join(f'"{c}"' for c in columns)
             self.con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
-        finally:
-            self.con.unregister("_incoming")
+        except duckdb.Error as error:
+            # inside an aborted transaction unregistering fails too: keep the insert's own cause
+            try:
+                self.con.unregister("_incoming")
+            except duckdb.Error:
+                pass
+            cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StoreError(f"cannot write {len(frame)} row(s) to {table}: {cause}") from None
+        self.con.unregister("_incoming")
 
     def write_securities(self, frame: pd.DataFrame) -> int:
         """Insert or replace securities (a frame with a ``ticker`` column). Returns rows written."""

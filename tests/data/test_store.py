@@ -70,3 +70,16 @@ def test_daily_arrays_match_the_panels(store_copy):
     universe = store_copy.panel("in_universe", days[0], days[-1]).reindex(index=days, columns=tickers)
     np.testing.assert_array_equal(arrays["in_universe"], universe.fillna(False).to_numpy(dtype=bool))
     assert not arrays["in_universe"][:, -1].any() and np.isnan(arrays["ret"][:, -1]).all()
+
+
+def test_a_failed_insert_reports_its_cause_on_one_line_and_changes_nothing(store_copy):
+    before = store_copy.securities()
+    frame = pd.DataFrame({"ticker": ["NEW US"], "country": ["US"], "sector": ["Energy"],
+                          "shares_outstanding": ["a lot"]})
+    with pytest.raises(StoreError, match="securities") as caught:
+        store_copy.write_securities(frame)
+    message = str(caught.value)
+    assert "\n" not in message and "transaction is aborted" not in message and "a lot" in message
+    pd.testing.assert_frame_equal(store_copy.securities(), before)
+    store_copy.set_meta("after", 1)  # the connection is usable again
+    assert store_copy.get_meta("after") == "1"
