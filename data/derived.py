@@ -16,7 +16,8 @@ Definitions (documented here once):
   ``beta``: 252-day (>= 63) regression slope on the cap-weighted universe return (weights
   = previous day's market caps); ``size``: log market cap; ``momentum``: 12-1 month return
   (``adj_close[t-21] / adj_close[t-252] - 1``); ``volatility``: log ``sigma``; ``value``: a
-  documented proxy from bars only, long-term reversal ``-(adj_close[t-252] / adj_close[t-504] - 1)``.
+  documented proxy from bars only, long-term reversal ``-(adj_close[t-252] / adj_close[t-504] - 1)``;
+  a lagged price on a day without a bar is the name's last close before it.
 - ``sample_weight`` v: ``sqrt(adv_20d)`` over the universe, divided by its median, clipped
   to [0.1, 10] and rescaled to mean 1, so liquid names count more without dominating.
 """
@@ -108,12 +109,13 @@ def derive_daily(
     market_cap = close.mul(shares_outstanding.reindex(close.columns), axis=1)
     sigma = ret.rolling(SIGMA_DAYS, min_periods=20).std()
     universe = universe_mask(ret, adv) & sigma.gt(0)
+    last_close = adj_close.ffill()  # prices on days a name's market was closed: its last close (known at t)
     raw_styles = {
         "beta": rolling_beta(ret, market_return(ret, market_cap, universe)),
         "size": np.log(market_cap.where(market_cap > 0)),
-        "momentum": adj_close.shift(21) / adj_close.shift(252) - 1.0,
+        "momentum": last_close.shift(21) / last_close.shift(252) - 1.0,
         "volatility": np.log(sigma.where(sigma > 0)),
-        "value": -(adj_close.shift(252) / adj_close.shift(504) - 1.0),
+        "value": -(last_close.shift(252) / last_close.shift(504) - 1.0),
     }
     fields = {
         "ret": ret,

@@ -23,3 +23,22 @@ def test_a_holiday_gap_keeps_the_return_since_the_previous_bar():
     # a target window spanning the holiday compounds the full price move
     target = window_returns(ret, "3D0L").loc[days[0]]
     np.testing.assert_allclose(target.to_numpy(), [13.0 / 10.0 - 1, 130.0 / 100.0 - 1])
+
+
+def test_a_holiday_21_days_back_does_not_blank_the_momentum_exposure():
+    from data.derived import derive_daily
+
+    rng = np.random.default_rng(3)
+    days = pd.bdate_range("2020-01-01", periods=300)
+    names = [f"T{i}" for i in range(8)]
+    adj = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (300, 8)), axis=0)), index=days, columns=names)
+    volume = pd.DataFrame(1e5, index=days, columns=names)
+    shares = pd.Series(1e6, index=names)
+    t = 290
+    holed = adj.copy()
+    holed.iloc[t - 21, 0] = np.nan  # T0's market was closed 21 rows before t
+    filled = holed.ffill()  # the same information, the last close carried over the holiday
+    momentum = derive_daily(holed, holed, volume.where(holed.notna()), shares)["momentum"].iloc[t]
+    expected = derive_daily(filled, filled, volume, shares)["momentum"].iloc[t]
+    assert momentum["T0"] != 0.0
+    np.testing.assert_allclose(momentum.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-12)
