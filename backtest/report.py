@@ -113,7 +113,7 @@ def _lines_figure(frame: pd.DataFrame, y_title: str) -> go.Figure:
 def _trading_figure(result: SimulationResult) -> go.Figure:
     figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     traded = result.turnover[result.turnover > 0]
-    figure.add_trace(go.Bar(x=traded.index, y=traded, name="turnover (|trades| / equity)"), 1, 1)
+    figure.add_trace(go.Bar(x=traded.index, y=traded, name="turnover (one way: ½ Σ|trades| / equity)"), 1, 1)
     cumulative_bp = result.costs.cumsum() * 1e4
     for kind in cumulative_bp.columns:
         figure.add_trace(

@@ -66,7 +66,8 @@ class SimulationResult:
     weights: held weights (date x ticker), end of day after trading, fractions of equity.
     targets: target weights (execution date x ticker) actually sent to the market, 0 where the
         decision row had no value; ``decision_dates`` maps each execution date to its decision.
-    turnover: ``sum |trade| / equity before trading`` per day (0 on non-trade days).
+    turnover: one-way ``0.5 * sum |trade| / equity before trading`` per day (0 on non-trade
+        days): the same definition as the optimizer's ``TurnoverLimit`` and exposure report.
     costs: columns ``spread``, ``impact``, ``borrow`` as fractions of previous equity.
     exposure: columns ``long``, ``short`` (both >= 0), ``gross`` = long + short,
         ``net`` = long - short, fractions of end-of-day equity.
@@ -380,7 +381,7 @@ def _run(
                     spread, impact = costs.costs(trade / scale, day_volatility, day_volume)
                 spread_cost = float(spread.sum()) * scale
                 impact_cost = float(impact.sum()) * scale
-            turnover = float(np.abs(trade).sum()) / equity
+            turnover = 0.5 * float(np.abs(trade).sum()) / equity
             cash -= trade.sum() + spread_cost + impact_cost
             equity -= spread_cost + impact_cost
             h = new_h

@@ -216,7 +216,7 @@ def test_trading_costs_are_the_cost_model_in_dollars_whatever_the_capital():
     impact = 0.5 * 0.02 * trade**1.5 / np.sqrt(1e8)
     assert result.costs["spread"].iloc[0] == pytest.approx(spread / 2e6, rel=1e-12)
     assert result.costs["impact"].iloc[0] == pytest.approx(impact / 2e6, rel=1e-12)
-    assert result.turnover.iloc[0] == pytest.approx(0.5)
+    assert result.turnover.iloc[0] == pytest.approx(0.25)  # one way: half of |1e6| / 2e6
     assert result.equity.iloc[0] == pytest.approx(2e6 - spread - impact, rel=1e-12)
     assert result.costs.iloc[1:].to_numpy().sum() == 0.0  # no more trades, no shorts
 
