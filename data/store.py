@@ -374,6 +374,8 @@ class Store:
             [window, date.date()],
         )
         if frame.empty:
+            if self.one("SELECT 1 FROM daily WHERE date = ? AND in_universe LIMIT 1", [date.date()]) is None:
+                raise StoreError(f"no {window} targets for {date.date()}: no ticker is in the universe that day")
             raise StoreError(f"no {window} targets for {date.date()}: its window has not passed in the store")
         frame["ticker"] = frame["ticker"].astype(str)
         return frame.set_index("ticker")

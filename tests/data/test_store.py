@@ -83,3 +83,12 @@ def test_a_failed_insert_reports_its_cause_on_one_line_and_changes_nothing(store
     pd.testing.assert_frame_equal(store_copy.securities(), before)
     store_copy.set_meta("after", 1)  # the connection is usable again
     assert store_copy.get_meta("after") == "1"
+
+
+def test_targets_of_a_day_without_universe_say_so(store_copy):
+    early = store_copy.trading_days()[10]  # before any name has 60 days of history
+    with pytest.raises(StoreError, match="no ticker is in the universe") as caught:
+        store_copy.targets(early)
+    assert "window has not passed" not in str(caught.value)
+    with pytest.raises(StoreError, match="window has not passed"):
+        store_copy.targets(store_copy.last_date())
