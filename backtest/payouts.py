@@ -89,9 +89,3 @@ def payouts(at_risk: pd.Series, scores: pd.DataFrame, rule: PayoutPolicy) -> tup
         raw = raw.clip(-rule.clip, rule.clip)
     amount = at_risk * raw.to_numpy()
     return (amount.clip(lower=-at_risk) + 0.0).rename("payout"), factor  # + 0.0: no negative zeros
-
-
-def compound(stakes: pd.Series, paid: pd.Series) -> pd.Series:
-    """Stakes after adding payouts (burns floor at 0)."""
-    return (stakes + paid.reindex(stakes.index, fill_value=0.0)).clip(lower=0.0)
-

@@ -154,13 +154,14 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
 
 
-def _atomic_write(path: Path, writer) -> None:
+def atomic_write(path: Path, writer) -> Path:
     """Write through a temporary file in the same folder, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = str(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
     try:
         writer(temporary)
         os.replace(temporary, path)
+        return path
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
@@ -217,7 +218,7 @@ def write_report(
         f"rebalances, execution lag {result.lag} day(s), starting capital {result.capital:,.0f}."
         "</p>" + "".join(sections) + "</body></html>"
     )
-    _atomic_write(path, lambda temporary: Path(temporary).write_text(page, encoding="utf-8"))
+    atomic_write(path, lambda temporary: Path(temporary).write_text(page, encoding="utf-8"))
     return path
 
 
@@ -245,7 +246,7 @@ def write_outputs(result: SimulationResult, out_dir: str | os.PathLike) -> dict[
             "net": result.net_returns.to_numpy(),
         }
     )
-    _atomic_write(paths["returns.csv"], lambda tmp: returns.to_csv(tmp, index=False))
+    atomic_write(paths["returns.csv"], lambda tmp: returns.to_csv(tmp, index=False))
 
     executed = result.targets.index
     target = result.targets.to_numpy(dtype=float)
@@ -260,8 +261,8 @@ def write_outputs(result: SimulationResult, out_dir: str | os.PathLike) -> dict[
             "held_weight": held[rows, cols],
         }
     )
-    _atomic_write(paths["weights.parquet"], lambda tmp: weights.to_parquet(tmp, index=False))
+    atomic_write(paths["weights.parquet"], lambda tmp: weights.to_parquet(tmp, index=False))
 
     text = json.dumps(_json_ready(result.metrics()), indent=2)
-    _atomic_write(paths["metrics.json"], lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(paths["metrics.json"], lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return paths

@@ -30,7 +30,6 @@ every target decided at or before ``t`` and every simulated return up to ``t`` b
 from __future__ import annotations
 
 import html
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from backtest.report import net_exposure_by_group, write_outputs, write_report
+from backtest.report import atomic_write, net_exposure_by_group, write_outputs, write_report
 from backtest.simulate import BankruptcyError, SimulationResult, simulate
 from data.errors import DataValidationError, MetasignalError, StoreError
 from data.schema import STYLE_FACTORS
@@ -463,14 +462,6 @@ def _rebalance_summary(solves: pd.DataFrame) -> str:
     return f'<table class="metrics">{body}</table>'
 
 
-def _write_csv(frame: pd.DataFrame, path: Path, *, index: bool) -> Path:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(temporary, index=index)
-    os.replace(temporary, path)
-    return path
-
-
 def save_walk_forward(result: WalkForwardResult, out_dir, *,
                       title: str = "metasignal walk-forward backtest") -> dict[str, Path]:
     """Write a walk-forward's outputs into ``out_dir``; return name -> path.
@@ -483,8 +474,8 @@ def save_walk_forward(result: WalkForwardResult, out_dir, *,
     out = Path(out_dir)
     paths = write_outputs(result.simulation, out)
     metrics = pd.DataFrame(list(result.simulation.metrics().items()), columns=["metric", "value"])
-    paths["metrics.csv"] = _write_csv(metrics, out / "metrics.csv", index=False)
-    paths["rebalances.csv"] = _write_csv(result.solves, out / "rebalances.csv", index=True)
+    paths["metrics.csv"] = atomic_write(out / "metrics.csv", lambda tmp: metrics.to_csv(tmp, index=False))
+    paths["rebalances.csv"] = atomic_write(out / "rebalances.csv", lambda tmp: result.solves.to_csv(tmp, index=True))
     held = result.simulation.weights
     exposures = {group: net_exposure_by_group(held, result.groups[group]) for group in GROUPS}
     paths["report.html"] = write_report(

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from backtest.payouts import PRESETS, compound, eligible, payout_factor, payouts, policy
+from backtest.payouts import PRESETS, eligible, payout_factor, payouts, policy
 from data.errors import DataValidationError
 
 
@@ -43,7 +43,7 @@ def test_atomic_is_unclipped_without_factor_and_burns_stop_at_the_stake():
     assert factor == 1.0  # no payout factor even far above the threshold
     # a: 4*0.01 + 8*0.01 = 0.12 -> 12000 ; b: -1.2 - 0.8 = -2.0 -> burn capped at the stake, -10
     assert paid.to_dict() == pytest.approx({"a": 12_000.0, "b": -10.0, "c": 0.0})
-    assert (compound(at_risk, paid) >= 0).all()
+    assert (at_risk + paid >= 0).all()
 
 
 def test_custom_policy_and_errors():
@@ -60,10 +60,3 @@ def test_eligibility_thresholds():
     churn = pd.Series({"a": 0.1, "b": 0.15, "c": float("nan"), "d": 0.0})
     turnover = pd.Series({"a": 0.2, "b": 0.0, "c": float("nan"), "d": 0.25})
     assert eligible(churn, turnover).to_dict() == {"a": True, "b": False, "c": True, "d": False}
-
-
-def test_stakes_compound_over_consecutive_rounds():
-    stakes = pd.Series({"a": 100.0})
-    for payout in (10.0, -5.5, 20.0):
-        stakes = compound(stakes, pd.Series({"a": payout}))
-    assert stakes["a"] == pytest.approx(124.5)
