@@ -15,7 +15,6 @@ import html
 import json
 import math
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from plotly.subplots import make_subplots
 
 from backtest import metrics as perf
 from backtest.simulate import SimulationResult
+from data.atomic_write import atomic_write
 
 __all__ = ["net_exposure_by_group", "write_outputs", "write_report"]
 
@@ -152,20 +152,6 @@ def _figure_html(figure: go.Figure) -> str:
 
 def _section(title: str, body: str) -> str:
     return f"<section><h2>{html.escape(title)}</h2>{body}</section>"
-
-
-def atomic_write(path: Path, writer) -> Path:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = str(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
-    try:
-        writer(temporary)
-        os.replace(temporary, path)
-        return path
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def write_report(

@@ -39,8 +39,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from backtest.report import atomic_write, net_exposure_by_group, write_outputs, write_report
+from backtest.report import net_exposure_by_group, write_outputs, write_report
 from backtest.simulate import BankruptcyError, SimulationResult, simulate
+from data.atomic_write import atomic_write
 from data.errors import DataValidationError, MetasignalError, StoreError
 from data.schema import STYLE_FACTORS
 from data.store import Store

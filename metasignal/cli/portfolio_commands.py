@@ -52,15 +52,15 @@ def portfolio_command(
 
 
 def _write(table: pd.DataFrame, path: Path) -> None:
+    from data.atomic_write import atomic_write
+
     suffix = path.suffix.lower()
-    tmp = path.with_name(f".{path.name}.tmp")
     if suffix in (".parquet", ".pq"):
-        table.to_parquet(tmp, index=False)
+        atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
     elif suffix in (".csv", ""):
-        table.to_csv(tmp, index=False)
+        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
     else:
         raise DataValidationError(f"--out {path}: use a .csv or .parquet file name")
-    tmp.replace(path)
 
 
 def _print_summary(target, out_file: Optional[Path]) -> None:
