@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import html
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -36,6 +35,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from data.atomic_write import atomic_write
 from data.errors import DataValidationError
 from data.schema import STYLE_FACTORS
 from data.store import Store
@@ -403,18 +403,6 @@ def _notes(
 
 
 # --------------------------------------------------------------------------- report
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _cumulative_figure(diagnostics: Diagnostics):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -466,8 +454,9 @@ def write_diagnostics(diagnostics: Diagnostics, out_dir: str | os.PathLike) -> d
     paths = {name: folder / name for name in ("diagnostics_per_era.csv", "diagnostics_summary.csv", "diagnostics.html")}
     per_era = diagnostics.per_era_table()
     per_era.index = per_era.index.strftime("%Y-%m-%d")
-    _atomic_write_text(paths["diagnostics_per_era.csv"], per_era.to_csv())
-    _atomic_write_text(paths["diagnostics_summary.csv"], diagnostics.summary_table().to_csv())
+    atomic_write(paths["diagnostics_per_era.csv"], lambda tmp: Path(tmp).write_text(per_era.to_csv(), encoding="utf-8"))
+    atomic_write(paths["diagnostics_summary.csv"],
+                 lambda tmp: Path(tmp).write_text(diagnostics.summary_table().to_csv(), encoding="utf-8"))
     write_diagnostics_report(diagnostics, paths["diagnostics.html"])
     return paths
 
@@ -516,5 +505,5 @@ def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) 
         f"<section><h2>Summary</h2>{_table_html(diagnostics.summary_table())}</section>"
         f"{'<ul>' + notes + '</ul>' if notes else ''}{charts}{skipped}</body></html>"
     )
-    _atomic_write_text(path, page)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
     return path

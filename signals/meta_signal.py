@@ -2,7 +2,8 @@
 
 The signal known on ``date`` comes from the latest round (submission date) on or before
 it. Stakes are the models' stakes for that round (:mod:`signals.stakes`); when no model
-has a stake yet, every submitted model counts equally.
+has a stake yet, every submitted model counts equally. Models below ``min_stake`` are left
+out (an error names the rule when none qualifies).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake
     predictions = predictions.loc[:, predictions.notna().any(axis=0)]
     stakes.ensure_tables(store)
     weights = stakes.stake_balances(store, round_date).reindex(predictions.columns).fillna(0.0)
-    if method == "equal" or weights[weights >= min_stake].sum() <= 0:
-        return equal_weight_meta_model(predictions).rename("meta_signal")
+    if weights.sum() <= 0:  # no stakes yet: every submitted model counts equally
+        weights = pd.Series(1.0, index=predictions.columns)
+        min_stake = 0.0
+    if method == "equal":
+        return equal_weight_meta_model(predictions, weights, min_stake=min_stake).rename("meta_signal")
     if method == "meta_portfolio":
         return stake_weighted_meta_portfolio(
             predictions, weights, store.neutralizers(round_date), store.sample_weights(round_date), min_stake=min_stake
