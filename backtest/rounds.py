@@ -86,7 +86,7 @@ class _EraCache:
         if date not in self._cache:
             neutralizers = self.store.neutralizers(date)
             weights = self.store.sample_weights(date).reindex(neutralizers.index)
-            submitted = storage.submissions_for_date(self.store, date)
+            submitted = storage.on_time_submissions(self.store, date)
             self._cache[date] = _EraInputs(neutralizers.index, neutralizers, weights, submitted)
             if len(self._cache) > 2 * LOOKBACK_ROUNDS + 2:  # keep only the recent dates
                 self._cache.pop(min(self._cache))

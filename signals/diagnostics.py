@@ -220,7 +220,7 @@ def _stored_meta_model(
     Returns (meta-model or None, the stored predictions over the universe, the stakes used
     for MPC, kind).
     """
-    stored = storage.submissions_for_date(store, date)
+    stored = storage.on_time_submissions(store, date)
     stored = stored.drop(columns=[exclude], errors="ignore").reindex(universe)
     stored = stored.loc[:, stored.notna().any(axis=0)]
     if stored.shape[1] == 0:

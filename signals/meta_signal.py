@@ -1,7 +1,8 @@
 """The meta-signal of a date, read from the store: submissions + stakes -> one signal.
 
 The signal known on ``date`` comes from the latest round (submission date) on or before
-it. Stakes are the models' stakes for that round (:mod:`signals.stakes`); when no model
+it, using only versions uploaded by that round's deadline
+(:func:`signals.storage.submission_deadline`): a later re-upload never reaches the book. Stakes are the models' stakes for that round (:mod:`signals.stakes`); when no model
 has a stake yet, every submitted model counts equally. Models below ``min_stake`` are left
 out (an error names the rule when none qualifies).
 """
@@ -40,7 +41,7 @@ def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake
         raise StoreError(f"unknown meta-signal method {method!r}: choose from {', '.join(METHODS)}")
     round_date = latest_round(store, date)
     universe = store.universe(round_date)
-    predictions = storage.submissions_for_date(store, round_date).reindex(universe)
+    predictions = storage.on_time_submissions(store, round_date).reindex(universe)
     predictions = predictions.loc[:, predictions.notna().any(axis=0)]
     stakes.ensure_tables(store)
     weights = stakes.stake_balances(store, round_date).reindex(predictions.columns).fillna(0.0)

@@ -231,13 +231,24 @@ def store_submission(
 ) -> SubmissionReceipt:
     """Store a validated submission as the new current version of each of its dates.
 
-    Dates whose content equals their current version get no new version. All or
-    nothing: one transaction.
+    ``uploaded_at``: the upload time (default now, naive UTC), or a Series date -> time for
+    backfills that should count as uploaded on time. Dates whose content equals their current
+    version get no new version. All or nothing: one transaction.
     """
     ensure_tables(store)
-    uploaded = _utc_naive(uploaded_at)
     frame = validated.frame
     hashes = _content_hashes(frame)
+    if isinstance(uploaded_at, pd.Series):  # a backfill: one upload time per data date
+        stamps = pd.to_datetime(uploaded_at)
+        stamps.index = pd.DatetimeIndex(stamps.index).astype("datetime64[ns]")
+        per_date = stamps.reindex(pd.DatetimeIndex(hashes.index).astype("datetime64[ns]"))
+        if per_date.isna().any():
+            raise DataValidationError("uploaded_at gives no upload time for some dates of the submission")
+        uploaded_each = [_utc_naive(v) for v in per_date]
+        uploaded = max(uploaded_each)
+    else:
+        uploaded = _utc_naive(uploaded_at)
+        uploaded_each = uploaded
     accepted = frame.groupby("date").size()
     dropped = validated.dropped.groupby("date").size() if len(validated.dropped) else pd.Series(dtype=int)
     con = store.con
@@ -264,7 +275,7 @@ def store_submission(
                 "model": model,
                 "date": dates,
                 "version": versions.astype(np.int32),
-                "uploaded_at": uploaded,
+                "uploaded_at": uploaded_each,
                 "id_column": validated.id_column,
                 "signal_column": validated.signal_column,
                 "n_accepted": accepted.reindex(dates).to_numpy(dtype=np.int64),
@@ -347,6 +358,20 @@ def submission(store, model: str, date, *, version: int | None = None, as_of=Non
         raise SubmissionNotFoundError(f"model {model!r} has no version {version} for {day.date()}")
     series = pd.Series(frame["signal"].to_numpy(), index=pd.Index(frame["ticker"].astype("str"), name="ticker"))
     return series.rename(model)
+
+
+def submission_deadline(date) -> pd.Timestamp:
+    """The last upload time (naive UTC) at which a signal for data date ``date`` is on time.
+
+    Signals are built after the close of ``date`` and must be in by the end of the next
+    business day; later uploads are stored but not staked, scored in rounds, or traded.
+    """
+    return (_day(date) + pd.offsets.BDay(1)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+
+
+def on_time_submissions(store, date) -> pd.DataFrame:
+    """:func:`submissions_for_date` as of the date's :func:`submission_deadline`."""
+    return submissions_for_date(store, date, as_of=submission_deadline(date))
 
 
 def submissions_for_date(store, date, *, as_of=None) -> pd.DataFrame:

@@ -127,8 +127,39 @@ def test_eligibility_compares_with_the_models_last_submissions_across_skipped_ro
     first = storage.submission(store, "skilled", dates[0])
     for day, values in ((dates[0], first), (dates[6], 1.0 - first)):
         frame = pd.DataFrame({"ticker": values.index, "signal": values.to_numpy(), "date": day.date()})
-        storage.submit(store, "returner", frame.to_csv(index=False).encode(), min_tickers=20)
+        on_time = day + pd.Timedelta(hours=20)  # uploaded before the round's deadline
+        storage.submit(store, "returner", frame.to_csv(index=False).encode(), min_tickers=20, uploaded_at=on_time)
     rounds.resolve_rounds(store, through=dates[6])
     row = rounds.round_results(store, dates[6], "returner").iloc[0]
     assert row["submitted"] and row["churn"] > 0.15
     assert not row["eligible"] and row["reason"] == "churn >= 0.15"
+
+
+def test_a_late_reupload_is_neither_scored_nor_traded(tournament):
+    """A version uploaded after the round's deadline (when the outcome is known) changes nothing."""
+    import io
+
+    from signals import storage
+    from signals.meta_signal import meta_signal
+
+    store, dates = tournament
+    day = dates[1]
+    before_signal = meta_signal(store, day)
+    on_time = storage.submission(store, "skilled", day)
+    reversed_view = (1.0 - on_time).rename("signal").rename_axis("numerai_ticker").reset_index()
+    buffer = io.StringIO()
+    reversed_view.to_csv(buffer, index=False)
+    late = storage.submission_deadline(day) + pd.Timedelta(days=30)
+    storage.submit(store, "skilled", buffer.getvalue().encode(), date=day, min_tickers=20, uploaded_at=late)
+    assert storage.submission(store, "skilled", day).equals(1.0 - on_time)  # stored as the newest version
+    pd.testing.assert_series_equal(meta_signal(store, day), before_signal)  # but not traded
+    rounds.resolve_rounds(store, through=dates[1])
+    skilled = rounds.round_results(store, day, "skilled").iloc[0]
+    assert skilled["corr"] > 0  # the on-time (skilled) view was scored, not its late reversal
+
+
+def test_submission_deadline_is_the_end_of_the_next_business_day():
+    from signals.storage import submission_deadline
+
+    assert submission_deadline("2024-06-28") == pd.Timestamp("2024-07-01 23:59:59.999999")  # Friday -> Monday
+    assert submission_deadline("2024-06-26") == pd.Timestamp("2024-06-27 23:59:59.999999")

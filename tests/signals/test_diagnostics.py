@@ -63,7 +63,8 @@ def market(small_store_path, tmp_path_factory):
             storage.create_model(store, model)
             stakes.deposit(store, model, stake, scored[0] - pd.Timedelta(days=7))
             stored = history[history["date"].isin(scored)]
-            storage.submit(store, model, _csv(stored, model))
+            on_time = pd.Series(scored + pd.Timedelta(hours=20), index=scored)  # a backfill, uploaded on time
+            storage.submit(store, model, _csv(stored, model), uploaded_at=on_time)
     return {"plain": plain_path, "crowd": crowd_path, "scored": scored, "late": late, "files": files, "folder": folder}
 
 
