@@ -24,7 +24,7 @@ import pandas as pd
 
 from data.errors import StoreError
 from data.store import Store
-from data.synthetic import SyntheticConfig, true_expected_residuals
+from data.synthetic import SyntheticConfig, true_expected_residuals, zscore
 
 EXAMPLE_MODELS: tuple[str, ...] = ("skilled", "momentum_tilt", "size_tilt", "noise", "copycat", "churner", "partial")
 # The skilled model is the fund's big staker, so the meta-model leans on it: its copy then
@@ -48,11 +48,6 @@ def _ticker_noise(tickers: pd.Index, seed: int, salt: str) -> np.ndarray:
 
 def _round_noise(tickers: pd.Index, seed: int, date: pd.Timestamp, salt: str) -> np.ndarray:
     return _ticker_noise(tickers, seed, f"{salt}|{date.date()}")
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    std = x.std()
-    return (x - x.mean()) / (std if std > 0 else 1.0)
 
 
 def _to_unit_rank(values: pd.Series) -> pd.Series:
@@ -81,7 +76,7 @@ def example_signals(store: Store, date, models: tuple[str, ...] = EXAMPLE_MODELS
     date = pd.Timestamp(date).normalize()
     exposures = store.exposures(date)
     tickers = exposures.index
-    view = _zscore(true_expected_residuals(config, date).reindex(tickers).to_numpy())
+    view = zscore(true_expected_residuals(config, date).reindex(tickers).to_numpy())
     skilled = view + SKILL_NOISE * _ticker_noise(tickers, config.seed, "skilled")
     raw = {
         "skilled": skilled,

@@ -183,8 +183,10 @@ def _securities(config: SyntheticConfig, dates: pd.DatetimeIndex, rng: np.random
     )
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean()) / x.std()
+def zscore(x: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` of a 1-D array (a constant array maps to 0)."""
+    std = x.std()
+    return (x - x.mean()) / (std if std > 0 else 1.0)
 
 
 def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
@@ -201,10 +203,10 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     # ---- loadings (per ticker)
     g = rng["loadings"]
     log_cap0 = np.clip(g.normal(np.log(2e9), 1.4, size=n), np.log(1e8), np.log(5e11))
-    size_load = -_zscore(log_cap0)  # small caps load positively on the size factor
+    size_load = -zscore(log_cap0)  # small caps load positively on the size factor
     beta = np.clip(g.normal(1.0, 0.3, size=n), 0.2, 2.2)
-    idio_vol = np.exp(g.normal(np.log(0.016), 0.35, size=n) - 0.12 * _zscore(log_cap0))
-    lowvol_load = -_zscore(np.log(idio_vol))
+    idio_vol = np.exp(g.normal(np.log(0.016), 0.35, size=n) - 0.12 * zscore(log_cap0))
+    lowvol_load = -zscore(np.log(idio_vol))
     momentum_load = g.standard_normal(n)
     value_load = g.standard_normal(n)
 

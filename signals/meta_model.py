@@ -17,9 +17,8 @@ import pandas as pd
 from data.errors import DataValidationError
 from signals.cleaning import clean_signals, rank_over_universe
 from signals.neutralization import neutral_weights_matrix
-from signals.transforms import as_float_matrix, gaussian, power, rank_columns
+from signals.transforms import SIGNAL_POWER, as_float_matrix, gaussian, power, rank_columns
 
-SIGNAL_POWER = 1.5
 
 
 def qualifying_stakes(

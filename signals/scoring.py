@@ -37,6 +37,7 @@ from signals.cleaning import fill_partial_columns, rank_over_universe
 from signals.meta_model import stake_weighted_meta_model
 from signals.neutralization import NeutralizerBasis, neutral_weights_matrix, neutralize
 from signals.transforms import (
+    SIGNAL_POWER,
     ColumnSort,
     as_float_matrix,
     center,
@@ -89,7 +90,6 @@ __all__ = [
 ]
 
 DEFAULT_MAX_FILTERED_INDEX_RATIO = 0.2
-SIGNAL_POWER = 1.5
 TARGET_BUCKET_SCALE = 4.0  # {0, .25, .5, .75, 1} -> {0, 1, 2, 3, 4}, centred to {-2..2}
 MPC_SCALE = 50.0  # numerai-tools' L2-norm MPC is divided by 50
 METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc", "churn", "turnover")

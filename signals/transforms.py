@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+SIGNAL_POWER = 1.5  # numerai-tools raises gaussianized signals (and targets) to this power
+
 from data.errors import DataValidationError
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, pd.Series, pd.DataFrame)
