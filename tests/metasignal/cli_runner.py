@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+
+from metasignal.cli import main
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,3 +34,22 @@ def assert_one_line_error(run: Run, *fragments: str) -> None:
     assert last.startswith("error:"), run.err
     for fragment in fragments:
         assert fragment in last, last
+
+
+def cli(capsys, monkeypatch, *args: object) -> tuple[int, str, str]:
+    """Run the real entry point in-process: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["metasignal", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(result: tuple[int, str, str], *fragments: str) -> None:
+    """An in-process run that failed with exactly one ``error:`` line naming ``fragments``."""
+    assert_one_line_error(Run(*result), *fragments)
+    assert len([line for line in result[2].strip().splitlines() if line.strip()]) == 1, result[2]

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import pandas as pd
 import pytest
 
 from data.example_models import example_signals
 from data.store import Store
-from metasignal.cli import main
 from tests.backtest.test_walk_forward import make_tournament
-from tests.metasignal.cli_runner import assert_one_line_error, run_cli
+from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 
 CONFIG = """
 [portfolio]
@@ -33,28 +31,6 @@ def tournament(small_store_path, tmp_path_factory):
     config = folder / "metasignal.toml"
     config.write_text(CONFIG)
     return path, rounds, days, config
-
-
-def cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    """Run the real entry point in-process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["metasignal", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = done.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(result, *fragments):
-    code, out, err = result
-    assert code != 0 and "Traceback" not in out + err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert lines[-1].startswith("error:"), err
-    for fragment in fragments:
-        assert fragment in lines[-1], lines[-1]
 
 
 def test_a_backtest_writes_every_output_prints_metrics_and_matches_vectorbt(tournament, tmp_path, capsys, monkeypatch):
@@ -98,29 +74,29 @@ def test_a_signal_file_replaces_the_submissions(tournament, tmp_path, capsys, mo
 
     undated = tmp_path / "undated.csv"
     rows[0].drop(columns="date").to_csv(undated, index=False)
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(), "--end",
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(), "--end",
                         rounds[4].date(), "--out", out, "--signals", undated), "no date column")
     late = tmp_path / "late.csv"
     rows[2].to_csv(late, index=False)
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(), "--end",
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", rounds[0].date(), "--end",
                         rounds[4].date(), "--out", out, "--signals", late), "no date on or before")
 
 
 def test_bad_input_is_one_line(tournament, tmp_path, capsys, monkeypatch):
     path, rounds, days, config = tournament
     window = ["--start", rounds[0].date(), "--end", days[300].date(), "--out", tmp_path / "x"]
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--rebalance", "hourly"),
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--rebalance", "hourly"),
                     "unknown rebalance schedule 'hourly'")
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[300].date(), "--end",
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[300].date(), "--end",
                         days[290].date()), "after its end")
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", "yesterday-ish", "--end",
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", "yesterday-ish", "--end",
                         days[290].date()), "not a date")
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--lag", "-1"), "lag")
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--lag", "-1"), "lag")
     bad_config = tmp_path / "bad.toml"
     bad_config.write_text("[backtest]\ncadence = 'weekly'\n")
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--config", bad_config),
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--config", bad_config),
                     "unknown backtest setting(s) cadence")
-    _one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[10].date(), "--end",
+    one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[10].date(), "--end",
                         days[20].date()), "no submissions on or before")
     assert not (tmp_path / "x").exists()
 

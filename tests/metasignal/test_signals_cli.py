@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 
 from data.example_models import example_signals
-from metasignal.cli import main
 from signals.storage import list_submissions, submission, submissions_for_date
-from tests.metasignal.cli_runner import assert_one_line_error, run_cli
+from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 
 MEMBERS = list(universe_members(DAYS[-1]))
@@ -34,28 +33,6 @@ def db(template, tmp_path):
     path = tmp_path / "store.duckdb"
     shutil.copyfile(template, path)
     return path
-
-
-def cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    """Run the real entry point in-process: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["metasignal", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = done.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line_error(result, *fragments):
-    code, out, err = result
-    assert code != 0 and "Traceback" not in out + err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_models_create_and_list(db, capsys, monkeypatch):
@@ -119,7 +96,7 @@ def test_bad_files_are_one_line_and_change_nothing(db, tmp_path, capsys, monkeyp
     cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
     file = tmp_path / "bad.csv"
     file.write_bytes(content)
-    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", *args), *fragments)
+    one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", *args), *fragments)
     from data.store import Store
 
     with Store.open(db) as store:
@@ -129,14 +106,14 @@ def test_bad_files_are_one_line_and_change_nothing(db, tmp_path, capsys, monkeyp
 def test_other_mistakes_are_one_line(db, tmp_path, capsys, monkeypatch):
     file = tmp_path / "sig.csv"
     file.write_bytes(submission_csv(MEMBERS[:120]))
-    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "ghost"), "unknown model 'ghost'")
+    one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "ghost"), "unknown model 'ghost'")
     cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha")
-    _one_line_error(cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha"), "already exists")
-    _one_line_error(cli(capsys, monkeypatch, "--db", db, "models", "create", "bad name"), "invalid model name")
-    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", tmp_path / "none.csv", "--model", "alpha"),
+    one_line_error(cli(capsys, monkeypatch, "--db", db, "models", "create", "alpha"), "already exists")
+    one_line_error(cli(capsys, monkeypatch, "--db", db, "models", "create", "bad name"), "invalid model name")
+    one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", tmp_path / "none.csv", "--model", "alpha"),
                     "no submission file at")
-    _one_line_error(cli(capsys, monkeypatch, "--db", tmp_path / "none.duckdb", "models", "list"), "no store at")
-    _one_line_error(cli(capsys, monkeypatch, "--db", db, "submissions", "list", "--model", "ghost"), "unknown model")
+    one_line_error(cli(capsys, monkeypatch, "--db", tmp_path / "none.duckdb", "models", "list"), "no store at")
+    one_line_error(cli(capsys, monkeypatch, "--db", db, "submissions", "list", "--model", "ghost"), "unknown model")
 
 
 def test_subprocess_bad_submission_has_no_traceback(db, tmp_path):
