@@ -414,6 +414,7 @@ def _diagnostics(date: pd.Timestamp, result, universe: int, over_cap: int) -> di
         "over_cap": over_cap, "gross": report.gross, "net": report.net, "turnover": report.turnover,
         "predicted_volatility": report.predicted_volatility, "n_long": report.n_long,
         "n_short": report.n_short, **group_net,
+        "max_violation": float(result.violations.max()) if len(result.violations) else 0.0,
     }
 
 

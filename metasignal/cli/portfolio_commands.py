@@ -71,7 +71,8 @@ def _print_summary(target, out_file: Optional[Path]) -> None:
         f"long {report.long:.4f}  short {report.short:.4f}  gross {report.gross:.4f}  net {report.net:+.2e}  "
         f"names {report.n_long} long / {report.n_short} short",
         f"expected risk {report.predicted_volatility:.2%} a year; turnover vs previous {report.turnover if report.turnover is not None else float('nan'):.4f}; "
-        f"solve {result.solve_seconds:.2f} s",
+        f"solve {result.solve_seconds:.2f} s; largest constraint violation "
+        f"{(result.violations.max() if len(result.violations) else 0.0):.1e}",
     ]
     for line in lines:
         out.print(line)

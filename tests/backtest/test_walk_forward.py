@@ -253,3 +253,8 @@ def test_outputs(backtest, tmp_path):
     assert list(solves.index) == list(backtest.targets.index)
     weights = pd.read_parquet(paths["weights.parquet"])
     assert set(weights["decision_date"]) == set(backtest.simulation.decision_dates)
+
+
+def test_every_rebalance_records_its_largest_constraint_violation(backtest):
+    assert (backtest.solves["max_violation"] >= 0).all()
+    assert backtest.solves["max_violation"].max() < 1e-6  # every constraint held to solver tolerance
