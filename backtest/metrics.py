@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from portfolio.costs import TRADING_DAYS_PER_YEAR
+from metasignal.portfolio.costs import TRADING_DAYS_PER_YEAR
 
 SeriesOrFrame = TypeVar("SeriesOrFrame", pd.Series, pd.DataFrame)
 FloatOrSeries = float | pd.Series

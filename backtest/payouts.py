@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
+from metasignal.data.errors import DataValidationError
 
 CHURN_LIMIT = 0.15
 TURNOVER_LIMIT = 0.25

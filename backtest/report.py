@@ -24,9 +24,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from backtest import metrics as perf
-from backtest.simulate import SimulationResult
-from data.atomic_write import atomic_write
+from metasignal.backtest import metrics as perf
+from metasignal.backtest.simulate import SimulationResult
+from metasignal.data.atomic_write import atomic_write
 
 __all__ = ["net_exposure_by_group", "write_outputs", "write_report"]
 

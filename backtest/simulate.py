@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from backtest import metrics as perf
-from data.errors import DataValidationError, MetasignalError
-from portfolio.costs import TRADING_DAYS_PER_YEAR, BorrowCostModel, TransactionCostModel
+from metasignal.backtest import metrics as perf
+from metasignal.data.errors import DataValidationError, MetasignalError
+from metasignal.portfolio.costs import TRADING_DAYS_PER_YEAR, BorrowCostModel, TransactionCostModel
 
 __all__ = [
     "BankruptcyError", "SimulationResult", "align_weights", "execution_dates", "simulate",

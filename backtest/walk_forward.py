@@ -39,19 +39,19 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from backtest.report import net_exposure_by_group, write_outputs, write_report
-from backtest.simulate import BankruptcyError, SimulationResult, simulate
-from data.atomic_write import atomic_write
-from data.errors import DataValidationError, MetasignalError, StoreError
-from data.schema import STYLE_FACTORS
-from data.store import Store
-from portfolio.constraints import ReachableMaxWeight
-from portfolio.errors import FallbackWarning
-from portfolio.optimizer import PortfolioInputs, PortfolioOptimizer, alpha_from_signal
-from portfolio.risk_history import factor_return_history
-from portfolio.risk_model import factor_exposure_matrix
-from portfolio.settings import PortfolioSettings
-from signals.meta_signal import latest_round, meta_signal
+from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
+from metasignal.backtest.simulate import BankruptcyError, SimulationResult, simulate
+from metasignal.data.atomic_write import atomic_write
+from metasignal.data.errors import DataValidationError, MetasignalError, StoreError
+from metasignal.data.schema import STYLE_FACTORS
+from metasignal.data.store import Store
+from metasignal.portfolio.constraints import ReachableMaxWeight
+from metasignal.portfolio.errors import FallbackWarning
+from metasignal.portfolio.optimizer import PortfolioInputs, PortfolioOptimizer, alpha_from_signal
+from metasignal.portfolio.risk_history import factor_return_history
+from metasignal.portfolio.risk_model import factor_exposure_matrix
+from metasignal.portfolio.settings import PortfolioSettings
+from metasignal.signals.meta_signal import latest_round, meta_signal
 
 __all__ = [
     "MarketPanels", "RebalanceError", "SCHEDULES", "SignalSource",
@@ -421,7 +421,7 @@ def _diagnostics(date: pd.Timestamp, result, universe: int, over_cap: int) -> di
 def vectorbt_difference(result: WalkForwardResult) -> float:
     """Largest |equity difference| between ``simulate`` and vectorbt on the walk-forward's
     targets, both with zero costs and capital 1 (vectorbt models no costs)."""
-    from backtest.vectorbt_check import compare_with_vectorbt
+    from metasignal.backtest.vectorbt_check import compare_with_vectorbt
 
     free = simulate(result.targets, result.returns, lag=result.simulation.lag, capital=1.0)
     return compare_with_vectorbt(free, result.returns)

@@ -34,7 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from portfolio.constraints import (  # noqa: E402
+from metasignal.portfolio.constraints import (  # noqa: E402
     CountryNeutral,
     DollarNeutral,
     FactorBounds,
@@ -44,16 +44,16 @@ from portfolio.constraints import (  # noqa: E402
     SectorNeutral,
     TurnoverLimit,
 )
-from portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact  # noqa: E402
-from portfolio.optimizer import (  # noqa: E402
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact  # noqa: E402
+from metasignal.portfolio.optimizer import (  # noqa: E402
     FAST_CLARABEL_OPTIONS,
     OptimizerConfig,
     PortfolioInputs,
     PortfolioOptimizer,
     alpha_from_signal,
 )
-from portfolio.errors import OptimizationError  # noqa: E402
-from portfolio.risk_model import RiskModel, factor_exposure_matrix  # noqa: E402
+from metasignal.portfolio.errors import OptimizationError  # noqa: E402
+from metasignal.portfolio.risk_model import RiskModel, factor_exposure_matrix  # noqa: E402
 
 N_COUNTRIES, N_SECTORS = 20, 11
 STYLES = ["beta", "size", "momentum", "volatility", "value"]

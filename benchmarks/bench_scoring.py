@@ -25,8 +25,8 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from signals.scoring import score_era  # noqa: E402
-from signals.transforms import rank_columns  # noqa: E402
+from metasignal.signals.scoring import score_era  # noqa: E402
+from metasignal.signals.transforms import rank_columns  # noqa: E402
 
 BINS = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 BIN_SHARES = np.array([0.05, 0.20, 0.50, 0.20, 0.05])

@@ -21,9 +21,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtest.simulate import simulate  # noqa: E402
-from backtest.vectorbt_check import vectorbt_equity  # noqa: E402
-from portfolio.costs import BorrowCostModel, TransactionCostModel  # noqa: E402
+from metasignal.backtest.simulate import simulate  # noqa: E402
+from metasignal.backtest.vectorbt_check import vectorbt_equity  # noqa: E402
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel  # noqa: E402
 
 
 def make_book(n_tickers: int, n_days: int, seed: int = 0):

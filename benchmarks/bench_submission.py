@@ -30,11 +30,11 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from data.generate import generate_store  # noqa: E402
-from data.store import Store  # noqa: E402
-from data.synthetic import SyntheticConfig  # noqa: E402
-from signals.storage import create_model, store_submission  # noqa: E402
-from signals.submission import parse_submission, validate_for_store  # noqa: E402
+from metasignal.data.generate import generate_store  # noqa: E402
+from metasignal.data.store import Store  # noqa: E402
+from metasignal.data.synthetic import SyntheticConfig  # noqa: E402
+from metasignal.signals.storage import create_model, store_submission  # noqa: E402
+from metasignal.signals.submission import parse_submission, validate_for_store  # noqa: E402
 
 
 def best(fn, repeat: int) -> tuple[float, object]:

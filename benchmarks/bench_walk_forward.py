@@ -35,14 +35,14 @@ threadpool_limits(1)  # after numpy is loaded: the limit applies to the BLAS lib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from backtest.simulate import simulate  # noqa: E402
-from backtest.vectorbt_check import vectorbt_equity  # noqa: E402
-from backtest.walk_forward import WalkForwardSettings, run_walk_forward  # noqa: E402
-from data.generate import generate_store  # noqa: E402
-from data.store import Store  # noqa: E402
-from data.synthetic import SyntheticConfig  # noqa: E402
+from metasignal.backtest.simulate import simulate  # noqa: E402
+from metasignal.backtest.vectorbt_check import vectorbt_equity  # noqa: E402
+from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward  # noqa: E402
+from metasignal.data.generate import generate_store  # noqa: E402
+from metasignal.data.store import Store  # noqa: E402
+from metasignal.data.synthetic import SyntheticConfig  # noqa: E402
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates  # noqa: E402
-from portfolio.settings import PortfolioSettings  # noqa: E402
+from metasignal.portfolio.settings import PortfolioSettings  # noqa: E402
 
 
 def load() -> str:

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from data.derived import derive_daily, to_long
-from data.errors import StoreError
-from data.store import Store
-from data.targets import NEUTRAL_STYLES, bin_targets, residualize, window_returns
+from metasignal.data.derived import derive_daily, to_long
+from metasignal.data.errors import StoreError
+from metasignal.data.store import Store
+from metasignal.data.targets import NEUTRAL_STYLES, bin_targets, residualize, window_returns
 
 Progress = Callable[[str], None]
 

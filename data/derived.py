@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from data.schema import STYLE_FACTORS
+from metasignal.data.schema import STYLE_FACTORS
 
 MIN_HISTORY = 60
 ADV_DAYS = 20

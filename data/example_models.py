@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.errors import StoreError
-from data.store import Store
-from data.synthetic import SyntheticConfig, true_expected_residuals, zscore
+from metasignal.data.errors import StoreError
+from metasignal.data.store import Store
+from metasignal.data.synthetic import SyntheticConfig, true_expected_residuals, zscore
 
 EXAMPLE_MODELS: tuple[str, ...] = ("skilled", "momentum_tilt", "size_tilt", "noise", "copycat", "churner", "partial")
 # The skilled model is the fund's big staker, so the meta-model leans on it: its copy then

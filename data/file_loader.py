@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.derive import Progress, derive_store
-from data.errors import DataValidationError, UnknownTickerError
-from data.schema import SECURITY_COLUMNS
-from data.store import Store
+from metasignal.data.derive import Progress, derive_store
+from metasignal.data.errors import DataValidationError, UnknownTickerError
+from metasignal.data.schema import SECURITY_COLUMNS
+from metasignal.data.store import Store
 
 BAR_REQUIRED = ("date", "ticker", "close", "volume")
 BAR_OPTIONAL = ("open", "high", "low", "adj_close")

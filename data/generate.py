@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from data.derive import Progress, derive_store
-from data.store import Store
-from data.synthetic import SyntheticConfig, generate
+from metasignal.data.derive import Progress, derive_store
+from metasignal.data.store import Store
+from metasignal.data.synthetic import SyntheticConfig, generate
 
 
 def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *, window: str = "20D2L",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
-from data.schema import STYLE_FACTORS
+from metasignal.data.errors import DataValidationError
+from metasignal.data.schema import STYLE_FACTORS
 
 
 def exposure_matrix(

@@ -19,8 +19,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from data import schema
-from data.errors import StoreError, UnknownTickerError
+from metasignal.data import schema
+from metasignal.data.errors import StoreError, UnknownTickerError
 
 DEFAULT_DB = "metasignal.duckdb"
 DB_ENV = "METASIGNAL_DB"
@@ -356,7 +356,7 @@ class Store:
         Built from the exposure matrix (country and sector one-hots, style factors, a
         constant) and the sample weights; see :func:`data.neutralizers.neutralizer_matrix`.
         """
-        from data.neutralizers import exposure_matrix, neutralizer_matrix
+        from metasignal.data.neutralizers import exposure_matrix, neutralizer_matrix
 
         exposures = self.exposures(date)
         matrix = neutralizer_matrix(exposure_matrix(exposures).to_numpy(), exposures["sample_weight"].to_numpy())

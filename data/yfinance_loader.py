@@ -21,10 +21,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from data.derive import Progress, derive_store
-from data.errors import DataValidationError, NetworkError
-from data.identifiers import COUNTRY_NAME_TO_ISO, canonical_from_yahoo, split_yahoo
-from data.store import Store
+from metasignal.data.derive import Progress, derive_store
+from metasignal.data.errors import DataValidationError, NetworkError
+from metasignal.data.identifiers import COUNTRY_NAME_TO_ISO, canonical_from_yahoo, split_yahoo
+from metasignal.data.store import Store
 
 Downloader = Callable[..., pd.DataFrame]
 InfoGetter = Callable[[str], dict]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from backtest.walk_forward import WalkForwardSettings
-from data.errors import DataValidationError
-from portfolio.settings import PortfolioSettings
+from metasignal.backtest.walk_forward import WalkForwardSettings
+from metasignal.data.errors import DataValidationError
+from metasignal.portfolio.settings import PortfolioSettings
 
 
 def read_toml(path: str | Path | None) -> dict:

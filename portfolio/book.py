@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data.store import Store
+from metasignal.data.store import Store
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS portfolio_weights (date DATE NOT NULL, ticker VARCHAR NOT NULL, weight DOUBLE NOT NULL)",

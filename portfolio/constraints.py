@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from portfolio.errors import PortfolioInputError
-from portfolio.risk_model import group_columns
+from metasignal.portfolio.errors import PortfolioInputError
+from metasignal.portfolio.risk_model import group_columns
 
 RELAXED_LIMIT = 1e6  # value a relaxed upper limit takes (fraction of capital, never binding)
 TOLERANCE = 1e-7  # slack allowed by the cheap infeasibility certificates

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from data.errors import StoreError
-from data.store import Store
-from portfolio import book
-from portfolio.optimizer import PortfolioInputs, PortfolioResult, alpha_from_signal
-from portfolio.risk_model import risk_model_from_store
-from portfolio.settings import PortfolioSettings, build_optimizer
-from signals.meta_signal import meta_signal
+from metasignal.data.errors import StoreError
+from metasignal.data.store import Store
+from metasignal.portfolio import book
+from metasignal.portfolio.optimizer import PortfolioInputs, PortfolioResult, alpha_from_signal
+from metasignal.portfolio.risk_model import risk_model_from_store
+from metasignal.portfolio.settings import PortfolioSettings, build_optimizer
+from metasignal.signals.meta_signal import meta_signal
 
 
 @dataclass(frozen=True)

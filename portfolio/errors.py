@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from data.errors import DataValidationError, MetasignalError
+from metasignal.data.errors import DataValidationError, MetasignalError
 
 
 class PortfolioInputError(DataValidationError):

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from portfolio.errors import PortfolioInputError
-from portfolio.risk_model import GROUP_SEPARATOR, RiskModel
+from metasignal.portfolio.errors import PortfolioInputError
+from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
 TRADING_DAYS_PER_YEAR = 252
 

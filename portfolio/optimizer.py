@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from portfolio.constraints import (
+from metasignal.portfolio.constraints import (
     CompiledConstraint,
     Constraint,
     DateContext,
@@ -57,15 +57,15 @@ from portfolio.constraints import (
     TOLERANCE,
     TurnoverLimit,
 )
-from portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact
-from portfolio.errors import (
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact
+from metasignal.portfolio.errors import (
     FallbackWarning,
     InfeasiblePortfolioError,
     OptimizationError,
     PortfolioInputError,
 )
-from portfolio.exposure_report import ExposureReport, exposure_report
-from portfolio.risk_model import GROUP_SEPARATOR, RiskModel
+from metasignal.portfolio.exposure_report import ExposureReport, exposure_report
+from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
 UNBOUNDED_WEIGHT = 100.0  # stand-in for an infinite per-name bound (fractions of capital)
 QUADRATIC_FLOOR = 1e-6  # least diagonal quadratic weight (objective scaled to max|alpha| = 1)

@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from portfolio.risk_model import (
+from metasignal.portfolio.risk_model import (
     FactorRegressions,
     RiskModel,
     RiskModelConfig,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from portfolio.errors import PortfolioInputError, RiskModelError
+from metasignal.portfolio.errors import PortfolioInputError, RiskModelError
 
 GROUP_SEPARATOR = ":"
 
@@ -349,7 +349,7 @@ def risk_inputs_from_store(store, start, end, *, styles: Sequence[str] | None = 
     Groups are every country and sector of ``store.securities()`` (a fixed factor list for the
     whole store); styles default to the store's style exposures (NaN -> 0).
     """
-    from data.schema import STYLE_FACTORS
+    from metasignal.data.schema import STYLE_FACTORS
 
     styles = list(STYLE_FACTORS if styles is None else styles)
     securities = store.securities()

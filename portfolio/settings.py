@@ -13,8 +13,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from data.schema import STYLE_FACTORS
-from portfolio.constraints import (
+from metasignal.data.schema import STYLE_FACTORS
+from metasignal.portfolio.constraints import (
     CountryNeutral,
     DollarNeutral,
     FactorBounds,
@@ -24,10 +24,10 @@ from portfolio.constraints import (
     SectorNeutral,
     TurnoverLimit,
 )
-from portfolio.costs import BorrowCostModel, TransactionCostModel
-from portfolio.errors import PortfolioInputError
-from portfolio.optimizer import OptimizerConfig, PortfolioOptimizer
-from portfolio.risk_model import RiskModelConfig, factor_exposure_matrix
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
+from metasignal.portfolio.errors import PortfolioInputError
+from metasignal.portfolio.optimizer import OptimizerConfig, PortfolioOptimizer
+from metasignal.portfolio.risk_model import RiskModelConfig, factor_exposure_matrix
 
 
 @dataclass(frozen=True)

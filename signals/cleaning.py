@@ -16,8 +16,8 @@ from typing import Iterable, TypeVar
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
-from signals.transforms import as_float_matrix, gaussian, rank_columns, tie_kept_rank
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.transforms import as_float_matrix, gaussian, rank_columns, tie_kept_rank
 
 Signal = TypeVar("Signal", pd.Series, pd.DataFrame)
 

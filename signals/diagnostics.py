@@ -35,17 +35,17 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from data.atomic_write import atomic_write
-from data.errors import DataValidationError
-from data.schema import STYLE_FACTORS
-from data.store import Store
-from signals import stakes as stake_ledger
-from signals import storage
-from signals.cleaning import clean_signals
-from signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model
-from signals.scoring import METRICS, score_era
-from signals.transforms import masked_pearson
-from signals.submission import ValidatedSubmission
+from metasignal.data.atomic_write import atomic_write
+from metasignal.data.errors import DataValidationError
+from metasignal.data.schema import STYLE_FACTORS
+from metasignal.data.store import Store
+from metasignal.signals import stakes as stake_ledger
+from metasignal.signals import storage
+from metasignal.signals.cleaning import clean_signals
+from metasignal.signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model
+from metasignal.signals.scoring import METRICS, score_era
+from metasignal.signals.transforms import masked_pearson
+from metasignal.signals.submission import ValidatedSubmission
 
 SCORE_METRICS: tuple[str, ...] = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover")

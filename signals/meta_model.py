@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
-from signals.cleaning import clean_signals, rank_over_universe
-from signals.neutralization import neutral_weights_matrix
-from signals.transforms import SIGNAL_POWER, as_float_matrix, gaussian, power, rank_columns
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.cleaning import clean_signals, rank_over_universe
+from metasignal.signals.neutralization import neutral_weights_matrix
+from metasignal.signals.transforms import SIGNAL_POWER, as_float_matrix, gaussian, power, rank_columns
 
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from data.errors import StoreError
-from data.store import Store
-from signals import stakes, storage
-from signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model, stake_weighted_meta_portfolio
+from metasignal.data.errors import StoreError
+from metasignal.data.store import Store
+from metasignal.signals import stakes, storage
+from metasignal.signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model, stake_weighted_meta_portfolio
 
 METHODS = ("stake_weighted", "equal", "meta_portfolio")
 

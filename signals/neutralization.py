@@ -18,8 +18,8 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
-from signals.transforms import as_float_matrix
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.transforms import as_float_matrix
 
 Signals = TypeVar("Signals", np.ndarray, pd.Series, pd.DataFrame)
 

@@ -32,11 +32,11 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
-from signals.cleaning import fill_partial_columns, rank_over_universe
-from signals.meta_model import stake_weighted_meta_model
-from signals.neutralization import NeutralizerBasis, neutral_weights_matrix, neutralize
-from signals.transforms import (
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.cleaning import fill_partial_columns, rank_over_universe
+from metasignal.signals.meta_model import stake_weighted_meta_model
+from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights_matrix, neutralize
+from metasignal.signals.transforms import (
     SIGNAL_POWER,
     ColumnSort,
     as_float_matrix,

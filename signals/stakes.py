@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError, StoreError
-from data.store import Store
-from signals import storage
+from metasignal.data.errors import DataValidationError, StoreError
+from metasignal.data.store import Store
+from metasignal.signals import storage
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS stake_events (model VARCHAR NOT NULL, effective DATE NOT NULL, "

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError, StoreError
-from signals.submission import (
+from metasignal.data.errors import DataValidationError, StoreError
+from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_TICKERS,
     Source,

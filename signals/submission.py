@@ -36,8 +36,8 @@ from typing import IO, Callable, Mapping, Union
 import numpy as np
 import pandas as pd
 
-from data.errors import DataValidationError
-from signals.tickers import ID_COLUMNS, TickerMap
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.tickers import ID_COLUMNS, TickerMap
 
 SIGNAL_COLUMNS: tuple[str, ...] = ("signal", "prediction")
 DATE_COLUMNS: tuple[str, ...] = ("date", "friday_date")

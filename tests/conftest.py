@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from data.generate import generate_store
-from data.store import Store
-from data.synthetic import SyntheticConfig
+from metasignal.data.generate import generate_store
+from metasignal.data.store import Store
+from metasignal.data.synthetic import SyntheticConfig
 
 SMALL_MARKET = SyntheticConfig(n_tickers=150, years=1.6, seed=7)
 threadpool_limits(1)  # data/__init__ sets single-threaded BLAS, unless a plugin loaded numpy first

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from data.errors import MetasignalError  # first engine import: sets single-threaded BLAS (see data/__init__.py)
+from metasignal.data.errors import MetasignalError  # first engine import: sets single-threaded BLAS (see data/__init__.py)
 from metasignal.cli.app import app
 
 

@@ -10,15 +10,15 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
-from data.errors import DataValidationError
+from metasignal.data.errors import DataValidationError
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table, out
 
 
 def _signal_file(store, path: Path):
     """A multi-date signal file (submission format) -> the signal source of the backtest."""
-    from backtest.walk_forward import signal_history
-    from signals.submission import parse_submission, validate_for_store
+    from metasignal.backtest.walk_forward import signal_history
+    from metasignal.signals.submission import parse_submission, validate_for_store
 
     if not path.exists():
         raise DataValidationError(f"signal file {path} does not exist")
@@ -53,7 +53,7 @@ def backtest_command(
 ) -> None:
     """Walk-forward backtest over START..END: signals known at each rebalance -> optimized
     neutral book -> trades with an execution lag -> returns net of spread, impact and borrow."""
-    from backtest.walk_forward import (
+    from metasignal.backtest.walk_forward import (
         backtest_days, run_walk_forward, save_walk_forward, vectorbt_difference,
     )
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from data.store import Store, resolve_db_path
+from metasignal.data.store import Store, resolve_db_path
 
 _db_override: Path | None = None
 

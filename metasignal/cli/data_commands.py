@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from data.errors import DataValidationError
+from metasignal.data.errors import DataValidationError
 from metasignal.cli.context import db_path, open_store
 from metasignal.cli.display import out as console
 from metasignal.cli.display import steps
@@ -24,8 +24,8 @@ def generate_command(
     start: str = typer.Option("2020-01-02", "--start", help="First trading day."),
 ) -> None:
     """Fill the store with the synthetic market (offline, deterministic) and derive everything."""
-    from data.generate import generate_store
-    from data.synthetic import SyntheticConfig
+    from metasignal.data.generate import generate_store
+    from metasignal.data.synthetic import SyntheticConfig
 
     config = SyntheticConfig(n_tickers=tickers, years=years, seed=seed, start=start)
     began = time.perf_counter()
@@ -56,7 +56,7 @@ def fetch_command(
     end: str = typer.Option(..., "--end", help="Last date (YYYY-MM-DD)."),
 ) -> None:
     """Download daily bars and classifications from Yahoo Finance into the store (cached)."""
-    from data.yfinance_loader import fetch
+    from metasignal.data.yfinance_loader import fetch
 
     symbols = [s for s in tickers.split(",") if s.strip()]
     start_date, end_date = _date(start, "--start"), _date(end, "--end")
@@ -72,7 +72,7 @@ def fetch_command(
 @data_app.command("import")
 def import_command(file: Path = typer.Argument(..., help="A bars or securities file (CSV or Parquet).")) -> None:
     """Import long-format bars or a securities file; validated first, written atomically."""
-    from data.file_loader import import_file
+    from metasignal.data.file_loader import import_file
 
     with open_store(create=True) as store, steps(5, "import") as say:
         counts = import_file(store, file, progress=say)

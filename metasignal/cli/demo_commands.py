@@ -19,7 +19,7 @@ def demo_command(
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
     """Run the whole loop offline: market, example models, rounds, payouts, fund backtest, report."""
-    from data.synthetic import SyntheticConfig
+    from metasignal.data.synthetic import SyntheticConfig
     from metasignal.demo import DemoConfig, run_demo
 
     began = time.perf_counter()

@@ -9,7 +9,7 @@ import typer
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table, out
-from signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
+from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
 DEFAULT_OUT = Path("diagnostics_out")
 SHOWN_ERAS = 5  # rows of the per-era table shown at each end
@@ -40,9 +40,9 @@ def diagnostics_command(
     ),
 ) -> None:
     """Score every date of a signal file whose targets are known: per-era table, summary, HTML report."""
-    from signals import storage
-    from signals.diagnostics import diagnose, write_diagnostics
-    from signals.submission import parse_submission, validate_for_store
+    from metasignal.signals import storage
+    from metasignal.signals.diagnostics import diagnose, write_diagnostics
+    from metasignal.signals.submission import parse_submission, validate_for_store
 
     with open_store() as store:
         if model is not None and model not in set(storage.list_models(store)["name"]):

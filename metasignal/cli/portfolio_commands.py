@@ -8,14 +8,14 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from data.errors import DataValidationError
+from metasignal.data.errors import DataValidationError
 from metasignal.cli.context import open_store
 from metasignal.cli.display import frame_table, out, steps
 
 
 def _alpha_file(store, path: Path, date: pd.Timestamp) -> pd.Series:
     """A signal CSV/Parquet in the submission format -> ticker -> signal for ``date``."""
-    from signals.submission import parse_submission, validate_for_store
+    from metasignal.signals.submission import parse_submission, validate_for_store
 
     parsed = parse_submission(path)
     validated = validate_for_store(store, parsed, date=date, min_tickers=1)
@@ -34,7 +34,7 @@ def portfolio_command(
 ) -> None:
     """Optimize the dollar-, sector- and country-neutral target portfolio of DATE."""
     from metasignal.config import portfolio_settings, read_toml
-    from portfolio.daily import save_target, target_portfolio
+    from metasignal.portfolio.daily import save_target, target_portfolio
 
     settings = portfolio_settings(read_toml(config))
     with open_store() as store, steps(3, "portfolio") as say:
@@ -52,7 +52,7 @@ def portfolio_command(
 
 
 def _write(table: pd.DataFrame, path: Path) -> None:
-    from data.atomic_write import atomic_write
+    from metasignal.data.atomic_write import atomic_write
 
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):

@@ -21,8 +21,8 @@ def resolve_command(
     window: str = typer.Option("20D2L", "--window", help="Target window of the scores."),
 ) -> None:
     """Resolve every round whose target window has passed (idempotent)."""
-    from backtest import rounds
-    from backtest.payouts import policy as named_policy
+    from metasignal.backtest import rounds
+    from metasignal.backtest.payouts import policy as named_policy
 
     rule = named_policy(policy)
     with open_store() as store:
@@ -37,7 +37,7 @@ def resolve_command(
 @rounds_app.command("list")
 def list_command() -> None:
     """Resolved rounds with their payout factor and stake at risk."""
-    from backtest import rounds
+    from metasignal.backtest import rounds
 
     with open_store() as store:
         frame = rounds.rounds_table(store)
@@ -51,7 +51,7 @@ def leaderboard_command(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the leaderboard to this CSV file."),
 ) -> None:
     """Models ranked by cumulative payout, with stakes and mean scores."""
-    from backtest import rounds
+    from metasignal.backtest import rounds
 
     with open_store() as store:
         board = rounds.leaderboard(store, round_date)
@@ -64,8 +64,8 @@ def leaderboard_command(
 
 def payouts_command(model: str = typer.Option(..., "--model", help="Model name.")) -> None:
     """One model's per-round scores, stake at risk and payouts."""
-    from backtest import rounds
-    from data.errors import StoreError
+    from metasignal.backtest import rounds
+    from metasignal.data.errors import StoreError
 
     with open_store() as store:
         results = rounds.round_results(store, model=model)
@@ -79,7 +79,7 @@ def payouts_command(model: str = typer.Option(..., "--model", help="Model name."
 @stakes_app.command("add")
 def stake_add(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date")) -> None:
     """Increase a model's stake for rounds after DATE (default: the store's last day)."""
-    from signals import stakes
+    from metasignal.signals import stakes
 
     with open_store() as store:
         day = store.last_date() if date is None else pd.Timestamp(date)
@@ -90,7 +90,7 @@ def stake_add(model: str, amount: float, date: Optional[str] = typer.Option(None
 @stakes_app.command("release")
 def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date")) -> None:
     """Release part of a model's stake for rounds after DATE (default: the store's last day)."""
-    from signals import stakes
+    from metasignal.signals import stakes
 
     with open_store() as store:
         day = store.last_date() if date is None else pd.Timestamp(date)
@@ -101,7 +101,7 @@ def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(
 @stakes_app.command("list")
 def stake_list(date: Optional[str] = typer.Option(None, "--date")) -> None:
     """Each model's stake for a round on DATE (default: after everything recorded)."""
-    from signals import stakes
+    from metasignal.signals import stakes
 
     with open_store() as store:
         day = pd.Timestamp("2262-01-01") if date is None else pd.Timestamp(date)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from metasignal.cli.context import db_path, open_store
-from signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
+from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
 models_app = typer.Typer(help="Models that submit signals: create and list.", no_args_is_help=True)
 submissions_app = typer.Typer(help="Stored submissions (every version).", no_args_is_help=True)
@@ -24,7 +24,7 @@ def models_create_command(
     owner: Optional[str] = typer.Option(None, "--owner", help="Who runs the model."),
 ) -> None:
     """Register a model so it can submit signals."""
-    from signals.storage import create_model
+    from metasignal.signals.storage import create_model
 
     with open_store() as store:
         record = create_model(store, name, owner=owner)
@@ -34,7 +34,7 @@ def models_create_command(
 @models_app.command("list")
 def models_list_command() -> None:
     """Every model with its number of submitted dates and the last one."""
-    from signals.storage import list_models
+    from metasignal.signals.storage import list_models
 
     with open_store() as store:
         models = list_models(store)
@@ -65,7 +65,7 @@ def submit_command(
     max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."),
 ) -> None:
     """Validate a signal file, map its tickers and store it as the model's new submission."""
-    from signals.storage import submit
+    from metasignal.signals.storage import submit
 
     with open_store() as store:
         receipt = submit(
@@ -105,7 +105,7 @@ def submissions_list_command(
     current: bool = typer.Option(False, "--current", help="Only the current version of each date."),
 ) -> None:
     """Stored submissions: one row per (model, date, version); * marks the current version."""
-    from signals.storage import list_submissions
+    from metasignal.signals.storage import list_submissions
 
     with open_store() as store:
         listed = list_submissions(store, model, current_only=current)

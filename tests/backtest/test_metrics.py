@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest import metrics as perf
+from metasignal.backtest import metrics as perf
 
 RETURNS = pd.Series([0.10, -0.20, 0.05, 0.0, 0.10], index=pd.bdate_range("2024-01-01", periods=5))
 

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from backtest.payouts import PRESETS, eligible, payout_factor, payouts, policy
-from data.errors import DataValidationError
+from metasignal.backtest.payouts import PRESETS, eligible, payout_factor, payouts, policy
+from metasignal.data.errors import DataValidationError
 
 
 def _scores(**columns):

@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 import pytest
 
-from backtest.report import net_exposure_by_group, write_outputs, write_report
-from backtest.simulate import simulate
-from portfolio.costs import BorrowCostModel, TransactionCostModel
+from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
+from metasignal.backtest.simulate import simulate
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 
 @pytest.fixture(scope="module")

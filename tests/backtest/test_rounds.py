@@ -3,10 +3,10 @@
 import pandas as pd
 import pytest
 
-from backtest import rounds
-from backtest.payouts import PRESETS, policy
-from data.example_models import EXAMPLE_STAKES
-from signals import stakes, storage
+from metasignal.backtest import rounds
+from metasignal.backtest.payouts import PRESETS, policy
+from metasignal.data.example_models import EXAMPLE_STAKES
+from metasignal.signals import stakes, storage
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 
 
@@ -94,7 +94,7 @@ def test_stake_changes_take_effect_after_their_date(tournament):
     assert stakes.stake_balances(store, dates[3])["skilled"] == initial + 500.0
     stakes.release(store, "skilled", initial + 500.0, dates[3])
     assert stakes.stake_balances(store, dates[4])["skilled"] == 0.0
-    from data.errors import DataValidationError
+    from metasignal.data.errors import DataValidationError
 
     with pytest.raises(DataValidationError, match="cannot release"):
         stakes.release(store, "skilled", 1.0, dates[5])
@@ -139,8 +139,8 @@ def test_a_late_reupload_is_neither_scored_nor_traded(tournament):
     """A version uploaded after the round's deadline (when the outcome is known) changes nothing."""
     import io
 
-    from signals import storage
-    from signals.meta_signal import meta_signal
+    from metasignal.signals import storage
+    from metasignal.signals.meta_signal import meta_signal
 
     store, dates = tournament
     day = dates[1]
@@ -159,7 +159,7 @@ def test_a_late_reupload_is_neither_scored_nor_traded(tournament):
 
 
 def test_submission_deadline_is_the_end_of_the_next_business_day():
-    from signals.storage import submission_deadline
+    from metasignal.signals.storage import submission_deadline
 
     assert submission_deadline("2024-06-28") == pd.Timestamp("2024-07-01 23:59:59.999999")  # Friday -> Monday
     assert submission_deadline("2024-06-26") == pd.Timestamp("2024-06-27 23:59:59.999999")

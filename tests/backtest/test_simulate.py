@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backtest import metrics as perf
-from backtest.simulate import BankruptcyError, execution_dates, simulate
-from data.errors import DataValidationError
-from portfolio.costs import BorrowCostModel, TransactionCostModel
+from metasignal.backtest import metrics as perf
+from metasignal.backtest.simulate import BankruptcyError, execution_dates, simulate
+from metasignal.data.errors import DataValidationError
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 DAYS = pd.bdate_range("2024-01-01", periods=5)  # Mon 1 Jan .. Fri 5 Jan 2024
 HAND_RETURNS = pd.DataFrame(
@@ -341,7 +341,7 @@ def test_bankruptcy_stops_the_simulation():
 
 def _momentum_book(store_path):
     """Weekly dollar-neutral momentum book on the synthetic store's universe (gross 1)."""
-    from data.store import Store
+    from metasignal.data.store import Store
 
     with Store.open(store_path) as store:
         days = store.trading_days()

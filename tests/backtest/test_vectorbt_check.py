@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backtest.simulate import simulate
-from backtest.vectorbt_check import compare_with_vectorbt, price_path, vectorbt_equity
+from metasignal.backtest.simulate import simulate
+from metasignal.backtest.vectorbt_check import compare_with_vectorbt, price_path, vectorbt_equity
 
 
 def _long_short_book(seed: int = 7, n_days: int = 260, n_names: int = 30):
@@ -72,7 +72,7 @@ def test_price_path_rebuilds_the_returns_and_keeps_gaps():
 
 def test_synthetic_market_book_matches_vectorbt(small_store_path):
     """Real listings and delistings of the synthetic store, weekly momentum book, zero costs."""
-    from data.store import Store
+    from metasignal.data.store import Store
 
     with Store.open(small_store_path) as store:
         days = store.trading_days()

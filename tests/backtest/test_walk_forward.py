@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtest.report import net_exposure_by_group
-from backtest.simulate import simulate
-from backtest.walk_forward import (
+from metasignal.backtest.report import net_exposure_by_group
+from metasignal.backtest.simulate import simulate
+from metasignal.backtest.walk_forward import (
     RebalanceError,
     WalkForwardSettings,
     backtest_days,
@@ -23,14 +23,14 @@ from backtest.walk_forward import (
     save_walk_forward,
     signal_history,
 )
-from data.derive import derive_store
-from data.errors import DataValidationError, StoreError
-from data.example_models import EXAMPLE_MODELS, example_signals
-from data.store import Store
+from metasignal.data.derive import derive_store
+from metasignal.data.errors import DataValidationError, StoreError
+from metasignal.data.example_models import EXAMPLE_MODELS, example_signals
+from metasignal.data.store import Store
 from metasignal.config import walk_forward_settings
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
-from portfolio.settings import PortfolioSettings
-from signals import stakes, storage
+from metasignal.portfolio.settings import PortfolioSettings
+from metasignal.signals import stakes, storage
 
 # A 1e6 book on the small market: liquidity allows a full 2x gross book, and costs matter.
 SETTINGS = PortfolioSettings(capital=1e6, max_weight=0.05)

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from data.derived import daily_returns
-from data.targets import window_returns
+from metasignal.data.derived import daily_returns
+from metasignal.data.targets import window_returns
 
 
 def test_a_holiday_gap_keeps_the_return_since_the_previous_bar():
@@ -26,7 +26,7 @@ def test_a_holiday_gap_keeps_the_return_since_the_previous_bar():
 
 
 def test_a_holiday_21_days_back_does_not_blank_the_momentum_exposure():
-    from data.derived import derive_daily
+    from metasignal.data.derived import derive_daily
 
     rng = np.random.default_rng(3)
     days = pd.bdate_range("2020-01-01", periods=300)

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from data.errors import DataValidationError, UnknownTickerError
-from data.file_loader import import_file
-from data.store import Store
+from metasignal.data.errors import DataValidationError, UnknownTickerError
+from metasignal.data.file_loader import import_file
+from metasignal.data.store import Store
 
 
 def _write(path, text):
@@ -68,7 +68,7 @@ def test_failed_import_leaves_the_store_unchanged(store_copy, tmp_path, monkeypa
     day = store_copy.last_date() + pd.offsets.BDay(1)
     path = _write(tmp_path / "more.csv", f"date,ticker,close,volume\n{day.date()},{ticker},10,100\n")
 
-    import data.file_loader as loader
+    import metasignal.data.file_loader as loader
 
     def crash(*args, **kwargs):
         raise RuntimeError("disk full while deriving")

@@ -3,7 +3,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data.neutralizers import exposure_matrix, neutralizer_matrix
+from metasignal.data.neutralizers import exposure_matrix, neutralizer_matrix
 
 
 @settings(max_examples=40, deadline=None)

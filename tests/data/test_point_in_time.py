@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from data.derive import derive_store
+from metasignal.data.derive import derive_store
 
 
 def _perturb_after(store, day):

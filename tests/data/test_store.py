@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.errors import StoreError, UnknownTickerError
-from data.store import Store
+from metasignal.data.errors import StoreError, UnknownTickerError
+from metasignal.data.store import Store
 
 
 def test_missing_store_is_a_one_line_error(tmp_path):
@@ -12,7 +12,7 @@ def test_missing_store_is_a_one_line_error(tmp_path):
 
 
 def test_env_variable_selects_the_store(tmp_path, monkeypatch):
-    from data.store import resolve_db_path
+    from metasignal.data.store import resolve_db_path
 
     monkeypatch.setenv("METASIGNAL_DB", str(tmp_path / "x.duckdb"))
     assert resolve_db_path() == tmp_path / "x.duckdb"

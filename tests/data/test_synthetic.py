@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from data.synthetic import SyntheticConfig, generate, true_residual_returns
+from metasignal.data.synthetic import SyntheticConfig, generate, true_residual_returns
 
 CONFIG = SyntheticConfig(n_tickers=80, years=0.5, seed=3)
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.errors import NetworkError
-from data.store import Store
-from data.yfinance_loader import fetch, parse_download
+from metasignal.data.errors import NetworkError
+from metasignal.data.store import Store
+from metasignal.data.yfinance_loader import fetch, parse_download
 
 SYMBOLS = ["AAPL", "VOD.L", "7203.T"]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from data.errors import StoreError
+from metasignal.data.errors import StoreError
 from metasignal.api import create_app
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 

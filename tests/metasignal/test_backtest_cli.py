@@ -8,8 +8,8 @@ import re
 import pandas as pd
 import pytest
 
-from data.example_models import example_signals
-from data.store import Store
+from metasignal.data.example_models import example_signals
+from metasignal.data.store import Store
 from tests.backtest.test_walk_forward import make_tournament
 from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 
@@ -111,9 +111,9 @@ def test_the_example_config_lists_every_key_with_its_default():
     from dataclasses import fields
     from pathlib import Path
 
-    from backtest.walk_forward import WalkForwardSettings
+    from metasignal.backtest.walk_forward import WalkForwardSettings
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
-    from portfolio.settings import PortfolioSettings
+    from metasignal.portfolio.settings import PortfolioSettings
 
     values = read_toml(Path(__file__).resolve().parents[2] / "metasignal.example.toml")
     assert set(values) == {"portfolio", "backtest"}

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from data.synthetic import SyntheticConfig
+from metasignal.data.synthetic import SyntheticConfig
 from metasignal.demo import DemoConfig, run_demo
 from tests.metasignal.cli_runner import assert_one_line_error, run_cli
 

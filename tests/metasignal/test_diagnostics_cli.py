@@ -13,11 +13,11 @@ import sys
 import pandas as pd
 import pytest
 
-from data.example_models import example_signals
-from data.store import Store
+from metasignal.data.example_models import example_signals
+from metasignal.data.store import Store
 from metasignal.cli import app, main
 from metasignal.cli.diagnostics_commands import register
-from signals import storage
+from metasignal.signals import storage
 from tests.metasignal.cli_runner import Run, assert_one_line_error
 
 if not any(command.name == "diagnostics" for command in app.registered_commands):

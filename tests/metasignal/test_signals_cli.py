@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.example_models import example_signals
-from signals.storage import list_submissions, submission, submissions_for_date
+from metasignal.data.example_models import example_signals
+from metasignal.signals.storage import list_submissions, submission, submissions_for_date
 from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 
@@ -54,7 +54,7 @@ def test_submit_prints_counts_and_stores(db, tmp_path, capsys, monkeypatch):
     assert "version 1 (unchanged" in out
     code, out, _ = cli(capsys, monkeypatch, "--db", db, "submissions", "list", "--model", "alpha")
     assert code == 0 and "2024-01-05" in out and "sig.csv" in out and "1 *" in out
-    from data.store import Store
+    from metasignal.data.store import Store
 
     with Store.open(db) as store:
         assert len(submission(store, "alpha", "2024-01-05")) == 120
@@ -97,7 +97,7 @@ def test_bad_files_are_one_line_and_change_nothing(db, tmp_path, capsys, monkeyp
     file = tmp_path / "bad.csv"
     file.write_bytes(content)
     one_line_error(cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", *args), *fragments)
-    from data.store import Store
+    from metasignal.data.store import Store
 
     with Store.open(db) as store:
         assert list_submissions(store).empty
@@ -139,7 +139,7 @@ def test_example_models_of_the_synthetic_market_submit_through_the_cli(store_cop
         code, out, err = cli(capsys, monkeypatch, "--db", path, "submit", file, "--model", name, "--min-tickers", "50")
         assert code == 0, err
         assert f"accepted {signals[name].notna().sum()} tickers, dropped 0" in out
-    from data.store import Store
+    from metasignal.data.store import Store
 
     with Store.open(path) as store:
         wide = submissions_for_date(store, day)

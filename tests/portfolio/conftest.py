@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portfolio.risk_model import RiskModel, factor_exposure_matrix
+from metasignal.portfolio.risk_model import RiskModel, factor_exposure_matrix
 
 STYLES = ("beta", "size")
 

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data.example_models import example_signals
+from metasignal.data.example_models import example_signals
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
-from portfolio import book
-from portfolio.daily import save_target, target_portfolio
-from portfolio.settings import PortfolioSettings
+from metasignal.portfolio import book
+from metasignal.portfolio.daily import save_target, target_portfolio
+from metasignal.portfolio.settings import PortfolioSettings
 from tests.metasignal.cli_runner import assert_one_line_error, run_cli
 
 SETTINGS = PortfolioSettings(capital=1e6, max_weight=0.05, turnover=None, risk_lookback=120)

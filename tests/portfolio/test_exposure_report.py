@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portfolio.errors import PortfolioInputError
-from portfolio.exposure_report import exposure_report
-from portfolio.risk_model import factor_exposure_matrix
+from metasignal.portfolio.errors import PortfolioInputError
+from metasignal.portfolio.exposure_report import exposure_report
+from metasignal.portfolio.risk_model import factor_exposure_matrix
 from tests.portfolio.conftest import make_market
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from portfolio.costs import TransactionCostModel, linear_quadratic_impact
+from metasignal.portfolio.costs import TransactionCostModel, linear_quadratic_impact
 
 
 def test_fit_is_close_to_the_power_law_inside_its_range():

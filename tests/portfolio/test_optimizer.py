@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portfolio.constraints import (
+from metasignal.portfolio.constraints import (
     CountryNeutral,
     DollarNeutral,
     FactorBounds,
@@ -21,10 +21,10 @@ from portfolio.constraints import (
     SectorNeutral,
     TurnoverLimit,
 )
-from portfolio.costs import BorrowCostModel, TransactionCostModel
-from portfolio.errors import FallbackWarning, InfeasiblePortfolioError, OptimizationError, PortfolioInputError
-from portfolio.optimizer import OptimizerConfig, PortfolioInputs, PortfolioOptimizer, alpha_from_signal
-from portfolio.risk_model import RiskModel
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
+from metasignal.portfolio.errors import FallbackWarning, InfeasiblePortfolioError, OptimizationError, PortfolioInputError
+from metasignal.portfolio.optimizer import OptimizerConfig, PortfolioInputs, PortfolioOptimizer, alpha_from_signal
+from metasignal.portfolio.risk_model import RiskModel
 from tests.portfolio.conftest import STYLES, make_market
 
 TOL = 1e-6
@@ -335,7 +335,7 @@ def test_config_rejects_two_different_capitals():
 
 def test_reachable_cap_sells_as_far_as_liquidity_allows(market):
     """The same book as above: ReachableMaxWeight trades toward the cap instead of failing."""
-    from portfolio.constraints import ReachableMaxWeight
+    from metasignal.portfolio.constraints import ReachableMaxWeight
 
     tickers = market.tickers
     prev = pd.Series(0.0, index=tickers)

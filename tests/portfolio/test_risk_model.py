@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from portfolio.errors import PortfolioInputError, RiskModelError
-from portfolio.risk_model import (
+from metasignal.portfolio.errors import PortfolioInputError, RiskModelError
+from metasignal.portfolio.risk_model import (
     RiskModel,
     RiskModelConfig,
     cross_sectional_regressions,
@@ -167,9 +167,9 @@ def test_exposure_matrix_rejects_unlisted_labels_and_bad_history():
 
 
 def test_from_store_on_a_small_synthetic_store(tmp_path):
-    from data.generate import generate_store
-    from data.store import Store
-    from data.synthetic import SyntheticConfig
+    from metasignal.data.generate import generate_store
+    from metasignal.data.store import Store
+    from metasignal.data.synthetic import SyntheticConfig
 
     store = Store.open(tmp_path / "small.duckdb", create=True)
     generate_store(store, SyntheticConfig(n_tickers=120, years=0.8, seed=5))

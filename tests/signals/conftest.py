@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from submission_fixtures import build_store  # noqa: E402
 
-from data.store import Store  # noqa: E402
+from metasignal.data.store import Store  # noqa: E402
 
 
 @pytest.fixture(scope="session")

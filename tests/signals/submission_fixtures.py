@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.store import Store
+from metasignal.data.store import Store
 
 N_SECURITIES = 160
 N_UNIVERSE = 140

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from backtest.metrics import max_drawdown, sharpe_ratio
-from data.example_models import example_signals
-from data.schema import STYLE_FACTORS
-from data.store import Store
-from signals import stakes, storage
-from signals.cleaning import clean_signals
-from signals.diagnostics import (
+from metasignal.backtest.metrics import max_drawdown, sharpe_ratio
+from metasignal.data.example_models import example_signals
+from metasignal.data.schema import STYLE_FACTORS
+from metasignal.data.store import Store
+from metasignal.signals import stakes, storage
+from metasignal.signals.cleaning import clean_signals
+from metasignal.signals.diagnostics import (
     DiagnosticsError,
     diagnose,
     style_exposure,
@@ -25,9 +25,9 @@ from signals.diagnostics import (
     write_diagnostics,
     write_diagnostics_report,
 )
-from signals.meta_model import stake_weighted_meta_model
-from signals.scoring import score_era, score_eras
-from signals.submission import parse_submission, validate_for_store
+from metasignal.signals.meta_model import stake_weighted_meta_model
+from metasignal.signals.scoring import score_era, score_eras
+from metasignal.signals.submission import parse_submission, validate_for_store
 
 MODELS = ("skilled", "momentum_tilt", "noise", "copycat")
 CROWD_STAKES = {"noise": 100.0, "copycat": 300.0, "skilled": 600.0}

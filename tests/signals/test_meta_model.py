@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from numerai_tools import scoring as reference
 
-from data.errors import DataValidationError
-from signals.meta_model import (
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.meta_model import (
     equal_weight_meta_model,
     stake_weighted_meta_model,
     stake_weighted_meta_portfolio,

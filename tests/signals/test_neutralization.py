@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numerai_tools import scoring as reference
 
-from data.errors import DataValidationError
-from signals.neutralization import NeutralizerBasis, neutral_weights, neutralize
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights, neutralize
 from tests.signals.scoring_fixtures import v_orthonormal
 
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from submission_fixtures import DAYS, securities, submission_csv, universe_members
 
-from data.errors import DataValidationError
-from signals import storage
-from signals.storage import (
+from metasignal.data.errors import DataValidationError
+from metasignal.signals import storage
+from metasignal.signals.storage import (
     ModelExistsError,
     SubmissionNotFoundError,
     UnknownModelError,
@@ -26,7 +26,7 @@ from signals.storage import (
     submissions_for_date,
     submit,
 )
-from signals.submission import SubmissionError, parse_submission, validate_submission
+from metasignal.signals.submission import SubmissionError, parse_submission, validate_submission
 
 SECURITIES = securities()
 MEMBERS = list(universe_members(DAYS[-1]))  # members on every day

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from submission_fixtures import DAYS, LAST_MEMBER_LEAVES_AFTER, N_UNIVERSE, securities, submission_csv, universe_members
 
-from data.errors import DataValidationError
-from signals.submission import (
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.submission import (
     SubmissionError,
     SubmissionTooLargeError,
     parse_submission,
@@ -20,7 +20,7 @@ from signals.submission import (
     validate_for_store,
     validate_submission,
 )
-from signals.tickers import TickerMap
+from metasignal.signals.tickers import TickerMap
 
 SECURITIES = securities()
 MEMBERS = list(universe_members(DAYS[0]))  # 140 canonical tickers

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.tickers import (
+from metasignal.signals.tickers import (
     BLOOMBERG_EXCHANGE_TO_COUNTRY,
     YAHOO_SUFFIX_TO_COUNTRY,
     TickerMap,

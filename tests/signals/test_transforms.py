@@ -12,15 +12,15 @@ from numerai_tools import scoring as reference
 from numerai_tools.submissions import clean_submission
 from scipy import stats
 
-from data.errors import DataValidationError
-from signals.cleaning import (
+from metasignal.data.errors import DataValidationError
+from metasignal.signals.cleaning import (
     clean_signals,
     fill_partial_columns,
     fill_ranks,
     gaussianize,
     rank_over_universe,
 )
-from signals.transforms import (
+from metasignal.signals.transforms import (
     ColumnSort,
     center,
     gaussian,
