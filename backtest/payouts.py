@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import ConfigurationError, DataValidationError
 
 CHURN_LIMIT = 0.15
 TURNOVER_LIMIT = 0.25
@@ -50,7 +49,7 @@ def policy(name: str = "alpha_mpc", multipliers: dict[str, float] | None = None,
     if name == "custom":
         return PayoutPolicy("custom", dict(multipliers or {}), clip=clip)
     if name not in PRESETS:
-        raise DataValidationError(f"unknown payout policy {name!r}: choose from {', '.join(PRESETS)} or custom")
+        raise ConfigurationError(f"unknown payout policy {name!r}: choose from {', '.join(PRESETS)} or custom")
     return PRESETS[name]
 
 

@@ -26,13 +26,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest.payouts import PayoutPolicy, eligible, payout_scores, payouts, policy as named_policy
-from metasignal.data.errors import DataValidationError, StoreError
+from metasignal.backtest.payouts import PayoutPolicy, eligible, payout_scores, payouts
+from metasignal.backtest.payouts import policy as named_policy
 from metasignal.data.store import Store
 from metasignal.data.targets import parse_window
 from metasignal.signals import stakes, storage
-from metasignal.signals.stakes import stake_balances
 from metasignal.signals.scoring import score_era
+from metasignal.signals.stakes import stake_balances
 
 SCORE_METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 LOOKBACK_ROUNDS = 5

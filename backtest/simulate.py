@@ -45,16 +45,13 @@ import numpy as np
 import pandas as pd
 
 from metasignal.backtest import metrics as perf
-from metasignal.data.errors import DataValidationError, MetasignalError
+from metasignal.errors import BankruptcyError, DataValidationError
 from metasignal.portfolio.costs import TRADING_DAYS_PER_YEAR, BorrowCostModel, TransactionCostModel
 
 __all__ = [
     "BankruptcyError", "SimulationResult", "align_weights", "execution_dates", "simulate",
 ]
 
-
-class BankruptcyError(MetasignalError):
-    """Equity fell to zero or below during a simulation, so returns are no longer defined."""
 
 
 @dataclass

@@ -40,13 +40,21 @@ import numpy as np
 import pandas as pd
 
 from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
-from metasignal.backtest.simulate import BankruptcyError, SimulationResult, simulate
+from metasignal.backtest.simulate import SimulationResult, simulate
 from metasignal.data.atomic_write import atomic_write
-from metasignal.data.errors import DataValidationError, MetasignalError, StoreError
+from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
+from metasignal.errors import (
+    BankruptcyError,
+    ConfigurationError,
+    DataValidationError,
+    FallbackWarning,
+    MetasignalError,
+    RebalanceError,
+    StoreError,
+)
 from metasignal.portfolio.constraints import ReachableMaxWeight
-from metasignal.portfolio.errors import FallbackWarning
 from metasignal.portfolio.optimizer import PortfolioInputs, PortfolioOptimizer, alpha_from_signal
 from metasignal.portfolio.risk_history import factor_return_history
 from metasignal.portfolio.risk_model import factor_exposure_matrix
@@ -66,9 +74,6 @@ GROUPS = ("country", "sector")
 _FLOAT_FIELDS = ("ret", *STYLE_FACTORS, "sigma", "adv_20d", "dollar_volume", "market_cap")
 
 
-class RebalanceError(MetasignalError):
-    """A rebalance of the walk-forward failed (no signal, infeasible or failed optimization)."""
-
 
 @dataclass(frozen=True)
 class WalkForwardSettings:
@@ -85,13 +90,13 @@ class WalkForwardSettings:
     def __post_init__(self) -> None:
         if isinstance(self.rebalance, str):
             if self.rebalance not in SCHEDULES:
-                raise DataValidationError(
+                raise ConfigurationError(
                     f"unknown rebalance schedule {self.rebalance!r}: choose from {', '.join(SCHEDULES)}"
                 )
         else:
             object.__setattr__(self, "rebalance", tuple(pd.DatetimeIndex(self.rebalance)))
         if isinstance(self.lag, bool) or not isinstance(self.lag, (int, np.integer)) or self.lag < 0:
-            raise DataValidationError(
+            raise ConfigurationError(
                 f"backtest lag must be a whole number of trading days >= 0, got {self.lag!r}")
 
     @classmethod
@@ -99,7 +104,7 @@ class WalkForwardSettings:
         """Settings from a mapping (e.g. the ``[backtest]`` TOML table); unknown keys are an error."""
         unknown = sorted(set(values) - {"rebalance", "lag"})
         if unknown:
-            raise DataValidationError(
+            raise ConfigurationError(
                 f"unknown backtest setting(s) {', '.join(unknown)}: known are lag, rebalance")
         return cls(**values)
 
@@ -139,7 +144,7 @@ def rebalance_dates(days: pd.DatetimeIndex, schedule: str | Sequence) -> pd.Date
                 f"rebalance date {missing[0].date()} is not a trading day of the backtest")
         return chosen.sort_values()
     if schedule not in SCHEDULES:
-        raise DataValidationError(
+        raise ConfigurationError(
             f"unknown rebalance schedule {schedule!r}: choose from {', '.join(SCHEDULES)} or give dates")
     if schedule == "daily":
         return pd.DatetimeIndex(days, name="date")
@@ -316,6 +321,7 @@ def backtest_days(store: Store, start, end, settings: WalkForwardSettings = Walk
     return days, dates
 
 
+@limits_blas_threads
 def run_walk_forward(
     store: Store, start, end, portfolio: PortfolioSettings = PortfolioSettings(),
     settings: WalkForwardSettings = WalkForwardSettings(), *, signal: SignalSource | None = None,

@@ -34,6 +34,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from metasignal.errors import OptimizationError  # noqa: E402
 from metasignal.portfolio.constraints import (  # noqa: E402
     CountryNeutral,
     DollarNeutral,
@@ -44,7 +45,11 @@ from metasignal.portfolio.constraints import (  # noqa: E402
     SectorNeutral,
     TurnoverLimit,
 )
-from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact  # noqa: E402
+from metasignal.portfolio.costs import (  # noqa: E402
+    BorrowCostModel,
+    TransactionCostModel,
+    linear_quadratic_impact,
+)
 from metasignal.portfolio.optimizer import (  # noqa: E402
     FAST_CLARABEL_OPTIONS,
     OptimizerConfig,
@@ -52,7 +57,6 @@ from metasignal.portfolio.optimizer import (  # noqa: E402
     PortfolioOptimizer,
     alpha_from_signal,
 )
-from metasignal.portfolio.errors import OptimizationError  # noqa: E402
 from metasignal.portfolio.risk_model import RiskModel, factor_exposure_matrix  # noqa: E402
 
 N_COUNTRIES, N_SECTORS = 20, 11

@@ -6,12 +6,12 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
+from metasignal.data.blas import blas_threads
 from metasignal.data.derived import derive_daily, to_long
-from metasignal.data.errors import StoreError
 from metasignal.data.store import Store
 from metasignal.data.targets import NEUTRAL_STYLES, bin_targets, residualize, window_returns
+from metasignal.errors import StoreError
 
 Progress = Callable[[str], None]
 
@@ -41,7 +41,7 @@ def targets_from_daily(fields: dict[str, pd.DataFrame], securities: pd.DataFrame
     values = forward.to_numpy()
     residuals = np.full(values.shape, np.nan)
     complete = np.flatnonzero(~np.all(np.isnan(values), axis=1))
-    with threadpool_limits(1):  # ~a thousand small products: BLAS threads only add overhead
+    with blas_threads():  # ~a thousand small products: BLAS threads only add overhead
         for row in complete:  # one regression per era (date), vectorized over tickers
             inside = universe[row] & ~np.isnan(values[row])
             if inside.sum() < 10:

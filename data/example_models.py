@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import StoreError
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig, true_expected_residuals, zscore
+from metasignal.errors import ConfigurationError, StoreError
 
 EXAMPLE_MODELS: tuple[str, ...] = ("skilled", "momentum_tilt", "size_tilt", "noise", "copycat", "churner", "partial")
 # The skilled model is the fund's big staker, so the meta-model leans on it: its copy then
@@ -71,7 +71,7 @@ def example_signals(store: Store, date, models: tuple[str, ...] = EXAMPLE_MODELS
     """
     unknown = sorted(set(models) - set(EXAMPLE_MODELS))
     if unknown:
-        raise StoreError(f"unknown example model(s) {', '.join(unknown)}: choose from {', '.join(EXAMPLE_MODELS)}")
+        raise ConfigurationError(f"unknown example model(s) {', '.join(unknown)}: choose from {', '.join(EXAMPLE_MODELS)}")
     config = synthetic_config(store)
     date = pd.Timestamp(date).normalize()
     exposures = store.exposures(date)

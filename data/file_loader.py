@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data.derive import Progress, derive_store
-from metasignal.data.errors import DataValidationError, UnknownTickerError
 from metasignal.data.schema import SECURITY_COLUMNS
 from metasignal.data.store import Store
+from metasignal.errors import DataValidationError, UnknownTickerError
 
 BAR_REQUIRED = ("date", "ticker", "close", "volume")
 BAR_OPTIONAL = ("open", "high", "low", "adj_close")

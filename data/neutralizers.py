@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
 from metasignal.data.schema import STYLE_FACTORS
+from metasignal.errors import DataValidationError
 
 
 def exposure_matrix(

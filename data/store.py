@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data import schema
-from metasignal.data.errors import StoreError, UnknownTickerError
+from metasignal.errors import StoreError, UnknownTickerError
 
 DEFAULT_DB = "metasignal.duckdb"
 DB_ENV = "METASIGNAL_DB"

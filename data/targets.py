@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 
 BIN_EDGES = (0.05, 0.25, 0.75, 0.95)
 BIN_VALUES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])

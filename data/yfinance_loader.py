@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data.derive import Progress, derive_store
-from metasignal.data.errors import DataValidationError, NetworkError
 from metasignal.data.identifiers import COUNTRY_NAME_TO_ISO, canonical_from_yahoo, split_yahoo
 from metasignal.data.store import Store
+from metasignal.errors import DataValidationError, NetworkError
 
 Downloader = Callable[..., pd.DataFrame]
 InfoGetter = Callable[[str], dict]

@@ -30,10 +30,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from metasignal.data.errors import DataValidationError, MetasignalError
 from metasignal.data.store import Store
+from metasignal.errors import DataValidationError, MetasignalError
 from metasignal.signals import storage
-from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS, SubmissionError, SubmissionTooLargeError
+from metasignal.signals.submission import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MIN_TICKERS,
+    SubmissionError,
+    SubmissionTooLargeError,
+)
 
 MULTIPART_SLACK = 64 * 1024  # room for multipart boundaries and form fields around the file
 

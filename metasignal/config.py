@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 from metasignal.backtest.walk_forward import WalkForwardSettings
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.portfolio.settings import PortfolioSettings
 
 

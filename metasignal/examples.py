@@ -7,10 +7,9 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from metasignal.signals import stakes
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from metasignal.data.store import Store
-from metasignal.signals import storage
+from metasignal.signals import stakes, storage
 
 
 def weekly_round_dates(store: Store, start=None, end=None, weekday: int = 4) -> pd.DatetimeIndex:

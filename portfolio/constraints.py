@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from metasignal.portfolio.errors import PortfolioInputError
+from metasignal.errors import PortfolioInputError
 from metasignal.portfolio.risk_model import group_columns
 
 RELAXED_LIMIT = 1e6  # value a relaxed upper limit takes (fraction of capital, never binding)

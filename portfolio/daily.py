@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from metasignal.data.errors import StoreError
 from metasignal.data.store import Store
+from metasignal.errors import StoreError
 from metasignal.portfolio import book
 from metasignal.portfolio.optimizer import PortfolioInputs, PortfolioResult, alpha_from_signal
 from metasignal.portfolio.risk_model import risk_model_from_store

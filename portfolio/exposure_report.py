@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from metasignal.portfolio.errors import PortfolioInputError
+from metasignal.errors import PortfolioInputError
 from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
 TRADING_DAYS_PER_YEAR = 252

@@ -49,20 +49,25 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from metasignal.portfolio.constraints import (
-    CompiledConstraint,
-    Constraint,
-    DateContext,
-    ProblemVariables,
-    TOLERANCE,
-    TurnoverLimit,
-)
-from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel, linear_quadratic_impact
-from metasignal.portfolio.errors import (
+from metasignal.errors import (
+    ConfigurationError,
     FallbackWarning,
     InfeasiblePortfolioError,
     OptimizationError,
     PortfolioInputError,
+)
+from metasignal.portfolio.constraints import (
+    TOLERANCE,
+    CompiledConstraint,
+    Constraint,
+    DateContext,
+    ProblemVariables,
+    TurnoverLimit,
+)
+from metasignal.portfolio.costs import (
+    BorrowCostModel,
+    TransactionCostModel,
+    linear_quadratic_impact,
 )
 from metasignal.portfolio.exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
@@ -135,9 +140,9 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         if self.impact not in IMPACT_MODES:
-            raise PortfolioInputError(f"impact must be one of {IMPACT_MODES}, got {self.impact!r}")
+            raise ConfigurationError(f"impact must be one of {IMPACT_MODES}, got {self.impact!r}")
         if self.fallback not in FALLBACKS:
-            raise PortfolioInputError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
+            raise ConfigurationError(f"fallback must be one of {FALLBACKS}, got {self.fallback!r}")
         if self.risk_aversion < 0 or self.horizon_days <= 0 or not self.impact_fit_max > 0:
             raise PortfolioInputError("risk_aversion must be >= 0, horizon_days and impact_fit_max > 0")
         if (self.capital is not None and self.transaction_costs is not None

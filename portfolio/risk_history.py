@@ -18,6 +18,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from metasignal.data.blas import limits_blas_threads
 from metasignal.portfolio.risk_model import (
     FactorRegressions,
     RiskModel,
@@ -40,6 +41,7 @@ class FactorReturnHistory:
         return risk_model_from_regressions(self.regressions, exposures[factors], as_of, config=config)
 
 
+@limits_blas_threads
 def factor_return_history(
     returns: pd.DataFrame,
     groups: pd.DataFrame,

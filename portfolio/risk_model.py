@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from metasignal.portfolio.errors import PortfolioInputError, RiskModelError
+from metasignal.errors import PortfolioInputError, RiskModelError
 
 GROUP_SEPARATOR = ":"
 

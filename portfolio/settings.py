@@ -14,6 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from metasignal.data.schema import STYLE_FACTORS
+from metasignal.errors import ConfigurationError
 from metasignal.portfolio.constraints import (
     CountryNeutral,
     DollarNeutral,
@@ -25,7 +26,6 @@ from metasignal.portfolio.constraints import (
     TurnoverLimit,
 )
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
-from metasignal.portfolio.errors import PortfolioInputError
 from metasignal.portfolio.optimizer import OptimizerConfig, PortfolioOptimizer
 from metasignal.portfolio.risk_model import RiskModelConfig, factor_exposure_matrix
 
@@ -60,7 +60,7 @@ class PortfolioSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise PortfolioInputError(f"unknown portfolio setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+            raise ConfigurationError(f"unknown portfolio setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
         return cls(**values)
 
     def constraints(self) -> list:

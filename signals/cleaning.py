@@ -16,7 +16,7 @@ from typing import Iterable, TypeVar
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.transforms import as_float_matrix, gaussian, rank_columns, tie_kept_rank
 
 Signal = TypeVar("Signal", pd.Series, pd.DataFrame)

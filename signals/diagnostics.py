@@ -36,16 +36,17 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data.atomic_write import atomic_write
-from metasignal.data.errors import DataValidationError
+from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
+from metasignal.errors import DataValidationError, DiagnosticsError
 from metasignal.signals import stakes as stake_ledger
 from metasignal.signals import storage
 from metasignal.signals.cleaning import clean_signals
 from metasignal.signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model
 from metasignal.signals.scoring import METRICS, score_era
-from metasignal.signals.transforms import masked_pearson
 from metasignal.signals.submission import ValidatedSubmission
+from metasignal.signals.transforms import masked_pearson
 
 SCORE_METRICS: tuple[str, ...] = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover")
@@ -55,9 +56,6 @@ STYLE_STATS: tuple[str, ...] = ("mean", "std", "max_abs")
 # Eligibility thresholds (SCORING.md), drawn on the churn/turnover chart.
 CHANGE_THRESHOLDS: dict[str, float] = {"churn": 0.15, "turnover": 0.25}
 
-
-class DiagnosticsError(DataValidationError):
-    """A signal file cannot be diagnosed (bad frame, no date that can be scored)."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +231,7 @@ def _stored_meta_model(
 
 
 # --------------------------------------------------------------------------- diagnose
+@limits_blas_threads
 def diagnose(
     store: Store,
     validated_or_frame: ValidatedSubmission | pd.DataFrame,

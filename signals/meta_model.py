@@ -14,11 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.cleaning import clean_signals, rank_over_universe
 from metasignal.signals.neutralization import neutral_weights_matrix
-from metasignal.signals.transforms import SIGNAL_POWER, as_float_matrix, gaussian, power, rank_columns
-
+from metasignal.signals.transforms import (
+    SIGNAL_POWER,
+    as_float_matrix,
+    gaussian,
+    power,
+    rank_columns,
+)
 
 
 def qualifying_stakes(

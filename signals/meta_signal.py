@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from metasignal.data.errors import StoreError
 from metasignal.data.store import Store
+from metasignal.errors import ConfigurationError, StoreError
 from metasignal.signals import stakes, storage
-from metasignal.signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model, stake_weighted_meta_portfolio
+from metasignal.signals.meta_model import (
+    equal_weight_meta_model,
+    stake_weighted_meta_model,
+    stake_weighted_meta_portfolio,
+)
 
 METHODS = ("stake_weighted", "equal", "meta_portfolio")
 
@@ -38,7 +42,7 @@ def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake
     equal-weight variant; ``meta_portfolio``: the stake-weighted mean of neutral weights (SWP).
     """
     if method not in METHODS:
-        raise StoreError(f"unknown meta-signal method {method!r}: choose from {', '.join(METHODS)}")
+        raise ConfigurationError(f"unknown meta-signal method {method!r}: choose from {', '.join(METHODS)}")
     round_date = latest_round(store, date)
     universe = store.universe(round_date)
     predictions = storage.on_time_submissions(store, round_date).reindex(universe)

@@ -18,7 +18,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.transforms import as_float_matrix
 
 Signals = TypeVar("Signals", np.ndarray, pd.Series, pd.DataFrame)

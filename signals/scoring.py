@@ -32,7 +32,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.data.blas import limits_blas_threads
+from metasignal.errors import DataValidationError, InsufficientOverlapError
 from metasignal.signals.cleaning import fill_partial_columns, rank_over_universe
 from metasignal.signals.meta_model import stake_weighted_meta_model
 from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights_matrix, neutralize
@@ -94,9 +95,6 @@ TARGET_BUCKET_SCALE = 4.0  # {0, .25, .5, .75, 1} -> {0, 1, 2, 3, 4}, centred to
 MPC_SCALE = 50.0  # numerai-tools' L2-norm MPC is divided by 50
 METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc", "churn", "turnover")
 
-
-class InsufficientOverlapError(DataValidationError):
-    """Two inputs share too few tickers (less than 1 - max_filtered_ratio of either)."""
 
 
 # --------------------------------------------------------------------------- alignment
@@ -938,6 +936,7 @@ def _split_by_date(
     return {date: frame.droplevel(0) for date, frame in panel.groupby(level=0, sort=True)}
 
 
+@limits_blas_threads
 def score_eras(
     predictions: pd.DataFrame,
     *,

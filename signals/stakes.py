@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError, StoreError
 from metasignal.data.store import Store
+from metasignal.errors import DataValidationError, StoreError
 from metasignal.signals import storage
 
 _DDL = (

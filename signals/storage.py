@@ -32,7 +32,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError, StoreError
+from metasignal.errors import (
+    DataValidationError,
+    ModelExistsError,
+    SubmissionNotFoundError,
+    UnknownModelError,
+)
 from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_TICKERS,
@@ -64,16 +69,7 @@ _CURRENT = (
 )
 
 
-class ModelExistsError(DataValidationError):
-    """A model with this name already exists."""
 
-
-class UnknownModelError(StoreError):
-    """No model with this name exists in the store."""
-
-
-class SubmissionNotFoundError(StoreError):
-    """The store holds no submission for the requested model and date."""
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import IO, Callable, Mapping, Union
 import numpy as np
 import pandas as pd
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import SubmissionError, SubmissionTooLargeError
 from metasignal.signals.tickers import ID_COLUMNS, TickerMap
 
 SIGNAL_COLUMNS: tuple[str, ...] = ("signal", "prediction")
@@ -54,18 +54,6 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 Universe = Union[pd.Index, Callable[[pd.Timestamp], pd.Index], Mapping[pd.Timestamp, pd.Index]]
 
 
-class SubmissionError(DataValidationError):
-    """A submission file breaks a rule; names the rule, the column and the file lines."""
-
-    def __init__(self, message: str, *, rule: str, column: str | None = None, lines=()):
-        super().__init__(message)
-        self.rule = rule
-        self.column = column
-        self.lines = tuple(int(line) for line in lines)
-
-
-class SubmissionTooLargeError(SubmissionError):
-    """The file is over the configured size limit (checked before reading it)."""
 
 
 @dataclass(frozen=True)

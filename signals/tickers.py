@@ -25,7 +25,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.data.identifiers import BLOOMBERG_EXCHANGE_TO_COUNTRY, YAHOO_SUFFIX_TO_COUNTRY, canonical_from_yahoo
+from metasignal.data.identifiers import (
+    BLOOMBERG_EXCHANGE_TO_COUNTRY,
+    YAHOO_SUFFIX_TO_COUNTRY,
+    canonical_from_yahoo,
+)
 
 __all__ = [
     "BLOOMBERG_EXCHANGE_TO_COUNTRY",

@@ -20,7 +20,7 @@ from scipy import special
 
 SIGNAL_POWER = 1.5  # numerai-tools raises gaussianized signals (and targets) to this power
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, pd.Series, pd.DataFrame)
 RankMethod = Literal["average", "first"]

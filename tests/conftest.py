@@ -13,7 +13,7 @@ from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig
 
 SMALL_MARKET = SyntheticConfig(n_tickers=150, years=1.6, seed=7)
-threadpool_limits(1)  # data/__init__ sets single-threaded BLAS, unless a plugin loaded numpy first
+threadpool_limits(1, user_api="blas")  # as the CLI does: importing the engine sets nothing
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ code even when another copy of the engine is installed.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import nbformat

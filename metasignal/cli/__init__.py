@@ -1,6 +1,6 @@
 """The ``metasignal`` command line: one typer app, one module per command group.
 
-Every anticipated failure is a :class:`data.errors.MetasignalError`; ``main`` prints it
+Every anticipated failure is a :class:`metasignal.errors.MetasignalError`; ``main`` prints it
 as one line and exits 1. Unexpected exceptions are also reduced to one line (set
 ``METASIGNAL_DEBUG=1`` to see the traceback).
 """
@@ -12,14 +12,16 @@ import sys
 
 import typer
 
-from metasignal.data.errors import MetasignalError  # first engine import: sets single-threaded BLAS (see data/__init__.py)
 from metasignal.cli.app import app
+from metasignal.data.blas import blas_threads
+from metasignal.errors import MetasignalError
 
 
 def main() -> None:
     """Entry point of the console script."""
     try:
-        app(standalone_mode=False)
+        with blas_threads():  # small per-era problems: BLAS threads only contend (data/blas.py)
+            app(standalone_mode=False)
     except MetasignalError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         sys.exit(1)

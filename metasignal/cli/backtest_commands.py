@@ -10,9 +10,9 @@ import pandas as pd
 import typer
 from rich.markup import escape
 
-from metasignal.data.errors import DataValidationError
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table, out
+from metasignal.errors import DataValidationError
 
 
 def _signal_file(store, path: Path):
@@ -54,7 +54,10 @@ def backtest_command(
     """Walk-forward backtest over START..END: signals known at each rebalance -> optimized
     neutral book -> trades with an execution lag -> returns net of spread, impact and borrow."""
     from metasignal.backtest.walk_forward import (
-        backtest_days, run_walk_forward, save_walk_forward, vectorbt_difference,
+        backtest_days,
+        run_walk_forward,
+        save_walk_forward,
+        vectorbt_difference,
     )
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
 

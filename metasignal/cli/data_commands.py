@@ -8,10 +8,10 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from metasignal.data.errors import DataValidationError
 from metasignal.cli.context import db_path, open_store
 from metasignal.cli.display import out as console
 from metasignal.cli.display import steps
+from metasignal.errors import DataValidationError
 
 data_app = typer.Typer(help="Market data: synthetic generation, info, yfinance fetch, file import.", no_args_is_help=True)
 

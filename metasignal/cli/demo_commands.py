@@ -44,7 +44,11 @@ def examples_command(
     end: Optional[str] = typer.Option(None, "--end", help="Last round (default: the store's last day)."),
 ) -> None:
     """Create the example models (with stakes) and submit their weekly signals on the synthetic store."""
-    from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
+    from metasignal.examples import (
+        create_example_models,
+        submit_example_history,
+        weekly_round_dates,
+    )
 
     with open_store() as store:
         days = store.trading_days()

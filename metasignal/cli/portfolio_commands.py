@@ -8,9 +8,9 @@ from typing import Optional
 import pandas as pd
 import typer
 
-from metasignal.data.errors import DataValidationError
 from metasignal.cli.context import open_store
 from metasignal.cli.display import frame_table, out, steps
+from metasignal.errors import DataValidationError
 
 
 def _alpha_file(store, path: Path, date: pd.Timestamp) -> pd.Series:

@@ -7,9 +7,11 @@ from typing import Optional
 
 import pandas as pd
 import typer
+
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table
 from metasignal.cli.display import out as console
+
 rounds_app = typer.Typer(help="Tournament rounds: resolve and list.", no_args_is_help=True)
 stakes_app = typer.Typer(help="Stakes: add, release, list.", no_args_is_help=True)
 
@@ -65,7 +67,7 @@ def leaderboard_command(
 def payouts_command(model: str = typer.Option(..., "--model", help="Model name.")) -> None:
     """One model's per-round scores, stake at risk and payouts."""
     from metasignal.backtest import rounds
-    from metasignal.data.errors import StoreError
+    from metasignal.errors import StoreError
 
     with open_store() as store:
         results = rounds.round_results(store, model=model)

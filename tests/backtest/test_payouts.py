@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from metasignal.backtest.payouts import PRESETS, eligible, payout_factor, payouts, policy
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 
 
 def _scores(**columns):

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 import pytest
+from plotly.offline import get_plotlyjs
 
 from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
 from metasignal.backtest.simulate import simulate

@@ -6,8 +6,8 @@ import pytest
 from metasignal.backtest import rounds
 from metasignal.backtest.payouts import PRESETS, policy
 from metasignal.data.example_models import EXAMPLE_STAKES
-from metasignal.signals import stakes, storage
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
+from metasignal.signals import stakes, storage
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_stake_changes_take_effect_after_their_date(tournament):
     assert stakes.stake_balances(store, dates[3])["skilled"] == initial + 500.0
     stakes.release(store, "skilled", initial + 500.0, dates[3])
     assert stakes.stake_balances(store, dates[4])["skilled"] == 0.0
-    from metasignal.data.errors import DataValidationError
+    from metasignal.errors import DataValidationError
 
     with pytest.raises(DataValidationError, match="cannot release"):
         stakes.release(store, "skilled", 1.0, dates[5])

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from metasignal.backtest import metrics as perf
 from metasignal.backtest.simulate import BankruptcyError, execution_dates, simulate
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 DAYS = pd.bdate_range("2024-01-01", periods=5)  # Mon 1 Jan .. Fri 5 Jan 2024

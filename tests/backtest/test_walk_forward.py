@@ -23,11 +23,11 @@ from metasignal.backtest.walk_forward import (
     save_walk_forward,
     signal_history,
 )
+from metasignal.config import walk_forward_settings
 from metasignal.data.derive import derive_store
-from metasignal.data.errors import DataValidationError, StoreError
 from metasignal.data.example_models import EXAMPLE_MODELS, example_signals
 from metasignal.data.store import Store
-from metasignal.config import walk_forward_settings
+from metasignal.errors import DataValidationError, StoreError
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 from metasignal.portfolio.settings import PortfolioSettings
 from metasignal.signals import stakes, storage

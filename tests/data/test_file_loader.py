@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from metasignal.data.errors import DataValidationError, UnknownTickerError
 from metasignal.data.file_loader import import_file
 from metasignal.data.store import Store
+from metasignal.errors import DataValidationError, UnknownTickerError
 
 
 def _write(path, text):

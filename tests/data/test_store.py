@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.data.errors import StoreError, UnknownTickerError
 from metasignal.data.store import Store
+from metasignal.errors import StoreError, UnknownTickerError
 
 
 def test_missing_store_is_a_one_line_error(tmp_path):

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.data.errors import DataValidationError
 from metasignal.data.targets import bin_targets, parse_window, window_returns
+from metasignal.errors import DataValidationError
 
 
 def test_window_parsing():

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.data.errors import NetworkError
 from metasignal.data.store import Store
 from metasignal.data.yfinance_loader import fetch, parse_download
+from metasignal.errors import NetworkError
 
 SYMBOLS = ["AAPL", "VOD.L", "7203.T"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-
-from metasignal.cli import main
 from dataclasses import dataclass
 from pathlib import Path
+
+from metasignal.cli import main
 
 
 @dataclass

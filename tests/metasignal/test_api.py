@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from metasignal.data.errors import StoreError
 from metasignal.api import create_app
+from metasignal.errors import StoreError
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 
 MEMBERS = list(universe_members(DAYS[-1]))

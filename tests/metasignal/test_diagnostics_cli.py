@@ -13,10 +13,10 @@ import sys
 import pandas as pd
 import pytest
 
-from metasignal.data.example_models import example_signals
-from metasignal.data.store import Store
 from metasignal.cli import app, main
 from metasignal.cli.diagnostics_commands import register
+from metasignal.data.example_models import example_signals
+from metasignal.data.store import Store
 from metasignal.signals import storage
 from tests.metasignal.cli_runner import Run, assert_one_line_error
 

@@ -10,6 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metasignal.errors import (
+    FallbackWarning,
+    InfeasiblePortfolioError,
+    OptimizationError,
+    PortfolioInputError,
+)
 from metasignal.portfolio.constraints import (
     CountryNeutral,
     DollarNeutral,
@@ -22,8 +28,12 @@ from metasignal.portfolio.constraints import (
     TurnoverLimit,
 )
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
-from metasignal.portfolio.errors import FallbackWarning, InfeasiblePortfolioError, OptimizationError, PortfolioInputError
-from metasignal.portfolio.optimizer import OptimizerConfig, PortfolioInputs, PortfolioOptimizer, alpha_from_signal
+from metasignal.portfolio.optimizer import (
+    OptimizerConfig,
+    PortfolioInputs,
+    PortfolioOptimizer,
+    alpha_from_signal,
+)
 from metasignal.portfolio.risk_model import RiskModel
 from tests.portfolio.conftest import STYLES, make_market
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from metasignal.portfolio.errors import PortfolioInputError, RiskModelError
+from metasignal.errors import PortfolioInputError, RiskModelError
 from metasignal.portfolio.risk_model import (
     RiskModel,
     RiskModelConfig,

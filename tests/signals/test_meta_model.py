@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from numerai_tools import scoring as reference
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.meta_model import (
     equal_weight_meta_model,
     stake_weighted_meta_model,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numerai_tools import scoring as reference
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights, neutralize
 from tests.signals.scoring_fixtures import v_orthonormal
 

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from numerai_tools import scoring as reference
 from numerai_tools import signals as reference_signals
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.meta_model import stake_weighted_meta_model
 from metasignal.signals.scoring import METRICS, InsufficientOverlapError, score_era, score_eras
 from tests.signals.scoring_fixtures import Era, assert_scores_match, build_era

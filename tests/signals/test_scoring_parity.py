@@ -12,7 +12,7 @@ import pytest
 from numerai_tools import scoring as reference
 from numerai_tools import signals as reference_signals
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals import scoring
 from metasignal.signals.scoring import InsufficientOverlapError
 from tests.signals.scoring_fixtures import assert_scores_match, build_era

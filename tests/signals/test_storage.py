@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from submission_fixtures import DAYS, securities, submission_csv, universe_members
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals import storage
 from metasignal.signals.storage import (
     ModelExistsError,

@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from submission_fixtures import DAYS, LAST_MEMBER_LEAVES_AFTER, N_UNIVERSE, securities, submission_csv, universe_members
+from submission_fixtures import (
+    DAYS,
+    LAST_MEMBER_LEAVES_AFTER,
+    N_UNIVERSE,
+    securities,
+    submission_csv,
+    universe_members,
+)
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.submission import (
     SubmissionError,
     SubmissionTooLargeError,

@@ -12,7 +12,7 @@ from numerai_tools import scoring as reference
 from numerai_tools.submissions import clean_submission
 from scipy import stats
 
-from metasignal.data.errors import DataValidationError
+from metasignal.errors import DataValidationError
 from metasignal.signals.cleaning import (
     clean_signals,
     fill_partial_columns,

@@ -1,0 +1,159 @@
+"""Every anticipated failure of the engine, in one hierarchy.
+
+Each error carries one readable sentence naming the problem (row, column, rule); the
+command line prints ``str(error)`` on one line and exits non-zero. The floors re-export
+the classes they raise (``metasignal.signals.SubmissionError`` is this module's class),
+so ``except MetasignalError`` catches everything the engine raises on purpose.
+
+    MetasignalError
+    ├── StoreError                    the store is missing, unreadable or lacks the data
+    │   ├── UnknownModelError
+    │   └── SubmissionNotFoundError
+    ├── DataValidationError           an input file or frame breaks a rule
+    │   ├── SubmissionError           (rule, column, lines)
+    │   │   └── SubmissionTooLargeError
+    │   ├── ModelExistsError
+    │   ├── InsufficientOverlapError
+    │   ├── DiagnosticsError
+    │   ├── PortfolioInputError
+    │   └── ConfigurationError        an unknown setting, method or policy, a value out of range
+    ├── UnknownTickerError
+    ├── NetworkError
+    ├── RiskModelError
+    ├── OptimizationError
+    │   └── InfeasiblePortfolioError  (constraints, details)
+    ├── RebalanceError
+    └── BankruptcyError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BankruptcyError",
+    "ConfigurationError",
+    "DataValidationError",
+    "DiagnosticsError",
+    "FallbackWarning",
+    "InfeasiblePortfolioError",
+    "InsufficientOverlapError",
+    "MetasignalError",
+    "ModelExistsError",
+    "NetworkError",
+    "OptimizationError",
+    "PortfolioInputError",
+    "RebalanceError",
+    "RiskModelError",
+    "StoreError",
+    "SubmissionError",
+    "SubmissionNotFoundError",
+    "SubmissionTooLargeError",
+    "UnknownModelError",
+    "UnknownTickerError",
+]
+
+
+class MetasignalError(Exception):
+    """Base class for every anticipated failure (bad input, missing data, infeasible problem)."""
+
+
+# --------------------------------------------------------------------------- store and data
+
+
+class StoreError(MetasignalError):
+    """The DuckDB store is missing, unreadable, or lacks the requested data."""
+
+
+class UnknownModelError(StoreError):
+    """No model with this name exists in the store."""
+
+
+class SubmissionNotFoundError(StoreError):
+    """The store holds no submission for the requested model and date."""
+
+
+class DataValidationError(MetasignalError):
+    """An input file or frame breaks a rule (names the row, column and rule)."""
+
+
+class ConfigurationError(DataValidationError):
+    """A setting, method or policy name is unknown, or a value is out of its range."""
+
+
+class UnknownTickerError(MetasignalError):
+    """A ticker is not in the store's securities."""
+
+
+class NetworkError(MetasignalError):
+    """A remote data source could not be reached."""
+
+
+# --------------------------------------------------------------------------- signals
+
+
+class SubmissionError(DataValidationError):
+    """A submission file breaks a rule; names the rule, the column and the file lines."""
+
+    def __init__(self, message: str, *, rule: str, column: str | None = None, lines=()):
+        super().__init__(message)
+        self.rule = rule
+        self.column = column
+        self.lines = tuple(int(line) for line in lines)
+
+
+class SubmissionTooLargeError(SubmissionError):
+    """The file is over the configured size limit (checked before reading it)."""
+
+
+class ModelExistsError(DataValidationError):
+    """A model with this name already exists."""
+
+
+class InsufficientOverlapError(DataValidationError):
+    """Two inputs share too few tickers (less than 1 - max_filtered_ratio of either)."""
+
+
+class DiagnosticsError(DataValidationError):
+    """A signal file cannot be diagnosed (bad frame, no date that can be scored)."""
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+class PortfolioInputError(DataValidationError):
+    """Inputs to the risk model or optimizer break a rule (names the ticker, factor or field)."""
+
+
+class RiskModelError(MetasignalError):
+    """The risk model cannot be estimated (too little history, no exposures before the date)."""
+
+
+class OptimizationError(MetasignalError):
+    """The solver failed or the problem is unbounded; the message names the status and the fix."""
+
+
+class InfeasiblePortfolioError(OptimizationError):
+    """No weights satisfy the constraints; ``constraints`` names the likely binding ones.
+
+    ``constraints``: labels such as ``"TurnoverLimit(0.05)"``; ``details``: one sentence per
+    finding (a violated necessary condition, or a constraint whose removal restores feasibility).
+    """
+
+    def __init__(self, message: str, constraints: tuple[str, ...] = (), details: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.constraints = constraints
+        self.details = details
+
+
+class FallbackWarning(UserWarning):
+    """The optimizer solved a relaxed problem (the result's ``fallback`` field says which)."""
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+class RebalanceError(MetasignalError):
+    """A rebalance of the walk-forward failed (no signal, infeasible or failed optimization)."""
+
+
+class BankruptcyError(MetasignalError):
+    """Equity fell to zero or below during a simulation, so returns are no longer defined."""
