@@ -1,1 +1,62 @@
-"""Market data: sources (synthetic, yfinance, files), the DuckDB store, and derived tables."""
+"""Market data: the DuckDB store, its sources and the point-in-time tables derived from it.
+
+The ground floor of the engine. Everything lives in one DuckDB file (:class:`Store`); the
+synthetic market is the embedded default source (:func:`generate_store`), real bars come
+from yfinance (:func:`fetch`) or files (:func:`import_file`). Derived tables (returns, ADV,
+market cap, style exposures, universe, sample weights, binned targets) are computed from
+stored bars with data known at each date only.
+
+    from metasignal.data import Store, SyntheticConfig, generate_store
+
+    with Store("market.duckdb") as store:
+        generate_store(store, SyntheticConfig(n_tickers=500, years=2))
+        targets = store.targets(store.trading_days()[-30])
+
+Constants: ``DEFAULT_DB`` (the store file used when none is given, ``metasignal.duckdb``),
+``DB_ENV`` (the environment variable naming it, ``METASIGNAL_DB``), ``STYLE_FACTORS`` (the
+style exposures stored per name and date), ``EXAMPLE_MODELS`` and ``EXAMPLE_STAKES`` (the
+example models' names and starting stakes).
+"""
+
+from metasignal.data.atomic_write import atomic_write
+from metasignal.data.blas import blas_threads, default_blas_threads, limits_blas_threads
+from metasignal.data.derive import derive_store
+from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
+from metasignal.data.file_loader import import_file, read_table, validate_bars, validate_securities
+from metasignal.data.generate import generate_store
+from metasignal.data.neutralizers import exposure_matrix, neutralizer_matrix
+from metasignal.data.schema import STYLE_FACTORS
+from metasignal.data.store import DB_ENV, DEFAULT_DB, Store, resolve_db_path
+from metasignal.data.synthetic import SyntheticConfig, SyntheticMarket
+from metasignal.data.targets import bin_targets, parse_window, window_returns
+from metasignal.data.yfinance_loader import FetchReport, fetch
+
+__all__ = [
+    "DB_ENV",
+    "DEFAULT_DB",
+    "EXAMPLE_MODELS",
+    "EXAMPLE_STAKES",
+    "STYLE_FACTORS",
+    "FetchReport",
+    "Store",
+    "SyntheticConfig",
+    "SyntheticMarket",
+    "atomic_write",
+    "bin_targets",
+    "blas_threads",
+    "default_blas_threads",
+    "derive_store",
+    "example_signals",
+    "exposure_matrix",
+    "fetch",
+    "generate_store",
+    "import_file",
+    "limits_blas_threads",
+    "neutralizer_matrix",
+    "parse_window",
+    "read_table",
+    "resolve_db_path",
+    "validate_bars",
+    "validate_securities",
+    "window_returns",
+]
