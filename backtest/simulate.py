@@ -224,65 +224,95 @@ def simulate(
     capital: starting equity in dollars; default ``costs.capital`` when a cost model is given
         (the capital the impact term was calibrated for), else 1.0.
     """
+    trading_days, weights = _checked_frames(weights, returns, lag)
+    decisions = pd.DatetimeIndex(weights.index)
+    target_values = weights.to_numpy(dtype=float)
+    charge_impact = costs is not None and costs.impact != 0
+    _require_impact_inputs(charge_impact, volume, volatility)
+    capital = _starting_capital(capital, costs)
+    start = _first_row(trading_days, decisions)
+    days = trading_days[start:]
+    tickers = returns.columns
+    if charge_impact:
+        _check_impact_columns(tickers[(target_values != 0).any(axis=0)], volume, volatility)
+    execution_rows, decision_rows = _execution_schedule(decisions, trading_days, lag)
+    execution_rows = execution_rows - start
+
+    state = _run(
+        ret=returns.to_numpy(dtype=float)[start:],
+        targets=target_values,
+        target_on_day=dict(zip(execution_rows.tolist(), decision_rows.tolist())),
+        costs=costs,
+        charge_impact=charge_impact,
+        borrow=borrow,
+        volume=_aligned(volume, days, tickers, "volume") if charge_impact else None,
+        volatility=_aligned(volatility, days, tickers, "volatility") if charge_impact else None,
+        cash_daily=cash_rate / TRADING_DAYS_PER_YEAR,
+        capital=capital,
+        days=days,
+    )
+    schedule = pd.Series(decisions[decision_rows], index=days[execution_rows], name="decision_date")
+    targets = target_values[decision_rows]
+    return _simulation_result(state, days, tickers, targets, schedule, capital, int(lag))
+
+
+def _checked_frames(
+    weights: pd.DataFrame | pd.Series, returns: pd.DataFrame, lag
+) -> tuple[pd.DatetimeIndex, pd.DataFrame]:
+    """(trading days of ``returns``, target weights aligned to its columns); raises on bad input."""
     if not isinstance(returns, pd.DataFrame):
         raise DataValidationError("returns must be a DataFrame (date x ticker) of daily returns.")
     _check_lag(lag)
     trading_days = _check_dates(returns, "returns")
-    tickers = returns.columns
-    weights = align_weights(weights, tickers)
-    decisions = pd.DatetimeIndex(weights.index)
-    if len(decisions) == 0:
+    weights = align_weights(weights, returns.columns)
+    if len(weights.index) == 0:
         raise DataValidationError("weights has no rows: nothing to simulate.")
-    target_values = weights.to_numpy(dtype=float)
+    return trading_days, weights
 
-    charge_impact = costs is not None and costs.impact != 0
+
+def _require_impact_inputs(charge_impact: bool, volume, volatility) -> None:
     if charge_impact and (volume is None or volatility is None):
         raise DataValidationError(
             "costs with impact > 0 need realized volume (dollar volume) and volatility frames."
         )
+
+
+def _starting_capital(capital: float | None, costs: TransactionCostModel | None) -> float:
+    """Starting equity in dollars: ``capital``, else the cost model's capital, else 1.0."""
     if capital is None:
         capital = float(costs.capital) if costs is not None else 1.0
     if not np.isfinite(capital) or capital <= 0:
         raise DataValidationError(f"capital must be a positive number of dollars, got {capital}.")
+    return float(capital)
 
+
+def _first_row(trading_days: pd.DatetimeIndex, decisions: pd.DatetimeIndex) -> int:
+    """Row of ``trading_days`` where the simulation starts (on or after the first decision)."""
     start = int(trading_days.searchsorted(decisions[0], side="left"))
     if start >= len(trading_days):
         raise DataValidationError(
             f"the first decision date {decisions[0].date()} is after the last return date."
         )
-    days = trading_days[start:]
-    ret = returns.to_numpy(dtype=float)[start:]
-    if charge_impact:
-        traded = tickers[(target_values != 0).any(axis=0)]
-        for name, frame in (("volume", volume), ("volatility", volatility)):
-            uncovered = traded.difference(frame.columns) if isinstance(frame, pd.DataFrame) else []
-            if len(uncovered):
-                raise DataValidationError(
-                    f"{name} has no column for ticker {uncovered[0]!r}, which has a target "
-                    f"({len(uncovered)} such ticker(s)); impact costs need it."
-                )
-    volume_values = _aligned(volume, days, tickers, "volume") if charge_impact else None
-    volatility_values = _aligned(volatility, days, tickers, "volatility") if charge_impact else None
+    return start
 
-    execution_rows, decision_rows = _execution_schedule(decisions, trading_days, lag)
-    execution_rows = execution_rows - start
-    target_on_day = dict(zip(execution_rows.tolist(), decision_rows.tolist()))
 
-    state = _run(
-        ret=ret,
-        targets=target_values,
-        target_on_day=target_on_day,
-        costs=costs,
-        charge_impact=charge_impact,
-        borrow=borrow,
-        volume=volume_values,
-        volatility=volatility_values,
-        cash_daily=cash_rate / TRADING_DAYS_PER_YEAR,
-        capital=float(capital),
-        days=days,
-    )
+def _check_impact_columns(traded: pd.Index, volume, volatility) -> None:
+    """Every ticker with a nonzero target (``traded``) needs a volume and a volatility column."""
+    for name, frame in (("volume", volume), ("volatility", volatility)):
+        uncovered = traded.difference(frame.columns) if isinstance(frame, pd.DataFrame) else []
+        if len(uncovered):
+            raise DataValidationError(
+                f"{name} has no column for ticker {uncovered[0]!r}, which has a target "
+                f"({len(uncovered)} such ticker(s)); impact costs need it."
+            )
 
-    executed_days = days[execution_rows]
+
+def _simulation_result(
+    state: dict[str, np.ndarray], days: pd.DatetimeIndex, tickers: pd.Index, targets: np.ndarray,
+    schedule: pd.Series, capital: float, lag: int,
+) -> SimulationResult:
+    """Wrap the day loop's arrays; ``schedule``: execution date -> decision date of each trade,
+    ``targets``: the matching target rows (fractions of equity)."""
     long = np.clip(state["held"], 0.0, None).sum(axis=1)
     short = -np.clip(state["held"], None, 0.0).sum(axis=1)
     return SimulationResult(
@@ -291,10 +321,8 @@ def simulate(
         equity=pd.Series(state["equity"], index=days, name="equity"),
         cash=pd.Series(state["cash"], index=days, name="cash"),
         weights=pd.DataFrame(state["held"], index=days, columns=tickers),
-        targets=pd.DataFrame(target_values[decision_rows], index=executed_days, columns=tickers),
-        decision_dates=pd.Series(
-            decisions[decision_rows], index=executed_days, name="decision_date"
-        ),
+        targets=pd.DataFrame(targets, index=schedule.index, columns=tickers),
+        decision_dates=schedule,
         turnover=pd.Series(state["turnover"], index=days, name="turnover"),
         costs=pd.DataFrame(
             {"spread": state["spread"], "impact": state["impact"], "borrow": state["borrow"]},
@@ -307,6 +335,66 @@ def simulate(
         capital=float(capital),
         lag=int(lag),
     )
+
+
+# --------------------------------------------------------------------------- the day loop
+
+_DAILY_FIELDS = ("gross", "net", "equity", "cash", "turnover", "spread", "impact", "borrow")
+
+
+@dataclass
+class _Book:
+    """The state carried from day to day: positions ``h`` (dollars per name), cash, equity."""
+
+    h: np.ndarray
+    cash: float
+    equity: float
+
+
+@dataclass(frozen=True)
+class _DayFlows:
+    """One day's dollar amounts: price P&L, cash interest, borrow fee, spread and impact paid,
+    and the one-way turnover (fraction of the equity before trading)."""
+
+    pnl: float
+    interest: float
+    borrow: float
+    spread: float = 0.0
+    impact: float = 0.0
+    turnover: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Pricing:
+    """What trading costs: the cost model and, when impact is charged, the (days x names)
+    realized dollar volume and volatility."""
+
+    costs: TransactionCostModel | None
+    charge_impact: bool
+    volume: np.ndarray | None
+    volatility: np.ndarray | None
+    n_names: int
+
+    @property
+    def scale(self) -> float:
+        """Dollars per unit of the cost model's trade size (its capital)."""
+        return self.costs.capital if self.costs is not None else 1.0
+
+    def tradable(self, d: int, trading: np.ndarray) -> np.ndarray:
+        """Names that can trade on day ``d``: a return, and volume when impact is charged."""
+        return trading & (self.volume[d] > 0) if self.charge_impact else trading
+
+    def cost(self, d: int, trade: np.ndarray) -> tuple[float, float]:
+        """(spread, impact) in dollars of the dollar ``trade`` vector on day ``d``."""
+        if self.costs is None:
+            return 0.0, 0.0
+        # Without impact the model still prices the spread; volatility 0 makes impact exactly 0.
+        day_volatility = self.volatility[d] if self.charge_impact else np.zeros(self.n_names)
+        day_volume = self.volume[d] if self.charge_impact else np.ones(self.n_names)
+        scale = self.scale
+        with np.errstate(invalid="ignore"):  # 0 * inf for untraded names without volume
+            spread, impact = self.costs.costs(trade / scale, day_volatility, day_volume)
+        return float(spread.sum()) * scale, float(impact.sum()) * scale
 
 
 def _run(
@@ -323,73 +411,86 @@ def _run(
     capital: float,
     days: pd.DatetimeIndex,
 ) -> dict[str, np.ndarray]:
-    """The day loop: state is (positions h in dollars, cash, equity); work per day is numpy."""
+    """The day loop: state is (positions h in dollars, cash, equity); work per day is numpy.
+
+    Returns the daily fields of :data:`_DAILY_FIELDS` (n_days,) and ``held`` (n_days x names,
+    fractions of end-of-day equity).
+    """
     n_days, n_names = ret.shape
-    out = {
-        name: np.zeros(n_days)
-        for name in ("gross", "net", "equity", "cash", "turnover", "spread", "impact", "borrow")
-    }
+    out = {name: np.zeros(n_days) for name in _DAILY_FIELDS}
     held = np.zeros((n_days, n_names))
-    h = np.zeros(n_names)
-    cash = capital
-    equity = capital
-    scale = costs.capital if costs is not None else 1.0
+    book = _Book(np.zeros(n_names), capital, capital)
+    pricing = _Pricing(costs, charge_impact, volume, volatility, n_names)
     trading = ~np.isnan(ret)
     day_return = np.where(trading, ret, 0.0)
-    # Without impact the model still prices the spread; volatility 0 makes impact exactly 0.
-    no_volatility, unit_volume = np.zeros(n_names), np.ones(n_names)
-
     for d in range(n_days):
-        start_equity = equity
+        start_equity = book.equity
         if start_equity <= 0:
             raise BankruptcyError(
                 f"equity fell to {start_equity:.6g} before {days[d].date()}; "
                 "returns are undefined from there on."
             )
-        # 1. overnight holdings earn the day's return, cash earns interest, shorts pay borrow.
-        borrow_fee = float(borrow.cost(h).sum()) if borrow is not None else 0.0
-        interest = cash * cash_daily if d > 0 else 0.0  # capital arrives at the first close
-        pnl = float(h @ day_return[d])
-        h = h * (1.0 + day_return[d])
-        # 2. held names that did not trade today are closed at their last price.
-        stopped = ~trading[d] & (h != 0.0)
-        if stopped.any():
-            cash += h[stopped].sum()
-            h[stopped] = 0.0
-        cash += interest - borrow_fee
-        equity = start_equity + pnl + interest - borrow_fee
-        spread_cost = impact_cost = turnover = 0.0
-        # 3. trade to targets at the close.
+        interest_rate = cash_daily if d > 0 else 0.0  # capital arrives at the first close
+        flows = _hold_overnight(book, day_return[d], trading[d], borrow, interest_rate)
         if d in target_on_day:
-            if equity <= 0:
-                raise BankruptcyError(
-                    f"equity fell to {equity:.6g} before trading on {days[d].date()}; "
-                    "the simulation cannot continue."
-                )
-            tradable = trading[d]
-            if charge_impact:
-                tradable = tradable & (volume[d] > 0)
-            new_h = np.where(tradable, targets[target_on_day[d]] * equity, h)
-            trade = new_h - h
-            if costs is not None:
-                day_volatility = volatility[d] if charge_impact else no_volatility
-                day_volume = volume[d] if charge_impact else unit_volume
-                with np.errstate(invalid="ignore"):  # 0 * inf for untraded names without volume
-                    spread, impact = costs.costs(trade / scale, day_volatility, day_volume)
-                spread_cost = float(spread.sum()) * scale
-                impact_cost = float(impact.sum()) * scale
-            turnover = 0.5 * float(np.abs(trade).sum()) / equity
-            cash -= trade.sum() + spread_cost + impact_cost
-            equity -= spread_cost + impact_cost
-            h = new_h
-        out["gross"][d] = (pnl + interest) / start_equity
-        out["spread"][d] = spread_cost / start_equity
-        out["impact"][d] = impact_cost / start_equity
-        out["borrow"][d] = borrow_fee / start_equity
-        out["net"][d] = out["gross"][d] - out["spread"][d] - out["impact"][d] - out["borrow"][d]
-        out["equity"][d] = equity
-        out["cash"][d] = cash
-        out["turnover"][d] = turnover
-        held[d] = h / equity
+            target = targets[target_on_day[d]]
+            flows = _trade_to_targets(book, target, flows, pricing, d, trading[d], days[d])
+        _record(out, d, start_equity, flows, book)
+        held[d] = book.h / book.equity
     out["held"] = held
     return out
+
+
+def _hold_overnight(
+    book: _Book, day_return: np.ndarray, trading: np.ndarray, borrow: BorrowCostModel | None,
+    interest_rate: float,
+) -> _DayFlows:
+    """Steps 1-2: overnight holdings earn the day's return, cash earns ``interest_rate`` (per
+    day), shorts pay borrow; held names that did not trade today are closed at their last price."""
+    borrow_fee = float(borrow.cost(book.h).sum()) if borrow is not None else 0.0
+    interest = book.cash * interest_rate
+    pnl = float(book.h @ day_return)
+    h = book.h * (1.0 + day_return)
+    stopped = ~trading & (h != 0.0)
+    if stopped.any():
+        book.cash += h[stopped].sum()
+        h[stopped] = 0.0
+    book.cash += interest - borrow_fee
+    book.equity = book.equity + pnl + interest - borrow_fee
+    book.h = h
+    return _DayFlows(pnl, interest, borrow_fee)
+
+
+def _trade_to_targets(
+    book: _Book, target: np.ndarray, flows: _DayFlows, pricing: _Pricing, d: int,
+    trading: np.ndarray, date: pd.Timestamp,
+) -> _DayFlows:
+    """Step 3 on day ``d`` (``date``): tradable names move to ``target * equity`` (target in
+    fractions of equity) at the close; spread and impact are paid from cash."""
+    if book.equity <= 0:
+        raise BankruptcyError(
+            f"equity fell to {book.equity:.6g} before trading on {date.date()}; "
+            "the simulation cannot continue."
+        )
+    new_h = np.where(pricing.tradable(d, trading), target * book.equity, book.h)
+    trade = new_h - book.h
+    spread_cost, impact_cost = pricing.cost(d, trade)
+    turnover = 0.5 * float(np.abs(trade).sum()) / book.equity
+    book.cash -= trade.sum() + spread_cost + impact_cost
+    book.equity -= spread_cost + impact_cost
+    book.h = new_h
+    return _DayFlows(flows.pnl, flows.interest, flows.borrow, spread_cost, impact_cost, turnover)
+
+
+def _record(
+    out: dict[str, np.ndarray], d: int, start_equity: float, flows: _DayFlows, book: _Book
+) -> None:
+    """Day ``d``'s returns and costs as fractions of ``start_equity``, and the end-of-day book."""
+    out["gross"][d] = (flows.pnl + flows.interest) / start_equity
+    out["spread"][d] = flows.spread / start_equity
+    out["impact"][d] = flows.impact / start_equity
+    out["borrow"][d] = flows.borrow / start_equity
+    out["net"][d] = out["gross"][d] - out["spread"][d] - out["impact"][d] - out["borrow"][d]
+    out["equity"][d] = book.equity
+    out["cash"][d] = book.cash
+    out["turnover"][d] = flows.turnover
