@@ -189,6 +189,50 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (std if std > 0 else 1.0)
 
 
+MARKET_VOL = 0.0095  # long-run daily volatility of the market factor
+MARKET_DRIFT = 0.0003  # daily expected market return
+GARCH_ALPHA, GARCH_BETA = 0.08, 0.90  # GARCH(1,1) reaction and persistence (market and names)
+PHI_MOMENTUM, PHI_VALUE = 0.995, 0.999  # daily AR(1) persistence of the drifting style loadings
+
+
+@dataclass(frozen=True)
+class _Loadings:
+    """Per-ticker (n,) characteristics: log starting market cap (log dollars), market beta,
+    idiosyncratic daily volatility and the style loadings (momentum and value drift later)."""
+
+    log_cap0: np.ndarray
+    beta: np.ndarray
+    idio_vol: np.ndarray
+    size: np.ndarray
+    low_volatility: np.ndarray
+    momentum: np.ndarray
+    value: np.ndarray
+
+
+@dataclass(frozen=True)
+class _FactorReturns:
+    """Per-day factor draws: country (t, countries), sector (t, sectors) and style (t, 4)
+    daily returns, and the market's unit-variance Student-t shocks (t,)."""
+
+    country: np.ndarray
+    sector: np.ndarray
+    style: np.ndarray
+    market_shock: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Prices:
+    """(t, n) daily open, high, low, close and total-return ``adj_close`` in dollars, and the
+    starting price (n,)."""
+
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    adj_close: np.ndarray
+    price0: np.ndarray
+
+
 def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     """Generate the market of ``config`` (deterministic in ``config``)."""
     rng = _streams(config.seed, ("securities", "loadings", "factors", "noise", "prices", "volume"))
@@ -199,9 +243,23 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     securities = _securities(config, dates, rng["securities"])
     country_idx = pd.factorize(securities["country"])[0]
     sector_idx = pd.factorize(securities["sector"])[0]
+    loadings = _loadings(rng["loadings"], n)
+    factors = _factor_returns(rng["factors"], t_days)
+    returns, residuals, alphas = _daily_returns(
+        rng["noise"], loadings, factors, country_idx, sector_idx
+    )
+    prices = _prices(rng["prices"], returns, loadings)
+    shares_out = np.exp(loadings.log_cap0) / prices.price0
+    volume = _volumes(rng["volume"], returns, shares_out)
+    securities["shares_outstanding"] = shares_out
+    bars = _bars(dates, securities, prices, volume)
+    return SyntheticMarket(
+        config=config, dates=dates, securities=securities, bars=bars, residuals=residuals, alphas=alphas
+    )
 
-    # ---- loadings (per ticker)
-    g = rng["loadings"]
+
+def _loadings(g: np.random.Generator, n: int) -> _Loadings:
+    """Draw each ticker's size, beta, idiosyncratic volatility and style loadings."""
     log_cap0 = np.clip(g.normal(np.log(2e9), 1.4, size=n), np.log(1e8), np.log(5e11))
     size_load = -zscore(log_cap0)  # small caps load positively on the size factor
     beta = np.clip(g.normal(1.0, 0.3, size=n), 0.2, 2.2)
@@ -209,49 +267,63 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     lowvol_load = -zscore(np.log(idio_vol))
     momentum_load = g.standard_normal(n)
     value_load = g.standard_normal(n)
+    return _Loadings(log_cap0, beta, idio_vol, size_load, lowvol_load, momentum_load, value_load)
 
-    # ---- factor returns (per day)
-    f = rng["factors"]
+
+def _factor_returns(f: np.random.Generator, t_days: int) -> _FactorReturns:
+    """Draw the daily country, sector and style factor returns and the market shocks."""
     country_ret = f.normal(0.0, 0.005, size=(t_days, len(COUNTRIES)))
     sector_ret = f.normal(0.0, 0.006, size=(t_days, len(SECTORS)))
     style_mean = np.array([-0.0001, 0.0002, 0.0001, 0.0001])
     style_ret = f.normal(style_mean, [0.003, 0.004, 0.003, 0.003], size=(t_days, 4))
     market_shock = f.standard_t(5, size=t_days) / np.sqrt(5 / 3)
+    return _FactorReturns(country_ret, sector_ret, style_ret, market_shock)
 
-    # ---- the day loop carries GARCH variances and drifting loadings; each day is vectorized over tickers
-    noise = rng["noise"]
+
+def _daily_returns(
+    noise: np.random.Generator, loadings: _Loadings, factors: _FactorReturns,
+    country_idx: np.ndarray, sector_idx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(returns, residuals e, expected residuals a), each (t, n) daily simple returns.
+
+    The day loop carries the GARCH variances, the AR(1) alpha and the drifting loadings; each
+    day is vectorized over tickers.
+    """
+    t_days, n = len(factors.market_shock), len(loadings.beta)
     shocks = noise.standard_t(4, size=(t_days, n)) / np.sqrt(2.0)
     drift_m = noise.standard_normal((t_days, n))
     drift_v = noise.standard_normal((t_days, n))
     drift_a = noise.standard_normal((t_days, n))
     alpha = noise.standard_normal(n)
-    alpha_g, beta_g = 0.08, 0.90
-    h = idio_vol**2
-    hm = 0.0095**2
-    residuals = np.empty((t_days, n))
-    alphas = np.empty((t_days, n))
-    returns = np.empty((t_days, n))
-    mom, val = momentum_load.copy(), value_load.copy()
-    phi_m, phi_v = 0.995, 0.999
-    prev_e = np.zeros(n)
-    prev_m = 0.0
+    idio_var = loadings.idio_vol**2
+    market_var = MARKET_VOL**2
+    h, hm = idio_var, market_var
+    residuals, alphas, returns = np.empty((t_days, n)), np.empty((t_days, n)), np.empty((t_days, n))
+    mom, val = loadings.momentum.copy(), loadings.value.copy()
+    prev_e, prev_m = np.zeros(n), 0.0
     for t in range(t_days):
-        h = idio_vol**2 * (1 - alpha_g - beta_g) + alpha_g * prev_e**2 + beta_g * h
-        hm = 0.0095**2 * (1 - alpha_g - beta_g) + alpha_g * prev_m**2 + beta_g * hm
+        h = idio_var * (1 - GARCH_ALPHA - GARCH_BETA) + GARCH_ALPHA * prev_e**2 + GARCH_BETA * h
+        hm = market_var * (1 - GARCH_ALPHA - GARCH_BETA) + GARCH_ALPHA * prev_m**2 + GARCH_BETA * hm
         alpha = PHI_ALPHA * alpha + np.sqrt(1 - PHI_ALPHA**2) * drift_a[t]
         e = ALPHA_VOL * alpha + np.sqrt(h) * shocks[t]
-        m = 0.0003 + np.sqrt(hm) * market_shock[t]
-        mom = phi_m * mom + np.sqrt(1 - phi_m**2) * drift_m[t]
-        val = phi_v * val + np.sqrt(1 - phi_v**2) * drift_v[t]
-        styles = size_load * style_ret[t, 0] + mom * style_ret[t, 1] + val * style_ret[t, 2] + lowvol_load * style_ret[t, 3]
-        r = beta * m + country_ret[t, country_idx] + sector_ret[t, sector_idx] + styles + e
+        m = MARKET_DRIFT + np.sqrt(hm) * factors.market_shock[t]
+        mom = PHI_MOMENTUM * mom + np.sqrt(1 - PHI_MOMENTUM**2) * drift_m[t]
+        val = PHI_VALUE * val + np.sqrt(1 - PHI_VALUE**2) * drift_v[t]
+        style = factors.style[t]
+        styles = (loadings.size * style[0] + mom * style[1] + val * style[2]
+                  + loadings.low_volatility * style[3])
+        r = (loadings.beta * m + factors.country[t, country_idx] + factors.sector[t, sector_idx]
+             + styles + e)
         residuals[t] = e
         alphas[t] = ALPHA_VOL * alpha
         returns[t] = np.maximum(r, -0.9)
-        prev_e, prev_m = e, m - 0.0003
+        prev_e, prev_m = e, m - MARKET_DRIFT
+    return returns, residuals, alphas
 
-    # ---- prices, dividends, volumes
-    p = rng["prices"]
+
+def _prices(p: np.random.Generator, returns: np.ndarray, loadings: _Loadings) -> _Prices:
+    """Prices from the (t, n) total returns: quarterly dividends, opening gaps, intraday range."""
+    t_days, n = returns.shape
     price0 = np.exp(p.normal(np.log(40.0), 0.8, size=n))
     payer = p.random(n) < 0.6
     quarterly_yield = np.where(payer, p.uniform(0.01, 0.05, size=n) / 4, 0.0)
@@ -262,38 +334,48 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticMarket:
     total_index = np.cumprod(1.0 + returns, axis=0)
     adj_close = total_index * (close[-1] / total_index[-1])
     prev_close = np.vstack([price0[None, :], close[:-1]])
-    day_vol = np.sqrt(idio_vol**2 + (beta * 0.0095) ** 2)
+    day_vol = np.sqrt(loadings.idio_vol**2 + (loadings.beta * MARKET_VOL) ** 2)
     gap = p.normal(0.0, 0.3, size=(t_days, n)) * day_vol
     open_ = prev_close * (1.0 + 0.3 * returns + gap)
     spread_hi = np.abs(p.normal(0.0, 0.5, size=(t_days, n))) * day_vol
     spread_lo = np.abs(p.normal(0.0, 0.5, size=(t_days, n))) * day_vol
     high = np.maximum(open_, close) * (1.0 + spread_hi)
     low = np.minimum(open_, close) * (1.0 - spread_lo)
-    shares_out = np.exp(log_cap0) / price0
-    v = rng["volume"]
-    turnover = np.exp(v.normal(np.log(0.004), 0.5, size=n))
-    volume = np.round(turnover * shares_out * np.exp(v.normal(0.0, 0.35, size=(t_days, n))) * (1.0 + 15.0 * np.abs(returns)))
+    return _Prices(open_, high, low, close, adj_close, price0)
 
-    securities["shares_outstanding"] = shares_out
+
+def _volumes(v: np.random.Generator, returns: np.ndarray, shares_out: np.ndarray) -> np.ndarray:
+    """(t, n) daily share volume: a per-name turnover of shares outstanding, noise, and more
+    trading on big moves."""
+    t_days, n = returns.shape
+    turnover = np.exp(v.normal(np.log(0.004), 0.5, size=n))
+    noise = np.exp(v.normal(0.0, 0.35, size=(t_days, n)))
+    return np.round(turnover * shares_out * noise * (1.0 + 15.0 * np.abs(returns)))
+
+
+def _bars(
+    dates: pd.DatetimeIndex, securities: pd.DataFrame, prices: _Prices, volume: np.ndarray
+) -> pd.DataFrame:
+    """Long bars (date, ticker, open, high, low, close, adj_close, volume) of listed days only."""
+    t_days = len(dates)
     first = np.searchsorted(dates.values, securities["listed"].values)
     delisted = securities["delisted"].values
     last = np.where(pd.isna(delisted), t_days - 1, np.searchsorted(dates.values, delisted))
     day_index = np.arange(t_days)[:, None]
     alive = (day_index >= first[None, :]) & (day_index <= last[None, :])
     rows, cols = np.nonzero(alive)
-    bars = pd.DataFrame(
+    return pd.DataFrame(
         {
             "date": dates.values[rows],
             "ticker": securities["ticker"].to_numpy()[cols],
-            "open": open_[rows, cols],
-            "high": high[rows, cols],
-            "low": low[rows, cols],
-            "close": close[rows, cols],
-            "adj_close": adj_close[rows, cols],
+            "open": prices.open[rows, cols],
+            "high": prices.high[rows, cols],
+            "low": prices.low[rows, cols],
+            "close": prices.close[rows, cols],
+            "adj_close": prices.adj_close[rows, cols],
             "volume": volume[rows, cols],
         }
     )
-    return SyntheticMarket(config=config, dates=dates, securities=securities, bars=bars, residuals=residuals, alphas=alphas)
 
 
 @functools.lru_cache(maxsize=2)
