@@ -16,23 +16,37 @@ its round's resolution date ``t + lag + days``, the close that ends the target w
 Eligibility looks back at each model's own last five submissions before the round (churn
 and turnover against each, however many rounds ago; a model with nothing to compare against
 is eligible).
+
+Logging (``logging.getLogger(__name__)``): skipped rounds (already resolved, or target window
+not passed yet) and each round's resolution time at debug level; a run's total at info.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest.payouts import PayoutPolicy, eligible, payout_scores, payouts
+from metasignal.backtest.payouts import (
+    CHURN_LIMIT,
+    TURNOVER_LIMIT,
+    PayoutPolicy,
+    eligible,
+    payout_scores,
+    payouts,
+)
 from metasignal.backtest.payouts import policy as named_policy
 from metasignal.data.store import Store
 from metasignal.data.targets import parse_window
 from metasignal.signals import stakes, storage
 from metasignal.signals.scoring import score_era
 from metasignal.signals.stakes import stake_balances
+
+logger = logging.getLogger(__name__)
 
 SCORE_METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 LOOKBACK_ROUNDS = 5
@@ -143,6 +157,17 @@ def _headroom(store: Store, models: pd.Index, effective: pd.Timestamp) -> pd.Ser
     return np.minimum(then, later).clip(lower=0.0)
 
 
+@dataclass
+class _Eligibility:
+    """Per model (indexed by every model with a stake or a submission): whether it submitted,
+    its max churn and turnover against its own previous submissions, and the verdict."""
+
+    submitted: pd.Series  # bool
+    checks: pd.DataFrame  # churn, turnover (NaN: nothing to compare against)
+    ok: pd.Series  # bool: submitted and eligible
+    reason: np.ndarray  # "" or why the model stakes nothing this round
+
+
 def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
                   cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
     """Resolve one round; returns False when it was already resolved (nothing changes).
@@ -153,85 +178,127 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
     rule = rule or named_policy("alpha_mpc")
     day = pd.Timestamp(round_date).normalize()
     if store.one("SELECT 1 FROM rounds WHERE round_date = ?", [day.date()]):
+        logger.debug("round %s is already resolved: skipped", day.date())
         return False
+    started = time.perf_counter()
     targets = store.targets(day, window)  # raises when the window has not passed
     cache = cache or _EraCache(store)
     era = cache(day)
-    days, lag = parse_window(window)
-    calendar = store.trading_days(start=day)
-    resolution_date = calendar[min(lag + days, len(calendar) - 1)]
-
-    submitted = era.submissions
+    resolution_date = _resolution_date(store, day, window)
     balances = stake_balances(store, day)
-    models = balances.index.union(submitted.columns)
-    predictions = submitted.reindex(index=era.universe, columns=models)
-    has_submission = predictions.notna().any(axis=0)
-
-    earlier = _previous_submission_dates(store, day)
-    checks = _max_churn_and_turnover(predictions.loc[:, has_submission], era, earlier, cache)
-    checks = checks.reindex(models)
-    ok = eligible(checks["churn"], checks["turnover"]) & has_submission
+    models = balances.index.union(era.submissions.columns)
+    predictions = era.submissions.reindex(index=era.universe, columns=models)
+    status = _eligibility(store, day, predictions, era, cache)
     stake = balances.reindex(models, fill_value=0.0)
-    at_risk = stake.where(ok, 0.0)
-    reason = np.select(
-        [~has_submission, checks["churn"].fillna(0) >= 0.15, checks["turnover"].fillna(0) >= 0.25],
-        ["no submission", "churn >= 0.15", "turnover >= 0.25"], default="",
-    )
-
-    scored = predictions.loc[:, has_submission]
-    meta_stakes = at_risk[scored.columns]
-    if meta_stakes.sum() <= 0:  # nobody at risk: the meta-model weighs every submission equally
-        meta_stakes = pd.Series(1.0, index=scored.columns)
-    scores = score_era(
-        scored, targets=targets.reindex(era.universe), neutralizers=era.neutralizers,
-        sample_weights=era.sample_weights, stakes=meta_stakes, metrics=SCORE_METRICS,
-    ).reindex(models)
+    at_risk = stake.where(status.ok, 0.0)
+    scores = _round_scores(predictions.loc[:, status.submitted], at_risk, targets, era).reindex(models)
     paid, factor = payouts(at_risk, scores.fillna(0.0), rule)
     # overlapping rounds stake the same balance: a burn takes at most what is left when it lands
     paid = np.maximum(paid, -_headroom(store, models, resolution_date)) + 0.0  # + 0.0: no negative zeros
-    results = pd.concat([scores, checks], axis=1)
-    results.insert(0, "reason", reason)
-    results.insert(0, "eligible", ok.to_numpy())
-    results.insert(0, "submitted", has_submission.to_numpy())
+    results = _results_frame(day, models, stake, at_risk, status, scores, paid, rule)
+    round_row = [day.date(), window, resolution_date.date(), rule.name, factor, float(at_risk.sum()),
+                 int(status.submitted.sum())]
+    _write_round(store, results, round_row, _before_commit)
+    logger.debug("resolved round %s (%d models, %d eligible) in %.3f s", day.date(), len(models),
+                 int(status.ok.sum()), time.perf_counter() - started)
+    return True
+
+
+def _resolution_date(store: Store, day: pd.Timestamp, window: str) -> pd.Timestamp:
+    """The close that ends the round's target window (``lag + days`` trading days after it)."""
+    days, lag = parse_window(window)
+    calendar = store.trading_days(start=day)
+    return calendar[min(lag + days, len(calendar) - 1)]
+
+
+def _eligibility(store: Store, day: pd.Timestamp, predictions: pd.DataFrame, era: _EraInputs,
+                 cache: _EraCache) -> _Eligibility:
+    """Who submitted (``predictions``: ticker x model) and who is eligible (churn, turnover)."""
+    submitted = predictions.notna().any(axis=0)
+    earlier = _previous_submission_dates(store, day)
+    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, earlier, cache)
+    checks = checks.reindex(predictions.columns)
+    ok = eligible(checks["churn"], checks["turnover"]) & submitted
+    churned = checks["churn"].fillna(0) >= CHURN_LIMIT
+    turned_over = checks["turnover"].fillna(0) >= TURNOVER_LIMIT
+    reason = np.select(
+        [~submitted, churned, turned_over],
+        ["no submission", f"churn >= {CHURN_LIMIT:g}", f"turnover >= {TURNOVER_LIMIT:g}"], default="",
+    )
+    return _Eligibility(submitted, checks, ok, reason)
+
+
+def _round_scores(scored: pd.DataFrame, at_risk: pd.Series, targets: pd.DataFrame,
+                  era: _EraInputs) -> pd.DataFrame:
+    """Model x metric scores of the submissions (``scored``: ticker x model) against the round's
+    targets; the meta-model weighs them by stake at risk."""
+    meta_stakes = at_risk[scored.columns]
+    if meta_stakes.sum() <= 0:  # nobody at risk: the meta-model weighs every submission equally
+        meta_stakes = pd.Series(1.0, index=scored.columns)
+    return score_era(
+        scored, targets=targets.reindex(era.universe), neutralizers=era.neutralizers,
+        sample_weights=era.sample_weights, stakes=meta_stakes, metrics=SCORE_METRICS,
+    )
+
+
+def _results_frame(day: pd.Timestamp, models: pd.Index, stake: pd.Series, at_risk: pd.Series,
+                   status: _Eligibility, scores: pd.DataFrame, paid: pd.Series,
+                   rule: PayoutPolicy) -> pd.DataFrame:
+    """The ``round_results`` rows of the round, in the table's column order."""
+    results = pd.concat([scores, status.checks], axis=1)
+    results.insert(0, "reason", status.reason)
+    results.insert(0, "eligible", status.ok.to_numpy())
+    results.insert(0, "submitted", status.submitted.to_numpy())
     results.insert(0, "at_risk", at_risk.to_numpy())
     results.insert(0, "stake", stake.to_numpy())
     results.insert(0, "model", models)
     results.insert(0, "round_date", day)
     results["payout_score"] = payout_scores(scores.fillna(0.0), rule).to_numpy()
     results["payout"] = paid.to_numpy()
+    return results
 
+
+def _write_round(store: Store, results: pd.DataFrame, round_row: list,
+                 before_commit: Callable[[], None] | None) -> None:
+    """Insert the results, the payout stake events and the ``rounds`` row in one transaction.
+
+    ``round_row``: round date, window, resolution date, policy, payout factor, total at risk,
+    number of models that submitted; payouts take effect at the resolution date.
+    """
+    day, resolution_date = round_row[0], round_row[2]
     with store.transaction():
         store.con.register("_results", results.reset_index(drop=True))
         try:
             store.con.execute("INSERT INTO round_results SELECT * FROM _results")
         finally:
             store.con.unregister("_results")
-        events = pd.DataFrame({"model": models, "amount": paid.to_numpy()})
+        events = pd.DataFrame({"model": results["model"].to_numpy(), "amount": results["payout"].to_numpy()})
         store.con.register("_payouts", events[events["amount"] != 0])
         try:
             store.con.execute(
                 "INSERT INTO stake_events SELECT model, ?, 'payout', amount, ?, now() FROM _payouts",
-                [resolution_date.date(), day.date()],
+                [resolution_date, day],
             )
         finally:
             store.con.unregister("_payouts")
-        if _before_commit is not None:
-            _before_commit()
-        store.con.execute(
-            "INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [day.date(), window, resolution_date.date(), rule.name, factor, float(at_risk.sum()), int(has_submission.sum())],
-        )
-    return True
+        if before_commit is not None:
+            before_commit()
+        store.con.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)", round_row)
 
 
 def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
                    progress: Callable[[int], None] | None = None) -> list[pd.Timestamp]:
     """Resolve, oldest first, every unresolved round up to ``through`` whose window has passed."""
     ensure_tables(store)
+    started = time.perf_counter()
     pending = round_dates(store).difference(resolved_rounds(store))
     if through is not None:
         pending = pending[pending <= pd.Timestamp(through)]
     known = store.target_dates(window)
+    waiting = pending[~pending.isin(known)]
+    if len(waiting):
+        logger.debug("skipping %d round(s) whose %s target window has not passed: %s", len(waiting), window,
+                     ", ".join(str(d.date()) for d in waiting))
     pending = pending[pending.isin(known)]
     cache = _EraCache(store)
     done = []
@@ -240,6 +307,7 @@ def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = No
             done.append(day)
         if progress:
             progress(1)
+    logger.info("resolved %d round(s) in %.2f s", len(done), time.perf_counter() - started)
     return done
 
 
