@@ -102,6 +102,16 @@ def create_app(
 
     app = FastAPI(title="metasignal upload API", version="1", lifespan=lifespan)
     app.state.store = store
+    _add_error_handlers(app)
+    _add_size_limit(app, max_bytes)
+    _add_store_routes(app, store, lock)
+    _add_submission_routes(app, store, lock, min_tickers=min_tickers, max_bytes=max_bytes)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error answers ``{"error": one line, ...}``: engine errors with their status,
+    invalid requests 422, anything unexpected 500 (the type name only)."""
 
     @app.exception_handler(MetasignalError)
     async def _metasignal_error(_request: Request, error: MetasignalError) -> JSONResponse:
@@ -118,6 +128,11 @@ def create_app(
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
 
+
+def _add_size_limit(app: FastAPI, max_bytes: int) -> None:
+    """Refuse (413) a request whose Content-Length exceeds ``max_bytes`` plus multipart room,
+    before its body is read."""
+
     @app.middleware("http")
     async def _refuse_oversized_bodies(request: Request, call_next):
         length = request.headers.get("content-length")
@@ -128,6 +143,10 @@ def create_app(
             )
             return JSONResponse(_error_body(error), status_code=413)
         return await call_next(request)
+
+
+def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock) -> None:
+    """``GET /health``, ``POST /models`` and ``GET /models``."""
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -150,6 +169,11 @@ def create_app(
         with lock:
             return _records(storage.list_models(store))
 
+
+def _add_submission_routes(app: FastAPI, store: Store, lock: threading.Lock, *, min_tickers: int,
+                           max_bytes: int) -> None:
+    """Upload (``POST``), list and read a model's submissions under ``/models/{name}/submissions``."""
+
     @app.post("/models/{name}/submissions", status_code=201)
     def upload(name: str, file: UploadFile = File(...), date: Optional[str] = Form(None)) -> dict[str, Any]:
         with lock:
@@ -169,6 +193,3 @@ def create_app(
         with lock:
             series = storage.submission(store, name, date, version=version)
         return {str(k): float(v) for k, v in series.items()}
-
-    return app
-
