@@ -11,10 +11,11 @@ column per strategy/model, giving one value per column) and skips NaN periods. C
   wealth of 1); ``max_drawdown`` is reported as a positive magnitude (0.25 = a 25 % loss from
   peak to trough).
 
-For per-era *scores* (correlations, not compounding returns) pass ``compound=False`` to the
-drawdown functions: the path is then the cumulative sum of scores, as in Signals diagnostics;
-Per-era score summaries (mean, std, Sharpe, drawdown, hit rate) are
-:func:`signals.diagnostics.summarize_scores`.
+For per-era *scores* (correlations, not compounding returns): ``periods_per_year=1`` gives
+the per-era, non-annualized Sharpe (mean / std), ``compound=False`` the drawdown of the
+cumulative (additive) score, and ``skip_flat=False`` a hit rate where an era at exactly 0 is a
+miss. The per-era score summaries (:func:`backtest.diagnostics.summarize_scores`) are built
+from these functions; every metric is defined here once.
 """
 
 from __future__ import annotations
@@ -76,7 +77,10 @@ def annualized_volatility(
 def sharpe_ratio(
     returns: SeriesOrFrame, periods_per_year: float = TRADING_DAYS_PER_YEAR
 ) -> FloatOrSeries:
-    """``mean / std * sqrt(periods_per_year)`` (zero risk-free rate; NaN if std is 0)."""
+    """``mean / std * sqrt(periods_per_year)`` (zero risk-free rate; NaN if std is 0).
+
+    ``periods_per_year=1``: the plain per-period ratio ``mean / std`` (per-era scores).
+    """
     return _safe_ratio(returns.mean() * np.sqrt(periods_per_year), returns.std(ddof=1))
 
 
@@ -110,10 +114,15 @@ def drawdown_series(returns: SeriesOrFrame, *, compound: bool = True) -> SeriesO
 
 
 def max_drawdown(returns: SeriesOrFrame, *, compound: bool = True) -> FloatOrSeries:
-    """Largest peak-to-trough loss as a positive number (see ``drawdown_series``)."""
-    if len(returns) == 0:
-        return np.nan if isinstance(returns, pd.Series) else pd.Series(np.nan, returns.columns)
-    return -drawdown_series(returns, compound=compound).min()
+    """Largest peak-to-trough loss as a positive number, 0 without a loss (see ``drawdown_series``).
+
+    NaN for a series (column) without any non-NaN period: there is no path to fall along.
+    """
+    worst = 0.0 - drawdown_series(returns, compound=compound).min()  # 0.0 - 0.0 is +0.0
+    has_periods = returns.count() > 0
+    if isinstance(returns, pd.DataFrame):
+        return worst.where(has_periods)
+    return float(worst) if has_periods else np.nan
 
 
 def calmar_ratio(
@@ -123,14 +132,16 @@ def calmar_ratio(
     return _safe_ratio(annualized_return(returns, periods_per_year), max_drawdown(returns))
 
 
-def hit_rate(returns: SeriesOrFrame) -> FloatOrSeries:
-    """Share of periods with a positive return among periods with a non-zero return.
+def hit_rate(returns: SeriesOrFrame, *, skip_flat: bool = True) -> FloatOrSeries:
+    """Share of periods with a positive value (NaN periods skipped; NaN without any period).
 
-    Flat periods (exactly 0, e.g. before the first trade) are neither hits nor misses.
+    skip_flat=True (returns): flat periods (exactly 0, e.g. before the first trade) are
+    neither hits nor misses. skip_flat=False (per-era scores): every non-NaN period counts,
+    an era scoring exactly 0 is a miss.
     """
     positive = (returns > 0).sum()
-    active = ((returns != 0) & returns.notna()).sum()
-    return _safe_ratio(positive, active)
+    counted = ((returns != 0) & returns.notna()).sum() if skip_flat else returns.count()
+    return _safe_ratio(positive, counted)
 
 
 def rolling_sharpe(

@@ -17,8 +17,12 @@ For each rebalance date ``t`` on the schedule:
 
 then :func:`backtest.simulate.simulate` trades the targets with the execution lag and the
 same cost models (spread, impact, borrow) as the optimizer. Rebalance dates whose trade would
-fall after ``end`` are skipped. :func:`save_walk_forward` writes the outputs and the report;
-:func:`vectorbt_difference` replays the targets through vectorbt.
+fall after ``end`` are skipped. :func:`save_walk_forward` writes the data outputs (the HTML
+report is drawn by ``metasignal.reports.walk_forward``); :func:`vectorbt_difference` replays
+the targets through vectorbt.
+
+Logging (``logging.getLogger(__name__)``): skipped rebalance dates and each rebalance's solve
+at debug level; optimizer fallbacks (turnover limit lifted) and the run's timings at info.
 
 Point in time. Market fields are read once into arrays on a fixed (day x ticker) grid whose
 ticker list is every security of the store, so nothing about the future (not even which
@@ -29,7 +33,7 @@ every target decided at or before ``t`` and every simulated return up to ``t`` b
 
 from __future__ import annotations
 
-import html
+import logging
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -39,7 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
+from metasignal.backtest.outputs import write_outputs
 from metasignal.backtest.simulate import SimulationResult, simulate
 from metasignal.data.atomic_write import atomic_write
 from metasignal.data.blas import limits_blas_threads
@@ -55,8 +59,13 @@ from metasignal.errors import (
     StoreError,
 )
 from metasignal.portfolio.constraints import ReachableMaxWeight
-from metasignal.portfolio.optimizer import PortfolioInputs, PortfolioOptimizer, alpha_from_signal
-from metasignal.portfolio.risk_history import factor_return_history
+from metasignal.portfolio.optimizer import (
+    PortfolioInputs,
+    PortfolioOptimizer,
+    PortfolioResult,
+    alpha_from_signal,
+)
+from metasignal.portfolio.risk_history import FactorReturnHistory, factor_return_history
 from metasignal.portfolio.risk_model import factor_exposure_matrix
 from metasignal.portfolio.settings import PortfolioSettings
 from metasignal.signals.meta_signal import latest_round, meta_signal
@@ -73,6 +82,7 @@ SCHEDULES = ("daily", "weekly", "monthly")
 GROUPS = ("country", "sector")
 _FLOAT_FIELDS = ("ret", *STYLE_FACTORS, "sigma", "adv_20d", "dollar_volume", "market_cap")
 
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -313,8 +323,13 @@ def backtest_days(store: Store, start, end, settings: WalkForwardSettings = Walk
     if len(days) < 2:
         raise StoreError(f"the store has {len(days)} trading day(s) between {start.date()} and {end.date()}; "
                          "a backtest needs at least 2")
-    dates = rebalance_dates(days, settings.rebalance)
-    dates = dates[days.get_indexer(dates) + settings.lag < len(days)]  # decisions that trade by ``end``
+    scheduled = rebalance_dates(days, settings.rebalance)
+    trades_in_time = days.get_indexer(scheduled) + settings.lag < len(days)  # decisions that trade by ``end``
+    dates = scheduled[trades_in_time]
+    if not trades_in_time.all():
+        late = scheduled[~trades_in_time]
+        logger.debug("skipping %d rebalance date(s) that would trade after %s with lag %d: %s",
+                     len(late), end.date(), settings.lag, ", ".join(str(d.date()) for d in late))
     if len(dates) == 0:
         raise StoreError(f"no rebalance date between {start.date()} and {end.date()} trades by the end "
                          f"with lag {settings.lag}")
@@ -339,64 +354,117 @@ def run_walk_forward(
     days, dates = backtest_days(store, start, end, settings)
     panels = MarketPanels(store, days[0], days[-1], portfolio.risk_lookback)
     signal = signal or submissions_signal(store, portfolio)
-    frame, classified = panels.frame, panels.classified
-    history = factor_return_history(
+    history = _factor_history(panels)
+    history_seconds = time.perf_counter() - started
+    rebalancer = _Rebalancer(panels, history, signal, portfolio)
+    targets, solves = rebalancer.run(dates, settings.lag, progress)
+    rebalance_seconds = time.perf_counter() - started - history_seconds
+
+    began = time.perf_counter()
+    simulation, returns = _simulate_targets(panels, targets, portfolio, settings.lag)
+    timings = {
+        "history": history_seconds, "rebalances": rebalance_seconds, "solver": rebalancer.solve_seconds,
+        "simulation": time.perf_counter() - began, "total": time.perf_counter() - started,
+    }
+    logger.info("walk-forward: %d rebalances over %d trading days in %.2f s (solver %.2f s; history %.2f s, "
+                "simulation %.2f s)", len(dates), len(days), timings["total"], timings["solver"],
+                timings["history"], timings["simulation"])
+    groups = panels.securities.loc[targets.columns, list(GROUPS)]
+    return WalkForwardResult(targets, simulation, solves, groups, returns, timings)
+
+
+def _factor_history(panels: MarketPanels) -> FactorReturnHistory:
+    """The daily factor-return regressions over the panels, run once (each date's risk model
+    reads the rows up to that date)."""
+    frame = panels.frame
+    return factor_return_history(
         frame(panels.returns), panels.group_one_hot,
         {name: frame(panels.styles[:, :, j]) for j, name in enumerate(STYLE_FACTORS)},
         frame(panels.universe), frame(np.sqrt(np.clip(panels.market_cap, 0.0, None))),
     )
-    history_seconds = time.perf_counter() - started
-    tickers = panels.tickers[classified]
-    optimizer, cap = build_walk_forward_optimizer(tickers, panels.group_one_hot, portfolio)
-    risk_config = portfolio.risk_config()
-    returns = panels.returns[:, classified]
-    targets, rows = np.zeros((len(dates), len(tickers))), []
-    book, solve_seconds = None, 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FallbackWarning)
-        for i, date in enumerate(dates):
-            row = panels.row(date)
-            exposures = panels.exposures(date)
-            view = _known_view(signal, date, exposures.index)
-            previous = np.zeros(len(tickers)) if book is None else book.at(row, returns, date)
-            try:
-                alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic,
-                                          horizon_days=portfolio.horizon_days)
-                inputs = PortfolioInputs(
-                    alpha=alpha, risk_model=history.risk_model(date, exposures, risk_config),
-                    prev_weights=pd.Series(previous, index=tickers),
-                    dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
-                )
-                began = time.perf_counter()
-                result = optimizer.solve(inputs)
-                solve_seconds += time.perf_counter() - began
-            except MetasignalError as error:
-                raise RebalanceError(f"rebalance of {date.date()}: {error}") from error
-            rows.append(_diagnostics(date, result, len(exposures), cap.loosened))
-            targets[i] = result.weights.reindex(tickers).to_numpy(dtype=float)
-            book = _Book(targets[i], row + settings.lag)
-            if progress:
-                progress(1)
-    rebalance_seconds = time.perf_counter() - started - history_seconds
 
-    began = time.perf_counter()
-    first = panels.row(dates[0])
-    window = panels.days[first:]
-    wide = lambda values: pd.DataFrame(values[first:], index=window, columns=tickers)  # noqa: E731
-    target_frame = pd.DataFrame(targets, index=dates, columns=tickers)
+
+class _Rebalancer:
+    """Decides the target of each rebalance date in turn, over every classified security: the
+    signal known then -> alpha -> the risk model of that date -> the optimizer, from the book
+    the previous target drifted to. ``solve_seconds`` adds up the optimizer calls."""
+
+    def __init__(self, panels: MarketPanels, history: FactorReturnHistory, signal: SignalSource,
+                 portfolio: PortfolioSettings):
+        self.panels, self.history, self.signal, self.portfolio = panels, history, signal, portfolio
+        self.tickers = panels.tickers[panels.classified]
+        self.returns = panels.returns[:, panels.classified]
+        self.optimizer, self.cap = build_walk_forward_optimizer(self.tickers, panels.group_one_hot, portfolio)
+        self.risk_config = portfolio.risk_config()
+        self.solve_seconds = 0.0
+
+    def run(self, dates: pd.DatetimeIndex, lag: int, progress: Callable[[int], None] | None
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(targets: date x ticker, solves: one row of diagnostics per date), fallbacks not warned."""
+        targets, rows = np.zeros((len(dates), len(self.tickers))), []
+        book = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FallbackWarning)
+            for i, date in enumerate(dates):
+                row = self.panels.row(date)
+                exposures = self.panels.exposures(date)
+                view = _known_view(self.signal, date, exposures.index)
+                previous = np.zeros(len(self.tickers)) if book is None else book.at(row, self.returns, date)
+                result = self._solve(date, exposures, view, previous)
+                rows.append(_diagnostics(date, result, len(exposures), self.cap.loosened))
+                _log_solve(date, result)
+                targets[i] = result.weights.reindex(self.tickers).to_numpy(dtype=float)
+                book = _Book(targets[i], row + lag)
+                if progress:
+                    progress(1)
+        return pd.DataFrame(targets, index=dates, columns=self.tickers), pd.DataFrame(rows).set_index("date")
+
+    def _solve(self, date: pd.Timestamp, exposures: pd.DataFrame, view: pd.Series,
+               previous: np.ndarray) -> PortfolioResult:
+        """The optimizer's result for ``date``; any engine error becomes a RebalanceError naming the date."""
+        portfolio = self.portfolio
+        try:
+            alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic,
+                                      horizon_days=portfolio.horizon_days)
+            inputs = PortfolioInputs(
+                alpha=alpha, risk_model=self.history.risk_model(date, exposures, self.risk_config),
+                prev_weights=pd.Series(previous, index=self.tickers),
+                dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
+            )
+            began = time.perf_counter()
+            result = self.optimizer.solve(inputs)
+            self.solve_seconds += time.perf_counter() - began
+        except MetasignalError as error:
+            raise RebalanceError(f"rebalance of {date.date()}: {error}") from error
+        return result
+
+
+def _log_solve(date: pd.Timestamp, result: PortfolioResult) -> None:
+    if result.fallback is not None:
+        logger.info("rebalance of %s: fallback %s (lifted %s)", date.date(), result.fallback,
+                    ", ".join(result.relaxed) or "nothing")
+    logger.debug("rebalance of %s: %s in %.3f s (solver %.3f s, %d iterations)", date.date(), result.status,
+                 result.solve_seconds, result.solver_seconds, result.iterations)
+
+
+def _simulate_targets(panels: MarketPanels, targets: pd.DataFrame, portfolio: PortfolioSettings,
+                      lag: int) -> tuple[SimulationResult, pd.DataFrame]:
+    """Trade ``targets`` from the first rebalance date to the end of the panels with the
+    portfolio's cost models; (simulation, the daily returns it used)."""
+    classified = panels.classified
+    first = panels.row(targets.index[0])
+
+    def wide(values: np.ndarray) -> pd.DataFrame:
+        """The classified columns of a (day x ticker) panel, from the first rebalance date on."""
+        return pd.DataFrame(values[first:, classified], index=panels.days[first:], columns=targets.columns)
+
+    returns = wide(panels.returns)
     simulation = simulate(
-        target_frame, wide(returns), lag=settings.lag,
+        targets, returns, lag=lag,
         costs=portfolio.transaction_costs(), borrow=portfolio.borrow_costs(),
-        volume=wide(panels.dollar_volume[:, classified]), volatility=wide(panels.sigma[:, classified]),
+        volume=wide(panels.dollar_volume), volatility=wide(panels.sigma),
     )
-    timings = {
-        "history": history_seconds, "rebalances": rebalance_seconds, "solver": solve_seconds,
-        "simulation": time.perf_counter() - began, "total": time.perf_counter() - started,
-    }
-    return WalkForwardResult(
-        target_frame, simulation, pd.DataFrame(rows).set_index("date"),
-        panels.securities.loc[tickers, list(GROUPS)], wide(returns), timings,
-    )
+    return simulation, returns
 
 
 def _known_view(signal: SignalSource, date: pd.Timestamp, universe: pd.Index) -> pd.Series:
@@ -433,63 +501,16 @@ def vectorbt_difference(result: WalkForwardResult) -> float:
     return compare_with_vectorbt(free, result.returns)
 
 
-def _rebalance_figure(solves: pd.DataFrame):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+def save_walk_forward(result: WalkForwardResult, out_dir) -> dict[str, Path]:
+    """Write a walk-forward's data outputs into ``out_dir``; return name -> path.
 
-    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                           subplot_titles=("solve time (s)", "turnover and gross",
-                                           "largest |net| (dollar, country, sector)"))
-    figure.add_trace(go.Bar(x=solves.index, y=solves["seconds"], name="solve (s)"), 1, 1)
-    figure.add_trace(go.Bar(x=solves.index, y=solves["solver_seconds"], name="solver alone (s)"), 1, 1)
-    figure.add_trace(go.Scatter(x=solves.index, y=solves["turnover"], name="turnover (half sum |trade|)"),
-                     2, 1)
-    figure.add_trace(go.Scatter(x=solves.index, y=solves["gross"], name="gross"), 2, 1)
-    for column, label in (("net", "|net|"), ("max_abs_country_net", "max |country net|"),
-                          ("max_abs_sector_net", "max |sector net|")):
-        figure.add_trace(go.Scatter(x=solves.index, y=solves[column].abs(), name=label), 3, 1)
-    figure.update_yaxes(type="log", row=3, col=1)
-    figure.update_layout(height=800, barmode="overlay")
-    return figure
-
-
-def _rebalance_summary(solves: pd.DataFrame) -> str:
-    fallback = solves["fallback"].notna()
-    rows = {
-        "rebalances": f"{len(solves)}",
-        "statuses": ", ".join(f"{k}: {v}" for k, v in solves["status"].value_counts().items()),
-        "fallbacks (turnover limit lifted)": f"{int(fallback.sum())}"
-        + (f" on {', '.join(str(d.date()) for d in solves.index[fallback][:5])}" if fallback.any() else ""),
-        "median / max solve time": f"{solves['seconds'].median():.3f} s / {solves['seconds'].max():.3f} s",
-        "largest |net| of a target": f"{solves['net'].abs().max():.2e}",
-        "largest |country net| / |sector net|":
-            f"{solves['max_abs_country_net'].max():.2e} / {solves['max_abs_sector_net'].max():.2e}",
-        "mean names long / short": f"{solves['n_long'].mean():.0f} / {solves['n_short'].mean():.0f}",
-    }
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows.items())
-    return f'<table class="metrics">{body}</table>'
-
-
-def save_walk_forward(result: WalkForwardResult, out_dir, *,
-                      title: str = "metasignal walk-forward backtest") -> dict[str, Path]:
-    """Write a walk-forward's outputs into ``out_dir``; return name -> path.
-
-    returns.csv, weights.parquet, metrics.json (:func:`backtest.report.write_outputs`);
-    metrics.csv (metric, value); rebalances.csv (``result.solves``); report.html (the plotly
-    report with sector and country net exposures of the held book and the per-rebalance solve
-    diagnostics).
+    returns.csv, weights.parquet, metrics.json (:func:`backtest.outputs.write_outputs`);
+    metrics.csv (metric, value); rebalances.csv (``result.solves``). The HTML report is
+    ``metasignal.reports.walk_forward.write_walk_forward_report``.
     """
     out = Path(out_dir)
     paths = write_outputs(result.simulation, out)
     metrics = pd.DataFrame(list(result.simulation.metrics().items()), columns=["metric", "value"])
     paths["metrics.csv"] = atomic_write(out / "metrics.csv", lambda tmp: metrics.to_csv(tmp, index=False))
     paths["rebalances.csv"] = atomic_write(out / "rebalances.csv", lambda tmp: result.solves.to_csv(tmp, index=True))
-    held = result.simulation.weights
-    exposures = {group: net_exposure_by_group(held, result.groups[group]) for group in GROUPS}
-    paths["report.html"] = write_report(
-        result.simulation, out / "report.html", title=title,
-        sector_exposure=exposures["sector"], country_exposure=exposures["country"],
-        extra_sections=[("Rebalances: solve diagnostics", _rebalance_summary(result.solves)),
-                        ("Rebalances over time", _rebalance_figure(result.solves))],
-    )
     return paths

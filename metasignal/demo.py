@@ -15,19 +15,21 @@ from typing import Callable, ContextManager
 import pandas as pd
 
 from metasignal.backtest import rounds
-from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
-from metasignal.backtest.tournament_report import (
-    cumulative_payout_figure,
-    leaderboard_html,
-    score_distribution_figure,
-    stake_figure,
-)
+from metasignal.backtest.exposure import net_exposure_by_group
+from metasignal.backtest.outputs import write_outputs
 from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward
 from metasignal.data.generate import generate_store
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 from metasignal.portfolio.settings import PortfolioSettings
+from metasignal.reports.backtest import write_report
+from metasignal.reports.tournament import (
+    cumulative_payout_figure,
+    leaderboard_html,
+    score_distribution_figure,
+    stake_figure,
+)
 from metasignal.signals import stakes
 
 FIRST_ROUND_DAY = 260  # momentum needs a year of history

@@ -60,6 +60,7 @@ def backtest_command(
         vectorbt_difference,
     )
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
+    from metasignal.reports.walk_forward import write_walk_forward_report
 
     values = read_toml(config)
     settings = portfolio_settings(values)
@@ -77,7 +78,8 @@ def backtest_command(
             result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal,
                                       progress=advance)
     title = f"metasignal backtest {days[0].date()} to {days[-1].date()}"
-    paths = save_walk_forward(result, out_dir, title=title)
+    paths = save_walk_forward(result, out_dir)
+    paths["report.html"] = write_walk_forward_report(result, Path(out_dir) / "report.html", title=title)
     _print_summary(result, source, paths)
     if vectorbt_check:
         gap = vectorbt_difference(result)

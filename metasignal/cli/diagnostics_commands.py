@@ -40,8 +40,9 @@ def diagnostics_command(
     ),
 ) -> None:
     """Score every date of a signal file whose targets are known: per-era table, summary, HTML report."""
+    from metasignal.backtest.diagnostics import diagnose, write_diagnostics
+    from metasignal.reports.diagnostics import write_diagnostics_report
     from metasignal.signals import storage
-    from metasignal.signals.diagnostics import diagnose, write_diagnostics
     from metasignal.signals.submission import parse_submission, validate_for_store
 
     with open_store() as store:
@@ -54,6 +55,7 @@ def diagnostics_command(
         with bar(len(validated.dates), "scoring eras") as advance:
             diagnostics = diagnose(store, validated, model_name=model or "file", window=window, progress=advance)
     paths = write_diagnostics(diagnostics, out_dir)
+    paths["diagnostics.html"] = write_diagnostics_report(diagnostics, Path(out_dir) / "diagnostics.html")
 
     for warning in validated.warnings:
         out.print(f"[yellow]warning:[/] {warning}")

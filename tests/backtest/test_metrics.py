@@ -53,6 +53,31 @@ def test_hit_rate_ignores_flat_periods():
     assert math.isnan(perf.hit_rate(pd.Series([0.0, 0.0])))
 
 
+def test_hit_rate_of_scores_counts_a_zero_era_as_a_miss():
+    scores = pd.Series([0.02, 0.0, -0.01, np.nan, 0.03])
+    assert perf.hit_rate(scores, skip_flat=False) == pytest.approx(2 / 4)  # NaN eras are skipped
+    assert perf.hit_rate(scores) == pytest.approx(2 / 3)
+    assert perf.hit_rate(pd.Series([0.0, 0.0]), skip_flat=False) == 0.0
+    assert math.isnan(perf.hit_rate(pd.Series([np.nan]), skip_flat=False))
+
+
+def test_per_era_sharpe_is_mean_over_std():
+    scores = pd.Series([0.02, -0.01, 0.03, 0.0])
+    mean, std = 0.01, math.sqrt((0.01**2 + 0.02**2 + 0.02**2 + 0.01**2) / 3)
+    assert perf.sharpe_ratio(scores, periods_per_year=1) == pytest.approx(mean / std)
+
+
+def test_max_drawdown_without_periods_is_nan_and_without_loss_is_plus_zero():
+    frame = pd.DataFrame({"up": [0.01, 0.02, np.nan], "none": [np.nan] * 3, "down": [0.01, -0.03, 0.01]})
+    for compound in (True, False):
+        worst = perf.max_drawdown(frame, compound=compound)
+        assert worst["up"] == 0.0 and not np.signbit(worst["up"])  # +0, never -0
+        assert math.isnan(worst["none"])
+        assert math.isnan(perf.max_drawdown(frame["none"], compound=compound))
+    assert perf.max_drawdown(frame["down"], compound=False) == pytest.approx(0.03)
+    assert perf.max_drawdown(frame["down"]) == pytest.approx(0.03)  # 1.01 -> 1.01 * 0.97
+
+
 def test_rolling_sharpe_equals_sharpe_of_each_window():
     rng = np.random.default_rng(1)
     returns = pd.Series(rng.normal(0.001, 0.01, 100))

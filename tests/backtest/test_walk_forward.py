@@ -6,13 +6,14 @@ replay is tested once, through the CLI's --vectorbt-check.)"""
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.backtest.report import net_exposure_by_group
+from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.simulate import simulate
 from metasignal.backtest.walk_forward import (
     RebalanceError,
@@ -242,13 +243,14 @@ def test_bad_windows_are_one_line_errors(tournament):
 
 
 def test_outputs(backtest, tmp_path):
+    # the data files only: the HTML report is the app layer's (tests/metasignal/reports/test_walk_forward.py,
+    # and on a real run tests/metasignal/test_backtest_cli.py)
     paths = save_walk_forward(backtest, tmp_path)
     assert {p.name for p in paths.values()} == {
-        "returns.csv", "weights.parquet", "metrics.json", "metrics.csv", "rebalances.csv", "report.html"}
+        "returns.csv", "weights.parquet", "metrics.json", "metrics.csv", "rebalances.csv"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths.values())
     metrics = pd.read_csv(paths["metrics.csv"]).set_index("metric")["value"]
     assert metrics["sharpe"] == pytest.approx(backtest.simulation.metrics()["sharpe"])
-    page = paths["report.html"].read_text()
-    assert "Sector net exposure" in page and "Country net exposure" in page and "Rebalances" in page
     solves = pd.read_csv(paths["rebalances.csv"], index_col="date", parse_dates=True)
     assert list(solves.index) == list(backtest.targets.index)
     weights = pd.read_parquet(paths["weights.parquet"])
@@ -258,3 +260,19 @@ def test_outputs(backtest, tmp_path):
 def test_every_rebalance_records_its_largest_constraint_violation(backtest):
     assert (backtest.solves["max_violation"] >= 0).all()
     assert backtest.solves["max_violation"].max() < 1e-6  # every constraint held to solver tolerance
+
+
+def test_a_run_logs_skipped_dates_and_its_timings(tournament, caplog):
+    path, rounds, days = tournament
+    end = days[days.get_loc(rounds[0]) + 3]
+    with Store.open(path) as store, caplog.at_level(logging.DEBUG, logger="metasignal.backtest.walk_forward"):
+        result = run_walk_forward(store, rounds[0], end, SETTINGS, WalkForwardSettings("daily", lag=1))
+    messages = [record.getMessage() for record in caplog.records]
+    # daily: the last day's decision would trade after the end, so it is skipped
+    assert f"skipping 1 rebalance date(s) that would trade after {end.date()} with lag 1: {end.date()}" in messages
+    assert len(result.solves) == 3
+    solves = [r for r in caplog.records if r.levelno == logging.DEBUG and r.getMessage().startswith("rebalance of ")]
+    assert len(solves) == 3  # one debug line per solve
+    summary = [record for record in caplog.records if record.getMessage().startswith("walk-forward: 3 rebalances")]
+    assert len(summary) == 1 and summary[0].levelno == logging.INFO
+    assert f"solver {result.timings['solver']:.2f} s" in summary[0].getMessage()

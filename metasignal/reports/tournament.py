@@ -1,26 +1,28 @@
-"""Figures of the tournament for reports: leaderboard, stake evolution, score distributions."""
+"""Tournament figures for reports: leaderboard table, stake evolution, payouts, score distributions."""
 
 from __future__ import annotations
 
-import html
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+
+from metasignal.reports.html import table
+
+__all__ = ["SCORE_PANELS", "cumulative_payout_figure", "leaderboard_html", "score_distribution_figure",
+           "stake_figure"]
 
 SCORE_PANELS = ("corr", "fnc", "mmc", "alpha", "mpc", "churn")
 
 
 def leaderboard_html(board: pd.DataFrame, digits: int = 4) -> str:
-    """The leaderboard as an HTML table."""
+    """The leaderboard as an HTML table (float columns with ``digits`` decimals), scrolling sideways."""
     shown = board.copy()
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(lambda v: f"{v:.{digits}f}")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in shown.itertuples(index=False)
-    )
-    return f"<div style='overflow-x:auto'><table class='metrics'><tr>{head}</tr>{rows}</table></div>"
+    rows = shown.itertuples(index=False)
+    return f"<div style='overflow-x:auto'>{table(rows, header=list(shown.columns))}</div>"
 
 
 def stake_figure(stakes: pd.DataFrame) -> go.Figure:
@@ -28,21 +30,22 @@ def stake_figure(stakes: pd.DataFrame) -> go.Figure:
     figure = go.Figure()
     for model in stakes.columns:
         figure.add_trace(go.Scatter(x=stakes.index, y=stakes[model], mode="lines", name=str(model), line_shape="hv"))
-    figure.update_layout(yaxis_title="stake", height=420, margin=dict(t=30))
+    figure.update_layout(yaxis_title="stake", height=420, margin={"t": 30})
     return figure
 
 
 def cumulative_payout_figure(results: pd.DataFrame) -> go.Figure:
     """Cumulative payout per model by round date (results: round_date, model, payout)."""
-    table = results.pivot_table(index="round_date", columns="model", values="payout", aggfunc="sum").fillna(0.0).cumsum()
+    payouts = results.pivot_table(index="round_date", columns="model", values="payout", aggfunc="sum")
+    cumulative = payouts.fillna(0.0).cumsum()
     figure = go.Figure()
-    for model in table.columns:
-        figure.add_trace(go.Scatter(x=table.index, y=table[model], mode="lines", name=str(model)))
-    figure.update_layout(yaxis_title="cumulative payout", height=420, margin=dict(t=30))
+    for model in cumulative.columns:
+        figure.add_trace(go.Scatter(x=cumulative.index, y=cumulative[model], mode="lines", name=str(model)))
+    figure.update_layout(yaxis_title="cumulative payout", height=420, margin={"t": 30})
     return figure
 
 
-def score_distribution_figure(results: pd.DataFrame, metrics=SCORE_PANELS) -> go.Figure:
+def score_distribution_figure(results: pd.DataFrame, metrics: Sequence[str] = SCORE_PANELS) -> go.Figure:
     """Box plots of per-round scores by model, one metric per dropdown entry."""
     metrics = [m for m in metrics if m in results.columns]
     models = sorted(results["model"].unique())
@@ -54,9 +57,9 @@ def score_distribution_figure(results: pd.DataFrame, metrics=SCORE_PANELS) -> go
     buttons = []
     for position, metric in enumerate(metrics):
         visible = [p == position for p in range(len(metrics)) for _ in models]
-        buttons.append(dict(label=metric, method="update", args=[{"visible": visible}, {"yaxis": {"title": metric}}]))
+        buttons.append({"label": metric, "method": "update", "args": [{"visible": visible}, {"yaxis": {"title": metric}}]})
     figure.update_layout(
-        updatemenus=[dict(buttons=buttons, direction="down", x=0, y=1.15, xanchor="left")],
-        yaxis_title=metrics[0] if metrics else "", showlegend=False, height=460, margin=dict(t=60),
+        updatemenus=[{"buttons": buttons, "direction": "down", "x": 0, "y": 1.15, "xanchor": "left"}],
+        yaxis_title=metrics[0] if metrics else "", showlegend=False, height=460, margin={"t": 60},
     )
     return figure

@@ -15,18 +15,18 @@ era:
 
 Summaries per metric (:func:`summarize_scores`): number of eras, mean, std (ddof 1),
 Sharpe (mean / std, per era, not annualized), max drawdown of the cumulative (additive)
-score and hit rate (share of eras > 0); churn and turnover are not scores, so they get
-mean, std and max only. Style exposure: per era, the Pearson correlation of the cleaned,
-gaussianized signal with each style exposure z-score (beta, size, momentum, volatility,
-value).
+score and hit rate (share of eras > 0), the last three from :mod:`backtest.metrics`; churn
+and turnover are not scores, so they get mean, std and max only. Style exposure: per era,
+the Pearson correlation of the cleaned, gaussianized signal with each style exposure z-score
+(beta, size, momentum, volatility, value).
 
-:func:`write_diagnostics_report` writes a self-contained plotly HTML page (plotly.js
-embedded, works offline) through a temporary file and a rename.
+The module sits on the backtest floor: like the rounds, it evaluates signals over history,
+and its summaries use the backtest's metrics. :func:`write_diagnostics` writes the per-era
+and summary tables as CSV; the HTML page is drawn by ``metasignal.reports.diagnostics``.
 """
 
 from __future__ import annotations
 
-import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,8 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from metasignal.backtest import metrics as perf
+from metasignal.backtest.payouts import CHURN_LIMIT, TURNOVER_LIMIT
 from metasignal.data.atomic_write import atomic_write
 from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
@@ -53,10 +55,8 @@ CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover")
 META_METRICS: tuple[str, ...] = ("mmc", "nmc", "mpc")
 SUMMARY_STATS: tuple[str, ...] = ("n_eras", "mean", "std", "sharpe", "max_drawdown", "hit_rate", "max")
 STYLE_STATS: tuple[str, ...] = ("mean", "std", "max_abs")
-# Eligibility thresholds (SCORING.md), drawn on the churn/turnover chart.
-CHANGE_THRESHOLDS: dict[str, float] = {"churn": 0.15, "turnover": 0.25}
-
-
+# The payout eligibility limits (backtest.payouts), drawn on the churn/turnover chart.
+CHANGE_THRESHOLDS: dict[str, float] = {"churn": CHURN_LIMIT, "turnover": TURNOVER_LIMIT}
 
 @dataclass(frozen=True)
 class Diagnostics:
@@ -120,27 +120,24 @@ class Diagnostics:
 def summarize_scores(per_era: pd.DataFrame) -> pd.DataFrame:
     """Per-metric aggregates of a date x metric frame (NaN eras skipped): metric x ``SUMMARY_STATS``.
 
-    Scores: n_eras, mean, std (ddof 1), sharpe = mean / std, max_drawdown = largest fall of
-    the cumulative score from its running peak (peak starts at 0; positive number), hit_rate
-    = share of eras > 0, max. Churn and turnover: n_eras, mean, std and max only.
+    Scores: n_eras, mean, std (ddof 1), sharpe = mean / std (:func:`backtest.metrics.sharpe_ratio`
+    per era, not annualized), max_drawdown = largest fall of the cumulative score from its
+    running peak (peak starts at 0; positive number; :func:`backtest.metrics.max_drawdown`,
+    additive), hit_rate = share of eras > 0 (:func:`backtest.metrics.hit_rate`, an era at 0 is
+    a miss), max. Churn and turnover: n_eras, mean, std and max only.
     """
     values = per_era.astype(float)
-    level = values.fillna(0.0).cumsum()
-    peak = level.cummax().clip(lower=0.0)
-    count = values.count()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = values.std(ddof=1)
-        summary = pd.DataFrame(
-            {
-                "n_eras": count.astype(float),
-                "mean": values.mean(),
-                "std": std,
-                "sharpe": values.mean() / std.where(std > 0),
-                "max_drawdown": (peak - level).max().where(count > 0),
-                "hit_rate": (values > 0).sum() / count.where(count > 0),
-                "max": values.max(),
-            }
-        )
+    summary = pd.DataFrame(
+        {
+            "n_eras": values.count().astype(float),
+            "mean": values.mean(),
+            "std": values.std(ddof=1),
+            "sharpe": perf.sharpe_ratio(values, periods_per_year=1),
+            "max_drawdown": perf.max_drawdown(values, compound=False),
+            "hit_rate": perf.hit_rate(values, skip_flat=False),
+            "max": values.max(),
+        }
+    )
     changes = summary.index.isin(CHANGE_METRICS)
     summary.loc[changes, ["sharpe", "max_drawdown", "hit_rate"]] = np.nan
     summary.index.name = "metric"
@@ -401,108 +398,16 @@ def _notes(
     return tuple(notes)
 
 
-# --------------------------------------------------------------------------- report
-def _cumulative_figure(diagnostics: Diagnostics):
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    per_era = diagnostics.per_era
-    groups = [
-        ("correlation scores", [m for m in ("corr", "ic", "fnc", "nc", "mmc", "nmc") if m in per_era]),
-        ("portfolio scores", [m for m in ("alpha", "mpc") if m in per_era]),
-    ]
-    groups = [(title, names) for title, names in groups if names]
-    figure = make_subplots(rows=len(groups), cols=1, shared_xaxes=True, subplot_titles=[t for t, _ in groups])
-    for row, (_, names) in enumerate(groups, start=1):
-        for name in names:
-            cumulative = per_era[name].fillna(0.0).cumsum()
-            figure.add_trace(go.Scatter(x=per_era.index, y=cumulative, mode="lines+markers", name=name), row=row, col=1)
-        figure.update_yaxes(title_text="cumulative score", row=row, col=1)
-    figure.update_layout(title="Cumulative score per metric over eras", height=320 * len(groups) + 80)
-    return figure
-
-
-def _lines_figure(frame: pd.DataFrame, title: str, y_title: str, thresholds: dict[str, float] | None = None):
-    import plotly.graph_objects as go
-
-    figure = go.Figure()
-    for name in frame.columns:
-        figure.add_trace(go.Scatter(x=frame.index, y=frame[name], mode="lines+markers", name=str(name)))
-    for name, level in (thresholds or {}).items():
-        figure.add_hline(y=level, line_dash="dash", annotation_text=f"{name} limit {level:g}")
-    figure.update_layout(title=title, yaxis_title=y_title, height=380)
-    return figure
-
-
-def _table_html(frame: pd.DataFrame) -> str:
-    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in [frame.index.name or "", *frame.columns])
-    body = []
-    for label, row in frame.iterrows():
-        cells = "".join(
-            "<td></td>" if pd.isna(v) else f"<td>{v:.0f}</td>" if name == "n_eras" else f"<td>{v:.4f}</td>"
-            for name, v in row.items()
-        )
-        body.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
+# --------------------------------------------------------------------------- files
 def write_diagnostics(diagnostics: Diagnostics, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``diagnostics_per_era.csv``, ``diagnostics_summary.csv`` and ``diagnostics.html``
-    into ``out_dir`` (created if missing), each atomically. Returns file name -> path."""
+    """Write ``diagnostics_per_era.csv`` (:meth:`Diagnostics.per_era_table`) and
+    ``diagnostics_summary.csv`` (:meth:`Diagnostics.summary_table`) into ``out_dir`` (created
+    if missing), each atomically. Returns file name -> path."""
     folder = Path(out_dir)
-    paths = {name: folder / name for name in ("diagnostics_per_era.csv", "diagnostics_summary.csv", "diagnostics.html")}
+    paths = {name: folder / name for name in ("diagnostics_per_era.csv", "diagnostics_summary.csv")}
     per_era = diagnostics.per_era_table()
     per_era.index = per_era.index.strftime("%Y-%m-%d")
     atomic_write(paths["diagnostics_per_era.csv"], lambda tmp: Path(tmp).write_text(per_era.to_csv(), encoding="utf-8"))
     atomic_write(paths["diagnostics_summary.csv"],
                  lambda tmp: Path(tmp).write_text(diagnostics.summary_table().to_csv(), encoding="utf-8"))
-    write_diagnostics_report(diagnostics, paths["diagnostics.html"])
     return paths
-
-
-def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) -> Path:
-    """Write a self-contained HTML report (plotly.js embedded, offline): summary table,
-    cumulative scores per metric, churn/turnover against the eligibility limits, style
-    exposure per era. Atomic (temporary file + rename). Returns the path."""
-    from plotly.offline import get_plotlyjs
-
-    path = Path(path)
-    per_era = diagnostics.per_era
-    figures = [_cumulative_figure(diagnostics)]
-    changes = [m for m in CHANGE_METRICS if m in per_era]
-    if changes:
-        figures.append(
-            _lines_figure(per_era[changes], "Churn and turnover vs the previous date", "value",
-                          {m: CHANGE_THRESHOLDS[m] for m in changes})
-        )
-    figures.append(_lines_figure(diagnostics.style_exposure, "Style exposure per era (Pearson)", "correlation"))
-    charts = "".join(
-        f"<section>{figure.update_layout(template='plotly_white').to_html(full_html=False, include_plotlyjs=False)}</section>"
-        for figure in figures
-    )
-    dates = diagnostics.dates
-    facts = [
-        f"model <b>{html.escape(diagnostics.model)}</b>",
-        f"{len(dates)} era(s) scored, {dates[0].date()} to {dates[-1].date()}",
-        f"target window {html.escape(diagnostics.window)}",
-        f"max style exposure {diagnostics.max_style_exposure:.3f} ({html.escape(diagnostics.max_style_factor)})",
-    ]
-    notes = "".join(f"<li>{html.escape(note)}</li>" for note in diagnostics.notes)
-    skipped = ""
-    if len(diagnostics.skipped):
-        items = "".join(
-            f"<li>{d.date()}: {html.escape(r)}</li>" for d, r in diagnostics.skipped.itertuples(index=False)
-        )
-        skipped = f"<section><h2>Skipped dates</h2><ul>{items}</ul></section>"
-    page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>Diagnostics: {html.escape(diagnostics.model)}</title>"
-        f"<script type='text/javascript'>{get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;margin:2em;} table{border-collapse:collapse;}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;}</style></head><body>"
-        f"<h1>Signal diagnostics</h1><p>{' &middot; '.join(facts)}</p>"
-        f"<section><h2>Summary</h2>{_table_html(diagnostics.summary_table())}</section>"
-        f"{'<ul>' + notes + '</ul>' if notes else ''}{charts}{skipped}</body></html>"
-    )
-    atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
-    return path

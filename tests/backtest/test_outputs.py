@@ -1,4 +1,5 @@
-"""backtest.report: the self-contained HTML report and the plain output files."""
+"""backtest.outputs and backtest.exposure: the plain output files and the group net exposures.
+(The HTML report of the same result is tested in tests/metasignal/reports/test_backtest.py.)"""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ import math
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import pytest
-from plotly.offline import get_plotlyjs
 
-from metasignal.backtest.report import net_exposure_by_group, write_outputs, write_report
-from metasignal.backtest.simulate import simulate
+from metasignal.backtest.exposure import net_exposure_by_group
+from metasignal.backtest.outputs import write_outputs
+from metasignal.backtest.simulate import SimulationResult, simulate
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 
-@pytest.fixture(scope="module")
-def result_and_groups():
+def small_result() -> tuple[SimulationResult, pd.Series, pd.Series]:
+    """A 320-day simulation of 12 names rebalanced every 5 days, with sectors and countries."""
     rng = np.random.default_rng(5)
     days = pd.bdate_range("2023-01-02", periods=320)
     names = [f"R{i}" for i in range(12)]
@@ -37,6 +37,11 @@ def result_and_groups():
     return result, sectors, countries
 
 
+@pytest.fixture(scope="module")
+def result_and_groups():
+    return small_result()
+
+
 def test_net_exposure_by_group_sums_weights_per_group(result_and_groups):
     result, sectors, _ = result_and_groups
     exposure = net_exposure_by_group(result.weights, sectors)
@@ -44,43 +49,6 @@ def test_net_exposure_by_group_sums_weights_per_group(result_and_groups):
     tech = result.weights[sectors.index[sectors == "tech"]].sum(axis=1)
     np.testing.assert_allclose(exposure["tech"], tech, atol=1e-15)
     np.testing.assert_allclose(exposure.sum(axis=1), result.exposure["net"], atol=1e-12)
-
-
-def test_report_is_one_offline_html_file_with_every_section(result_and_groups, tmp_path):
-    result, sectors, countries = result_and_groups
-    extra = go.Figure(go.Bar(x=["model_a", "model_b"], y=[0.3, 0.1]))
-    path = write_report(
-        result,
-        tmp_path / "nested" / "report.html",
-        title="Demo <backtest>",
-        sector_exposure=net_exposure_by_group(result.weights, sectors),
-        country_exposure=net_exposure_by_group(result.weights, countries),
-        extra_sections=[("Leaderboard", extra), ("Notes", "<p id='note'>stakes evolve</p>")],
-    )
-    page = path.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>")
-    assert "Demo &lt;backtest&gt;" in page  # the title is escaped
-    # plotly.js is embedded, not fetched: works offline
-    assert get_plotlyjs() in page
-    assert "<script src=" not in page and "<script type='text/javascript' src=" not in page
-    sections = [
-        "Metrics", "Equity and drawdown", "Rolling Sharpe", "Exposure", "Sector net exposure",
-        "Country net exposure", "Turnover and cost drag", "Monthly net returns",
-        "Leaderboard", "Notes",
-    ]
-    positions = [page.index(f"<h2>{name}</h2>") for name in sections]
-    assert positions == sorted(positions)
-    assert page.count('class="plotly-graph-div"') == 8  # all but the metrics table and Notes
-    assert "<p id='note'>stakes evolve</p>" in page
-    assert "<th>sharpe</th>" in page and "cost_drag_bp_per_year" in page
-    assert not list(path.parent.glob(".*.tmp"))  # atomic write left no temporary file
-
-
-def test_report_without_group_exposures_skips_those_sections(result_and_groups, tmp_path):
-    result, _, _ = result_and_groups
-    page = write_report(result, tmp_path / "r.html", title="plain").read_text(encoding="utf-8")
-    assert "Sector net exposure" not in page and "Country net exposure" not in page
-    assert "Monthly net returns" in page
 
 
 def test_outputs_round_trip(result_and_groups, tmp_path):
@@ -115,3 +83,4 @@ def test_outputs_round_trip(result_and_groups, tmp_path):
             assert metrics[name] == pytest.approx(value, rel=1e-15)
         else:
             assert metrics[name] is None
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # atomic writes left no temporary file

@@ -1,0 +1,164 @@
+"""The backtest report: one self-contained plotly HTML page of a simulation.
+
+Sections, in order: metrics table, equity and drawdown, rolling Sharpe, exposures, sector and
+country net exposures (when given), turnover and cumulative cost drag, monthly returns
+heatmap, then the caller's ``extra_sections`` (title + plotly figure or an HTML fragment).
+The numbers come from the engine (:mod:`backtest.metrics`, :class:`SimulationResult`); this
+module only draws them.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from metasignal.backtest import metrics as perf
+from metasignal.backtest.simulate import SimulationResult
+from metasignal.reports.html import figure_html, page, section, table, write_page
+
+__all__ = ["ExtraSection", "write_report"]
+
+ExtraSection = tuple[str, "go.Figure | str"]
+
+_METRIC_FORMATS = {
+    "total_return": "{:.2%}",
+    "annualized_return": "{:.2%}",
+    "annualized_volatility": "{:.2%}",
+    "gross_annualized_return": "{:.2%}",
+    "max_drawdown": "{:.2%}",
+    "hit_rate": "{:.1%}",
+    "average_turnover": "{:.3f}",
+    "annual_turnover": "{:.1f}",
+    "average_gross_exposure": "{:.3f}",
+    "average_net_exposure": "{:.4f}",
+}
+
+
+def _format_metric(name: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return _METRIC_FORMATS.get(name, "{:.3f}").format(value)
+
+
+def _metrics_table(metrics: dict[str, float]) -> str:
+    return table(((name, _format_metric(name, value)) for name, value in metrics.items()), row_headers=True)
+
+
+def _equity_figure(result: SimulationResult) -> go.Figure:
+    figure = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05
+    )
+    gross_equity = result.capital * (1.0 + result.gross_returns).cumprod()
+    figure.add_trace(go.Scatter(x=result.equity.index, y=result.equity, name="net equity"), 1, 1)
+    figure.add_trace(
+        go.Scatter(x=gross_equity.index, y=gross_equity, name="gross equity (before costs)"), 1, 1
+    )
+    drawdown = perf.drawdown_series(result.net_returns)
+    figure.add_trace(
+        go.Scatter(x=drawdown.index, y=drawdown, name="drawdown (net)", fill="tozeroy"), 2, 1
+    )
+    figure.update_yaxes(title_text="equity ($)", row=1, col=1)
+    figure.update_yaxes(title_text="drawdown", tickformat=".0%", row=2, col=1)
+    return figure
+
+
+def _rolling_sharpe_figure(result: SimulationResult) -> go.Figure:
+    figure = go.Figure()
+    for window in (63, 252):
+        sharpe = perf.rolling_sharpe(result.net_returns, window, result.periods_per_year)
+        figure.add_trace(go.Scatter(x=sharpe.index, y=sharpe, name=f"{window}-day"))
+    figure.update_yaxes(title_text="annualized Sharpe (net)")
+    return figure
+
+
+def _lines_figure(frame: pd.DataFrame, y_title: str) -> go.Figure:
+    figure = go.Figure()
+    for column in frame.columns:
+        figure.add_trace(go.Scatter(x=frame.index, y=frame[column], name=str(column)))
+    figure.update_yaxes(title_text=y_title)
+    return figure
+
+
+def _trading_figure(result: SimulationResult) -> go.Figure:
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    traded = result.turnover[result.turnover > 0]
+    figure.add_trace(go.Bar(x=traded.index, y=traded, name="turnover (one way: ½ Σ|trades| / equity)"), 1, 1)
+    cumulative_bp = result.costs.cumsum() * 1e4
+    for kind in cumulative_bp.columns:
+        figure.add_trace(
+            go.Scatter(x=cumulative_bp.index, y=cumulative_bp[kind], name=f"{kind} (cum. bp)"),
+            2,
+            1,
+        )
+    figure.update_yaxes(title_text="turnover", row=1, col=1)
+    figure.update_yaxes(title_text="cumulative cost (bp)", row=2, col=1)
+    return figure
+
+
+def _monthly_figure(result: SimulationResult) -> go.Figure:
+    returns_table = perf.monthly_returns(result.net_returns)
+    text = returns_table.map(lambda value: "" if pd.isna(value) else f"{value:.1%}")
+    figure = go.Figure(
+        go.Heatmap(
+            z=returns_table.to_numpy(),
+            x=[pd.Timestamp(2000, month, 1).strftime("%b") for month in returns_table.columns],
+            y=[str(year) for year in returns_table.index],
+            text=text.to_numpy(),
+            texttemplate="%{text}",
+            colorscale="RdYlGn",
+            zmid=0.0,
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    figure.update_yaxes(autorange="reversed", type="category")
+    return figure
+
+
+def _overview(result: SimulationResult) -> str:
+    start, end = result.equity.index[0].date(), result.equity.index[-1].date()
+    return (
+        f"<p>{start} to {end}, {len(result.equity)} trading days, {len(result.targets)} "
+        f"rebalances, execution lag {result.lag} day(s), starting capital {result.capital:,.0f}.</p>"
+    )
+
+
+def write_report(
+    result: SimulationResult,
+    path: str | os.PathLike,
+    *,
+    title: str,
+    sector_exposure: pd.DataFrame | None = None,
+    country_exposure: pd.DataFrame | None = None,
+    extra_sections: Sequence[ExtraSection] = (),
+) -> Path:
+    """Write the HTML report of ``result`` to ``path`` (atomically) and return the path.
+
+    sector_exposure, country_exposure: net weight per group over time (date x group,
+        fractions of equity), e.g. from ``net_exposure_by_group(result.weights, sectors)``
+        (:mod:`backtest.exposure`).
+    extra_sections: (title, content) pairs appended at the end; content is a plotly Figure or
+        an HTML fragment (inserted as is).
+    """
+    sections = [
+        section("Metrics", _metrics_table(result.metrics())),
+        section("Equity and drawdown", figure_html(_equity_figure(result))),
+        section("Rolling Sharpe", figure_html(_rolling_sharpe_figure(result))),
+        section("Exposure", figure_html(_lines_figure(result.exposure, "fraction of equity"))),
+    ]
+    for name, exposure in (("Sector", sector_exposure), ("Country", country_exposure)):
+        if exposure is not None:
+            sections.append(section(f"{name} net exposure", figure_html(_lines_figure(exposure, "net weight"))))
+    sections.append(section("Turnover and cost drag", figure_html(_trading_figure(result))))
+    sections.append(section("Monthly net returns", figure_html(_monthly_figure(result))))
+    for extra_title, content in extra_sections:
+        body = figure_html(content) if isinstance(content, go.Figure) else str(content)
+        sections.append(section(extra_title, body))
+    body = f"<h1>{html.escape(title)}</h1>{_overview(result)}" + "".join(sections)
+    return write_page(path, page(title, body))

@@ -1,0 +1,112 @@
+"""The diagnostics page of a historical signal file: one self-contained plotly HTML file.
+
+Summary table, cumulative score per metric, churn and turnover against the payout
+eligibility limits, style exposure per era, then the notes and the skipped dates; the
+numbers are those of :func:`backtest.diagnostics.diagnose`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from metasignal.backtest.diagnostics import CHANGE_METRICS, CHANGE_THRESHOLDS, Diagnostics
+from metasignal.reports.html import figure_html, page, section, table, write_page
+
+__all__ = ["write_diagnostics_report"]
+
+_CORRELATION_SCORES = ("corr", "ic", "fnc", "nc", "mmc", "nmc")
+_PORTFOLIO_SCORES = ("alpha", "mpc")
+
+
+def _cumulative_figure(per_era: pd.DataFrame) -> go.Figure:
+    groups = [
+        ("correlation scores", [m for m in _CORRELATION_SCORES if m in per_era]),
+        ("portfolio scores", [m for m in _PORTFOLIO_SCORES if m in per_era]),
+    ]
+    groups = [(title, names) for title, names in groups if names]
+    figure = make_subplots(rows=len(groups), cols=1, shared_xaxes=True, subplot_titles=[t for t, _ in groups])
+    for row, (_, names) in enumerate(groups, start=1):
+        for name in names:
+            cumulative = per_era[name].fillna(0.0).cumsum()
+            figure.add_trace(go.Scatter(x=per_era.index, y=cumulative, mode="lines+markers", name=name), row=row, col=1)
+        figure.update_yaxes(title_text="cumulative score", row=row, col=1)
+    figure.update_layout(title="Cumulative score per metric over eras", height=320 * len(groups) + 80)
+    return figure
+
+
+def _lines_figure(frame: pd.DataFrame, title: str, y_title: str,
+                  thresholds: dict[str, float] | None = None) -> go.Figure:
+    figure = go.Figure()
+    for name in frame.columns:
+        figure.add_trace(go.Scatter(x=frame.index, y=frame[name], mode="lines+markers", name=str(name)))
+    for name, level in (thresholds or {}).items():
+        figure.add_hline(y=level, line_dash="dash", annotation_text=f"{name} limit {level:g}")
+    figure.update_layout(title=title, yaxis_title=y_title, height=380)
+    return figure
+
+
+def _summary_table(summary: pd.DataFrame) -> str:
+    """The summary (metric x stat) with counts as integers, other stats to 4 decimals, NaN blank."""
+    def cell(stat: str, value: float) -> str:
+        if pd.isna(value):
+            return ""
+        return f"{value:.0f}" if stat == "n_eras" else f"{value:.4f}"
+
+    rows = ([label, *(cell(stat, value) for stat, value in row.items())] for label, row in summary.iterrows())
+    return table(rows, header=[summary.index.name or "", *summary.columns], row_headers=True)
+
+
+def _figures(diagnostics: Diagnostics) -> list[go.Figure]:
+    per_era = diagnostics.per_era
+    figures = [_cumulative_figure(per_era)]
+    changes = [m for m in CHANGE_METRICS if m in per_era]
+    if changes:
+        limits = {m: CHANGE_THRESHOLDS[m] for m in changes}
+        figures.append(_lines_figure(per_era[changes], "Churn and turnover vs the previous date", "value", limits))
+    figures.append(_lines_figure(diagnostics.style_exposure, "Style exposure per era (Pearson)", "correlation"))
+    return figures
+
+
+def _facts(diagnostics: Diagnostics) -> str:
+    dates = diagnostics.dates
+    facts = [
+        f"model <b>{html.escape(diagnostics.model)}</b>",
+        f"{len(dates)} era(s) scored, {dates[0].date()} to {dates[-1].date()}",
+        f"target window {html.escape(diagnostics.window)}",
+        f"max style exposure {diagnostics.max_style_exposure:.3f} ({html.escape(diagnostics.max_style_factor)})",
+    ]
+    return f"<p>{' &middot; '.join(facts)}</p>"
+
+
+def _notes(diagnostics: Diagnostics) -> str:
+    items = "".join(f"<li>{html.escape(note)}</li>" for note in diagnostics.notes)
+    return f"<ul>{items}</ul>" if items else ""
+
+
+def _skipped(diagnostics: Diagnostics) -> str:
+    if not len(diagnostics.skipped):
+        return ""
+    items = "".join(
+        f"<li>{day.date()}: {html.escape(reason)}</li>" for day, reason in diagnostics.skipped.itertuples(index=False)
+    )
+    return section("Skipped dates", f"<ul>{items}</ul>")
+
+
+def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) -> Path:
+    """Write the diagnostics page to ``path`` (plotly.js inlined, works offline; atomic, folders
+    created): summary table, cumulative scores per metric, churn/turnover against the eligibility
+    limits, style exposure per era, notes and skipped dates. Returns the path."""
+    body = (
+        f"<h1>Signal diagnostics</h1>{_facts(diagnostics)}"
+        + section("Summary", _summary_table(diagnostics.summary_table()))
+        + _notes(diagnostics)
+        + "".join(section(None, figure_html(figure)) for figure in _figures(diagnostics))
+        + _skipped(diagnostics)
+    )
+    return write_page(path, page(f"Diagnostics: {diagnostics.model}", body))

@@ -1,0 +1,48 @@
+"""metasignal.reports.tournament: the leaderboard table and the tournament figures."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from metasignal.reports.tournament import (
+    cumulative_payout_figure,
+    leaderboard_html,
+    score_distribution_figure,
+    stake_figure,
+)
+
+RESULTS = pd.DataFrame({
+    "round_date": pd.to_datetime(["2024-01-05", "2024-01-05", "2024-01-12", "2024-01-12"]),
+    "model": ["a", "b", "a", "b"],
+    "payout": [1.0, -0.5, 2.0, 0.25],
+    "corr": [0.01, -0.02, 0.03, 0.0],
+    "mmc": [0.0, 0.01, 0.02, -0.01],
+})
+
+
+def test_leaderboard_formats_floats_and_escapes_names():
+    board = pd.DataFrame({"model": ["<a>", "b"], "stake": [10.123456, 2.0], "rounds": [3, 4]})
+    html = leaderboard_html(board, digits=2)
+    assert html.startswith("<div style='overflow-x:auto'><table")
+    assert "<thead><tr><th>model</th><th>stake</th><th>rounds</th></tr></thead>" in html
+    assert "<tr><td>&lt;a&gt;</td><td>10.12</td><td>3</td></tr>" in html
+
+
+def test_cumulative_payouts_add_up_per_model():
+    figure = cumulative_payout_figure(RESULTS)
+    lines = {trace.name: list(trace.y) for trace in figure.data}
+    assert lines == {"a": [1.0, 3.0], "b": [-0.5, -0.25]}
+
+
+def test_score_distributions_have_one_dropdown_entry_per_metric_present():
+    figure = score_distribution_figure(RESULTS)
+    labels = [button.label for button in figure.layout.updatemenus[0].buttons]
+    assert labels == ["corr", "mmc"]  # fnc, alpha, mpc, churn are not in the results
+    assert len(figure.data) == 4 and [trace.visible for trace in figure.data] == [True, True, False, False]
+
+
+def test_stake_figure_has_one_step_line_per_model():
+    stakes = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 3.0]}, index=pd.to_datetime(["2024-01-05", "2024-01-12"]))
+    figure = stake_figure(stakes)
+    assert [trace.name for trace in figure.data] == ["a", "b"]
+    assert all(trace.line.shape == "hv" for trace in figure.data)
