@@ -1,8 +1,14 @@
-"""Recompute the store's derived tables (``daily`` and ``targets``) from its stored bars."""
+"""Recompute the store's derived tables (``daily`` and ``targets``) from its stored bars.
+
+Logging (``logging.getLogger(__name__)``): each step's time at debug, the run's total at info.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -14,6 +20,16 @@ from metasignal.data.targets import NEUTRAL_STYLES, bin_targets, residualize, wi
 from metasignal.errors import StoreError
 
 Progress = Callable[[str], None]
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def timed_step(say: Progress, message: str, log: logging.Logger = logger) -> Iterator[None]:
+    """Announce ``message`` through ``say``, run the block, then log its time at debug on ``log``."""
+    say(message)
+    started = time.perf_counter()
+    yield
+    log.debug("%s: %.2f s", message, time.perf_counter() - started)
 
 
 def _wide_bars(store: Store) -> dict[str, pd.DataFrame]:
@@ -67,14 +83,17 @@ def derive_store(store: Store, *, window: str = "20D2L", progress: Progress | No
     Returns row counts written.
     """
     say = progress or (lambda _msg: None)
-    say("reading bars")
-    bars = _wide_bars(store)
-    securities = store.securities()
-    say("computing returns, liquidity and exposures")
-    fields = derive_daily(bars["close"], bars["adj_close"], bars["volume"], securities["shares_outstanding"])
-    daily = to_long(fields, bars["close"].notna())
-    say(f"computing {window} targets")
-    targets = targets_from_daily(fields, securities, window)
-    say("writing derived tables")
-    store.replace_derived(daily, targets, window)
+    started = time.perf_counter()
+    with timed_step(say, "reading bars"):
+        bars = _wide_bars(store)
+        securities = store.securities()
+    with timed_step(say, "computing returns, liquidity and exposures"):
+        fields = derive_daily(bars["close"], bars["adj_close"], bars["volume"], securities["shares_outstanding"])
+        daily = to_long(fields, bars["close"].notna())
+    with timed_step(say, f"computing {window} targets"):
+        targets = targets_from_daily(fields, securities, window)
+    with timed_step(say, "writing derived tables"):
+        store.replace_derived(daily, targets, window)
+    logger.info("derived %d daily rows and %d %s target rows in %.2f s", len(daily), len(targets), window,
+                time.perf_counter() - started)
     return {"daily": len(daily), "targets": len(targets)}

@@ -1,10 +1,18 @@
-"""Fill a store with the synthetic market and its derived tables."""
+"""Fill a store with the synthetic market and its derived tables.
+
+Logging (``logging.getLogger(__name__)``): each step's time at debug, the run's total at info.
+"""
 
 from __future__ import annotations
 
-from metasignal.data.derive import Progress, derive_store
+import logging
+import time
+
+from metasignal.data.derive import Progress, derive_store, timed_step
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig, generate
+
+logger = logging.getLogger(__name__)
 
 
 def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *, window: str = "20D2L",
@@ -15,17 +23,20 @@ def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *,
     (models, submissions, ledger) are left alone.
     """
     say = progress or (lambda _msg: None)
-    say(f"generating {config.n_tickers} tickers x {config.n_days} days")
-    market = generate(config)
-    say("writing securities and bars")
+    started = time.perf_counter()
+    with timed_step(say, f"generating {config.n_tickers} tickers x {config.n_days} days", logger):
+        market = generate(config)
     with store.transaction():
-        for table in ("securities", "bars", "daily", "targets"):
-            store.con.execute(f"DELETE FROM {table}")
-        store.write_securities(market.securities)
-        store.write_bars(market.bars)
-        store.con.execute("DELETE FROM meta WHERE key LIKE 'synthetic_%'")
-        for key, value in config.to_meta().items():
-            store.set_meta(key, value)
-        store.set_meta("source", "synthetic")
+        with timed_step(say, "writing securities and bars", logger):
+            for table in ("securities", "bars", "daily", "targets"):
+                store.con.execute(f"DELETE FROM {table}")
+            store.write_securities(market.securities)
+            store.write_bars(market.bars)
+            store.con.execute("DELETE FROM meta WHERE key LIKE 'synthetic_%'")
+            for key, value in config.to_meta().items():
+                store.set_meta(key, value)
+            store.set_meta("source", "synthetic")
         counts = derive_store(store, window=window, progress=progress)
+    logger.info("generated the synthetic market (seed %d: %d securities, %d bars) in %.2f s", config.seed,
+                len(market.securities), len(market.bars), time.perf_counter() - started)
     return {"securities": len(market.securities), "bars": len(market.bars), **counts}

@@ -63,3 +63,29 @@ def test_true_residual_returns_sum_the_hidden_noise_over_the_target_window():
     truth = true_residual_returns(CONFIG, date, days=20, lag=2)
     expected = market.residuals[13:33].sum(axis=0)
     np.testing.assert_allclose(truth.to_numpy(), expected)
+
+
+def test_same_seed_same_hidden_truth_bit_for_bit():
+    first, second = generate(CONFIG), generate(CONFIG)
+    assert first.residuals.tobytes() == second.residuals.tobytes()
+    assert first.alphas.tobytes() == second.alphas.tobytes()
+    numeric = first.bars.select_dtypes("number").columns
+    assert first.bars[numeric].to_numpy().tobytes() == second.bars[numeric].to_numpy().tobytes()
+
+
+def test_generating_a_store_logs_step_times_and_totals(tmp_path, caplog):
+    import logging
+
+    from metasignal.data.generate import generate_store
+    from metasignal.data.store import Store
+
+    messages = []
+    with caplog.at_level(logging.DEBUG, logger="metasignal.data"), \
+            Store.open(tmp_path / "tiny.duckdb", create=True) as store:
+        counts = generate_store(store, SyntheticConfig(n_tickers=30, years=0.2, seed=2), progress=messages.append)
+    records = {(r.name, r.levelno): r.getMessage() for r in caplog.records}
+    steps = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(steps) == len(messages)  # one timing per announced step
+    assert all(step.startswith(message) for step, message in zip(steps, messages))
+    assert f"{counts['daily']} daily rows" in records["metasignal.data.derive", logging.INFO]
+    assert f"{counts['bars']} bars" in records["metasignal.data.generate", logging.INFO]
