@@ -442,24 +442,10 @@ def _members(universe: Universe, date: pd.Timestamp) -> pd.Index:
     return pd.Index(universe)
 
 
-def validate_submission(
-    parsed: ParsedSubmission,
-    *,
-    tickers: TickerMap | pd.DataFrame,
-    universe: Universe,
-    date=None,
-    min_tickers: int = DEFAULT_MIN_TICKERS,
-) -> ValidatedSubmission:
-    """Match a parsed submission to canonical tickers and each date's universe.
-
-    ``tickers``: a :class:`TickerMap` or the securities frame to build one from.
-    ``universe``: canonical tickers (one index for every date), a ``date -> index``
-    mapping, or a callable such as ``store.universe``. ``date`` is the data date of a
-    file without a date column (ignored, with a warning, when the file has one).
-    """
+def _row_dates(parsed: ParsedSubmission, date) -> tuple[pd.Series, list[str]]:
+    """Each row's data date (the file's date column, else ``date`` for every row) and the
+    warnings this raises."""
     rows = parsed.rows
-    unit = parsed.unit
-    warnings = list(parsed.warnings)
     if parsed.date_column is None:
         if date is None:
             raise SubmissionError(
@@ -468,14 +454,15 @@ def validate_submission(
             )
         stamp = _one_date(date)
         dates = pd.Series(np.full(len(rows), stamp.to_datetime64()), index=rows.index, dtype="datetime64[ns]")
-    else:
-        if date is not None:
-            warnings.append(f"the file's {parsed.date_column!r} column overrides the given date {date}")
-        dates = rows["date"]
-    ticker_map = tickers if isinstance(tickers, TickerMap) else TickerMap.from_securities(tickers)
-    mapped = ticker_map.to_canonical(rows["id"], parsed.id_column)
+        return dates, []
+    if date is None:
+        return rows["date"], []
+    return rows["date"], [f"the file's {parsed.date_column!r} column overrides the given date {date}"]
 
-    unique_dates = pd.DatetimeIndex(pd.unique(dates))
+
+def _in_universe(dates: pd.Series, mapped: pd.Series, unique_dates: pd.DatetimeIndex,
+                 universe: Universe) -> np.ndarray:
+    """Boolean (rows,): the row's canonical ticker is in its date's universe."""
     members = [_members(universe, d) for d in unique_dates]
     universe_keys = pd.MultiIndex.from_arrays(
         [
@@ -485,8 +472,14 @@ def validate_submission(
     )
     known = mapped.notna().to_numpy()
     row_keys = pd.MultiIndex.from_arrays([dates.to_numpy(dtype="datetime64[ns]"), mapped.fillna("").to_numpy(dtype=object)])
-    in_universe = known & row_keys.isin(universe_keys)
+    return known & row_keys.isin(universe_keys)
 
+
+def _split_rows(
+    rows: pd.DataFrame, dates: pd.Series, mapped: pd.Series, in_universe: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The accepted rows (line, id, date, ticker, signal) and the dropped ones with a reason."""
+    known = mapped.notna().to_numpy()
     table = pd.DataFrame(
         {"line": rows["line"].to_numpy(), "id": rows["id"].to_numpy(), "date": dates.to_numpy(),
          "ticker": mapped.to_numpy(dtype=object), "signal": rows["signal"].to_numpy()}
@@ -495,16 +488,24 @@ def validate_submission(
     dropped = table.loc[~in_universe, ["line", "id", "date"]].assign(
         reason=np.where(known[~in_universe], "not in universe", "unknown id")
     ).reset_index(drop=True)
+    return accepted, dropped
 
+
+def _check_unique_tickers(accepted: pd.DataFrame, parsed: ParsedSubmission) -> None:
+    """Reject a ticker listed twice on one date (every offending line named)."""
     duplicated = accepted.duplicated(["date", "ticker"], keep=False).to_numpy()
     if duplicated.any():
         first = accepted[duplicated].sort_values(["date", "ticker", "line"])
         ticker, day = first["ticker"].iloc[0], pd.Timestamp(first["date"].iloc[0]).date()
         raise _row_error(
-            "duplicate_ticker", parsed.id_column, unit, first["line"], f"duplicate tickers (first: {ticker} on {day})",
+            "duplicate_ticker", parsed.id_column, parsed.unit, first["line"], f"duplicate tickers (first: {ticker} on {day})",
             values=first["id"].to_list(), why="each ticker at most once per date",
         )
 
+
+def _check_ticker_counts(accepted: pd.DataFrame, dropped: pd.DataFrame, unique_dates: pd.DatetimeIndex,
+                         min_tickers: int, parsed: ParsedSubmission) -> None:
+    """Reject the first date with fewer than ``min_tickers`` matched tickers."""
     counts = accepted.groupby("date").size().reindex(unique_dates, fill_value=0)
     short = counts[counts < min_tickers]
     if len(short):
@@ -520,17 +521,23 @@ def validate_submission(
             column=parsed.id_column,
         )
 
+
+def _check_varies(accepted: pd.DataFrame, parsed: ParsedSubmission) -> None:
+    """Reject the first date whose signal is constant across its tickers."""
     spread = accepted.groupby("date")["signal"].std(ddof=0)
     constant = spread[spread.fillna(0.0) < CONSTANT_STD]
     if len(constant):
         day = constant.index[0]
         of_day = accepted[accepted["date"] == day]
         raise _row_error(
-            "constant_signal", parsed.signal_column, unit, of_day["line"],
+            "constant_signal", parsed.signal_column, parsed.unit, of_day["line"],
             f"the signal is constant ({of_day['signal'].iloc[0]:g}) on {pd.Timestamp(day).date()}",
             why="signals must vary across tickers",
         )
 
+
+def _accepted_frame(accepted: pd.DataFrame) -> pd.DataFrame:
+    """date, ticker, signal of the accepted rows, sorted by date then ticker."""
     frame = (
         accepted[["date", "ticker", "signal"]]
         .sort_values(["date", "ticker"])
@@ -538,13 +545,40 @@ def validate_submission(
         .astype({"ticker": "str", "signal": "float64"})
     )
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    return frame
+
+
+def validate_submission(
+    parsed: ParsedSubmission,
+    *,
+    tickers: TickerMap | pd.DataFrame,
+    universe: Universe,
+    date=None,
+    min_tickers: int = DEFAULT_MIN_TICKERS,
+) -> ValidatedSubmission:
+    """Match a parsed submission to canonical tickers and each date's universe.
+
+    ``tickers``: a :class:`TickerMap` or the securities frame to build one from.
+    ``universe``: canonical tickers (one index for every date), a ``date -> index``
+    mapping, or a callable such as ``store.universe``. ``date`` is the data date of a
+    file without a date column (ignored, with a warning, when the file has one).
+    """
+    dates, date_warnings = _row_dates(parsed, date)
+    ticker_map = tickers if isinstance(tickers, TickerMap) else TickerMap.from_securities(tickers)
+    mapped = ticker_map.to_canonical(parsed.rows["id"], parsed.id_column)
+    unique_dates = pd.DatetimeIndex(pd.unique(dates))
+    in_universe = _in_universe(dates, mapped, unique_dates, universe)
+    accepted, dropped = _split_rows(parsed.rows, dates, mapped, in_universe)
+    _check_unique_tickers(accepted, parsed)
+    _check_ticker_counts(accepted, dropped, unique_dates, min_tickers, parsed)
+    _check_varies(accepted, parsed)
     return ValidatedSubmission(
-        frame=frame,
+        frame=_accepted_frame(accepted),
         dropped=dropped,
         id_column=parsed.id_column,
         signal_column=parsed.signal_column,
         date_column=parsed.date_column,
-        warnings=tuple(warnings),
+        warnings=(*parsed.warnings, *date_warnings),
     )
 
 
