@@ -1,8 +1,9 @@
 """Configuration from a TOML file: ``[portfolio]`` and ``[backtest]`` tables.
 
 Every key is optional; missing keys keep the documented defaults of
-:class:`portfolio.settings.PortfolioSettings` and :class:`backtest.walk_forward.WalkForwardSettings`.
-``metasignal.example.toml`` at the repository root lists them all.
+:class:`portfolio.settings.PortfolioSettings` and :class:`backtest.walk_forward.WalkForwardSettings`
+(the one source of each default). ``metasignal.example.toml`` at the repository root lists them
+all. An unknown key, or a value outside its range, is a ``ConfigurationError`` naming the key.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ How it is compiled (each choice measured with ``benchmarks/bench_optimizer.py``)
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,8 @@ from metasignal.portfolio.costs import (
 from metasignal.portfolio.exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
+logger = logging.getLogger(__name__)
+
 UNBOUNDED_WEIGHT = 100.0  # stand-in for an infinite per-name bound (fractions of capital)
 QUADRATIC_FLOOR = 1e-6  # least diagonal quadratic weight (objective scaled to max|alpha| = 1)
 POWER_IMPACT_MAX_TICKERS = 2000  # exact power cones: cvxpy compile memory grows ~ n^2
@@ -83,19 +86,27 @@ UNIVERSE = "Universe"
 NO_VOLUME = "NoVolume"
 
 
+def _by_ticker(values: pd.Series, tickers: pd.Index) -> pd.Series:
+    """``values`` as floats on ``tickers`` (NaN where absent), whatever the index's type."""
+    values = values.astype(float)
+    values.index = values.index.astype(str)
+    return values.reindex(tickers)
+
+
 def alpha_from_signal(
     signal: pd.Series,
     volatility: pd.Series | None = None,
     *,
-    ic: float = 0.02,
-    horizon_days: int = 20,
+    ic: float,
+    horizon_days: int,
 ) -> pd.Series:
     """Expected holding-period return per name from a meta-signal.
 
     ``alpha_i = ic * sigma_i * sqrt(horizon_days) * z_i`` with ``z`` the signal standardized
     across names (mean 0, std 1) and ``sigma`` the daily return volatility. Without
     ``volatility`` the result is ``ic * z`` (alpha in IC units; scale risk aversion to match).
-    NaN signals are dropped.
+    NaN signals are dropped. ``ic`` and ``horizon_days`` have no default here: the fund's are
+    :class:`portfolio.settings.PortfolioSettings` ``ic`` and ``horizon_days``.
     """
     signal = signal.astype(float).dropna()
     std = signal.std(ddof=0)
@@ -118,8 +129,9 @@ class OptimizerConfig:
     transaction_costs / borrow_costs: None disables the term. capital: dollars (None: the
     transaction cost model's capital). impact: "linear_quadratic" or "power".
     impact_fit_max: largest trade (fraction of capital) the linear-quadratic fit covers.
-    fallback: None (raise on infeasibility) or "relax_turnover" (lift TurnoverLimit, re-solve,
-    report it in ``PortfolioResult.fallback`` and a FallbackWarning).
+    fallback: "relax_turnover" (default: lift TurnoverLimit, re-solve, report it in
+    ``PortfolioResult.fallback``, a FallbackWarning and an info log) or None (raise on
+    infeasibility).
     diagnose: name binding constraints by re-solving feasibility problems when needed.
     solver_options: passed to the solver. With CLARABEL and no iterative-refinement option
     given, the first attempt disables iterative refinement and a second attempt (solver
@@ -135,7 +147,7 @@ class OptimizerConfig:
     impact_fit_max: float = 0.02
     solver: str = "CLARABEL"
     solver_options: Mapping[str, object] = field(default_factory=dict)
-    fallback: str | None = None
+    fallback: str | None = "relax_turnover"
     diagnose: bool = True
 
     def __post_init__(self) -> None:
@@ -154,9 +166,11 @@ class OptimizerConfig:
 
     @property
     def fund_capital(self) -> float:
+        """Dollars: ``capital``, else the transaction cost model's, else that model's default."""
         if self.capital is not None:
             return float(self.capital)
-        return float(self.transaction_costs.capital) if self.transaction_costs is not None else 1e8
+        costs = self.transaction_costs if self.transaction_costs is not None else TransactionCostModel()
+        return float(costs.capital)
 
 
 @dataclass(frozen=True)
@@ -355,16 +369,41 @@ class PortfolioOptimizer:
         status = self._run()
         fallback, relaxed = None, ()
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE) and self.config.fallback == "relax_turnover":
-            turnover = [(c, compiled) for c, compiled in self._compiled if isinstance(c, TurnoverLimit)]
-            if turnover:
-                for _, compiled in turnover:
-                    compiled.relax()
-                status = self._run()
-                if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-                    fallback, relaxed = "relax_turnover", tuple(c.label() for c, _ in turnover)
-                else:
-                    for _, compiled in turnover:
-                        compiled.update(ctx)
+            status, relaxed = self._relax_turnover(ctx, status)
+            fallback = "relax_turnover" if relaxed else None
+        self._check_status(ctx, bounds, coefficients, status)
+        weights = self._solution_weights(ctx, bounds)
+        elapsed = time.perf_counter() - started
+        stats = self._problem.solver_stats
+        result = self._result(ctx, inputs, weights, alpha, coefficients, bounds, status, elapsed,
+                              float(stats.solve_time or 0.0), int(stats.num_iters or 0), fallback, relaxed)
+        if fallback is not None:
+            message = (f"portfolio infeasible under {', '.join(relaxed)}; solved with the turnover limit lifted "
+                       f"(turnover {result.report.turnover:.4g})")
+            logger.info(message)
+            warnings.warn(message, FallbackWarning, stacklevel=2)
+        return result
+
+    def _relax_turnover(self, ctx: DateContext, status: str) -> tuple[str, tuple[str, ...]]:
+        """Re-solve an infeasible date (``status``) with every TurnoverLimit lifted: (new status,
+        labels of the lifted limits), or (status, ()) when there is none to lift or the relaxed
+        problem is not solved either (the limits are then back in force)."""
+        turnover = [(c, compiled) for c, compiled in self._compiled if isinstance(c, TurnoverLimit)]
+        if not turnover:
+            logger.debug("infeasible portfolio (%s): no TurnoverLimit to relax", status)
+            return status, ()
+        for _, compiled in turnover:
+            compiled.relax()
+        status = self._run()
+        if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            return status, tuple(c.label() for c, _ in turnover)
+        logger.debug("infeasible portfolio: lifting the turnover limit did not help (%s)", status)
+        for _, compiled in turnover:
+            compiled.update(ctx)
+        return status, ()
+
+    def _check_status(self, ctx: DateContext, bounds: _Bounds, coefficients: np.ndarray, status: str) -> None:
+        """Raise unless the solver ended optimal (infeasible, unbounded or a failed solve)."""
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
             raise self._infeasible_error(ctx, bounds, coefficients, status)
         if status in (cp.UNBOUNDED, cp.UNBOUNDED_INACCURATE):
@@ -375,8 +414,10 @@ class PortfolioOptimizer:
             hint = ("; exact power-cone impact is numerically fragile, impact='linear_quadratic' is the robust choice"
                     if self._impact_power is not None else "")
             raise OptimizationError(f"the solver {self.config.solver} failed with status {status!r}{hint}")
-        trade = self._variables.trade_value()
-        weights = ctx.prev_weights + trade
+
+    def _solution_weights(self, ctx: DateContext, bounds: _Bounds) -> np.ndarray:
+        """(n,) weights of the solved problem (names with a fixed box exactly at it)."""
+        weights = ctx.prev_weights + self._variables.trade_value()
         fixed = bounds.lower == bounds.upper
         weights[fixed] = bounds.lower[fixed]
         if np.abs(weights).max() >= 0.99 * UNBOUNDED_WEIGHT:
@@ -384,18 +425,7 @@ class PortfolioOptimizer:
                 "the weights reach the artificial bound of the unconstrained problem; "
                 "add risk aversion, costs, MaxWeight or GrossLeverage"
             )
-        elapsed = time.perf_counter() - started
-        stats = self._problem.solver_stats
-        result = self._result(ctx, inputs, weights, alpha, coefficients, bounds, status, elapsed,
-                              float(stats.solve_time or 0.0), int(stats.num_iters or 0), fallback, relaxed)
-        if fallback is not None:
-            warnings.warn(
-                f"portfolio infeasible under {', '.join(relaxed)}; solved with the turnover limit lifted "
-                f"(turnover {result.report.turnover:.4g})",
-                FallbackWarning,
-                stacklevel=2,
-            )
-        return result
+        return weights
 
     def _run(self) -> str:
         """Solve; with Clarabel, first without iterative refinement (about 40% faster here, same
@@ -413,15 +443,36 @@ class PortfolioOptimizer:
                 status = f"solver_error: {error}"
             if status in (cp.OPTIMAL, cp.INFEASIBLE, cp.UNBOUNDED):
                 break
+            if attempt is not attempts[-1]:
+                logger.debug("solver %s ended %s without iterative refinement; solving again with its defaults",
+                             self.config.solver, status)
         return status
 
     def _context(self, inputs: PortfolioInputs):
-        tickers, factors = self.tickers, self.factors
-        alpha = inputs.alpha.astype(float)
+        """The date's arrays over the optimizer's tickers: (context, alpha (n,), specific
+        variance (n,), factor sqrt L (k, k), daily volatility (n,)); raises on bad inputs."""
+        tickers = self.tickers
+        alpha, in_universe = self._universe_alpha(inputs.alpha)
+        risk = inputs.risk_model
+        exposures, specific, factor_sqrt = self._risk_arrays(risk, alpha.index, in_universe)
+        prev = self._previous_weights(inputs.prev_weights)
+        volume = None
+        if inputs.dollar_volume is not None:
+            volume = _by_ticker(inputs.dollar_volume, tickers).to_numpy()
+        if inputs.volatility is not None:
+            volatility = _by_ticker(inputs.volatility, tickers).fillna(0.0).to_numpy()
+        else:
+            volatility = np.sqrt(risk.total_variance().reindex(tickers).fillna(0.0).to_numpy())
+        ctx = DateContext(tickers, self.factors, in_universe, prev, exposures, volume, self.config.fund_capital)
+        return ctx, alpha.reindex(tickers).fillna(0.0).to_numpy(), specific, factor_sqrt, volatility
+
+    def _universe_alpha(self, alpha: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        """(alpha by ticker, (n,) bool: in the date's universe); the alpha's index is the universe."""
+        alpha = alpha.astype(float)
         alpha.index = alpha.index.astype(str)
         if alpha.index.has_duplicates:
             raise PortfolioInputError(f"alpha lists ticker {alpha.index[alpha.index.duplicated()][0]} twice")
-        unknown = alpha.index.difference(tickers)
+        unknown = alpha.index.difference(self.tickers)
         if len(unknown):
             raise PortfolioInputError(
                 f"ticker {unknown[0]} has an alpha but is not in the optimizer's ticker list "
@@ -429,10 +480,15 @@ class PortfolioOptimizer:
             )
         if alpha.isna().any():
             raise PortfolioInputError(f"alpha is NaN for ticker {alpha.index[alpha.isna()][0]}")
-        in_universe = np.zeros(len(tickers), dtype=bool)
-        in_universe[tickers.get_indexer(alpha.index)] = True  # every alpha ticker is in the list
+        in_universe = np.zeros(len(self.tickers), dtype=bool)
+        in_universe[self.tickers.get_indexer(alpha.index)] = True  # every alpha ticker is in the list
+        return alpha, in_universe
 
-        risk = inputs.risk_model
+    def _risk_arrays(self, risk: RiskModel, universe: pd.Index,
+                     in_universe: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(exposures (n, k), specific variance (n,), factor sqrt (k, k)) in the optimizer's
+        order; names outside the universe get zeros."""
+        tickers, factors = self.tickers, self.factors
         missing = factors.difference(risk.factors)
         extra = risk.factors.difference(factors)
         if len(missing) or len(extra):
@@ -440,7 +496,7 @@ class PortfolioOptimizer:
             raise PortfolioInputError(
                 f"the risk model's factors differ from the optimizer's: {name!r} is in only one of them"
             )
-        uncovered = alpha.index.difference(risk.tickers)
+        uncovered = universe.difference(risk.tickers)
         if len(uncovered):
             raise PortfolioInputError(f"ticker {uncovered[0]} is in the universe but not in the risk model")
         rows = risk.tickers.get_indexer(tickers)
@@ -448,43 +504,35 @@ class PortfolioOptimizer:
         inside = in_universe & (rows >= 0)
         exposures = np.zeros((len(tickers), len(factors)))
         exposures[inside] = risk.exposures[rows[inside]][:, cols]
-        n_groups = self._group_matrix.shape[1]
-        if n_groups:
-            fixed = self._group_matrix[np.flatnonzero(inside)].toarray()
-            differs = np.abs(exposures[inside, :n_groups] - fixed) > 1e-9
-            if differs.any():
-                row, col = np.argwhere(differs)[0]
-                raise PortfolioInputError(
-                    f"ticker {tickers[inside][row]} has {factors[col]} = {exposures[inside][row, col]:g} in the "
-                    "risk model but a different value in the optimizer's groups; rebuild the optimizer"
-                )
+        self._check_fixed_groups(exposures, inside)
         specific = np.zeros(len(tickers))
         specific[inside] = risk.specific_variance[rows[inside]]
-        factor_sqrt = risk.factor_sqrt[cols]
+        return exposures, specific, risk.factor_sqrt[cols]
 
-        prev = np.zeros(len(tickers))
-        if inputs.prev_weights is not None:
-            held = inputs.prev_weights.astype(float).fillna(0.0)
-            held.index = held.index.astype(str)
-            outside = held[(tickers.get_indexer(held.index) < 0) & (held != 0).to_numpy()]
-            if len(outside):
-                raise PortfolioInputError(
-                    f"ticker {outside.index[0]} is held but not in the optimizer's ticker list"
-                )
-            prev = held.reindex(tickers).fillna(0.0).to_numpy()
-        volume = None
-        if inputs.dollar_volume is not None:
-            dv = inputs.dollar_volume.astype(float)
-            dv.index = dv.index.astype(str)
-            volume = dv.reindex(tickers).to_numpy()
-        if inputs.volatility is not None:
-            vol = inputs.volatility.astype(float)
-            vol.index = vol.index.astype(str)
-            volatility = vol.reindex(tickers).fillna(0.0).to_numpy()
-        else:
-            volatility = np.sqrt(risk.total_variance().reindex(tickers).fillna(0.0).to_numpy())
-        ctx = DateContext(tickers, factors, in_universe, prev, exposures, volume, self.config.fund_capital)
-        return ctx, alpha.reindex(tickers).fillna(0.0).to_numpy(), specific, factor_sqrt, volatility
+    def _check_fixed_groups(self, exposures: np.ndarray, inside: np.ndarray) -> None:
+        """The risk model's group one-hots must equal the ones the optimizer was built with."""
+        n_groups = self._group_matrix.shape[1]
+        if not n_groups:
+            return
+        fixed = self._group_matrix[np.flatnonzero(inside)].toarray()
+        differs = np.abs(exposures[inside, :n_groups] - fixed) > 1e-9
+        if differs.any():
+            row, col = np.argwhere(differs)[0]
+            raise PortfolioInputError(
+                f"ticker {self.tickers[inside][row]} has {self.factors[col]} = {exposures[inside][row, col]:g} in "
+                "the risk model but a different value in the optimizer's groups; rebuild the optimizer"
+            )
+
+    def _previous_weights(self, held: pd.Series | None) -> np.ndarray:
+        """(n,) current holdings, fractions of capital (0 where absent)."""
+        if held is None:
+            return np.zeros(len(self.tickers))
+        held = held.astype(float).fillna(0.0)
+        held.index = held.index.astype(str)
+        outside = held[(self.tickers.get_indexer(held.index) < 0) & (held != 0).to_numpy()]
+        if len(outside):
+            raise PortfolioInputError(f"ticker {outside.index[0]} is held but not in the optimizer's ticker list")
+        return held.reindex(self.tickers).fillna(0.0).to_numpy()
 
     def _impact_coefficients(self, ctx: DateContext, volatility: np.ndarray) -> np.ndarray:
         """``c_i`` of the 3/2-power impact (inf: no volume, cannot trade); 0 without impact."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -182,7 +183,7 @@ def test_resolve_with_new_parameters_equals_a_fresh_build(market):
     assert (again.weights[out] == 0).all()
 
 
-def test_infeasible_turnover_names_the_constraint_and_fallback_is_reported(market):
+def test_infeasible_turnover_names_the_constraint_and_fallback_is_reported(market, caplog):
     rng = np.random.default_rng(9)
     tickers = market.tickers
     leaving = tickers[:10]
@@ -193,7 +194,7 @@ def test_infeasible_turnover_names_the_constraint_and_fallback_is_reported(marke
     inputs = PortfolioInputs(alpha, market.risk_model(), prev)
     constraints = [DollarNeutral(), GrossLeverage(1.0), TurnoverLimit(0.05)]
     strict = PortfolioOptimizer(tickers, constraints, groups=market.groups, styles=STYLES,
-                                config=OptimizerConfig(transaction_costs=None))
+                                config=OptimizerConfig(transaction_costs=None, fallback=None))
     with pytest.raises(InfeasiblePortfolioError, match=r"TurnoverLimit\(0.05\)") as info:
         strict.solve(inputs)
     assert info.value.constraints == ("TurnoverLimit(0.05)",)
@@ -201,9 +202,13 @@ def test_infeasible_turnover_names_the_constraint_and_fallback_is_reported(marke
 
     lenient = PortfolioOptimizer(tickers, constraints, groups=market.groups, styles=STYLES,
                                  config=OptimizerConfig(transaction_costs=None, fallback="relax_turnover"))
-    with pytest.warns(FallbackWarning, match="turnover limit lifted"):
+    with pytest.warns(FallbackWarning, match="turnover limit lifted"), \
+            caplog.at_level(logging.INFO, logger="metasignal.portfolio.optimizer"):
         result = lenient.solve(inputs)
     assert result.fallback == "relax_turnover"
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert "TurnoverLimit(0.05)" in caplog.records[0].getMessage()
+    assert "turnover limit lifted" in caplog.records[0].getMessage()
     assert result.relaxed == ("TurnoverLimit(0.05)",)
     assert result.report.turnover > 0.05
     assert (result.weights[leaving] == 0).all()
@@ -309,7 +314,7 @@ def test_alpha_from_signal_scales_a_standardized_signal():
     pd.testing.assert_series_equal(alpha, 0.05 * 0.02 * 4 * z)
     assert alpha.mean() == pytest.approx(0.0)
     with pytest.raises(PortfolioInputError, match="two distinct values"):
-        alpha_from_signal(pd.Series([1.0, 1.0]))
+        alpha_from_signal(pd.Series([1.0, 1.0]), ic=0.05, horizon_days=16)
 
 
 def test_names_leaving_the_universe_are_liquidated_even_without_volume(market):
