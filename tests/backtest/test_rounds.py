@@ -163,3 +163,22 @@ def test_submission_deadline_is_the_end_of_the_next_business_day():
 
     assert submission_deadline("2024-06-28") == pd.Timestamp("2024-07-01 23:59:59.999999")  # Friday -> Monday
     assert submission_deadline("2024-06-26") == pd.Timestamp("2024-06-27 23:59:59.999999")
+
+
+def test_resolution_logs_each_round_and_the_skipped_ones(tournament, caplog):
+    import logging
+
+    store, dates = tournament
+    late = store.trading_days()[-5]  # its 20D2L window has not passed yet
+    submit_example_history(store, pd.DatetimeIndex([late]), min_tickers=20)
+    with caplog.at_level(logging.DEBUG, logger="metasignal.backtest.rounds"):
+        done = rounds.resolve_rounds(store, through=dates[1])
+        assert rounds.resolve_round(store, dates[0]) is False
+        rounds.resolve_rounds(store)
+    messages = [r.getMessage() for r in caplog.records]
+    resolved = [m for m in messages if m.startswith("resolved round ")]
+    assert [m.split()[2] for m in resolved[:2]] == [str(day.date()) for day in done]
+    assert all(m.endswith(" s") for m in resolved)
+    assert f"round {dates[0].date()} is already resolved: skipped" in messages
+    assert any(m.startswith("resolved 2 round(s) in") for m in messages)
+    assert f"skipping 1 round(s) whose 20D2L target window has not passed: {late.date()}" in messages
