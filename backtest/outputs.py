@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest.simulate import SimulationResult
-from metasignal.data.atomic_write import atomic_write
+from metasignal.backtest._simulate import SimulationResult
+from metasignal.data._atomic_write import atomic_write
 
 __all__ = ["write_outputs"]
 

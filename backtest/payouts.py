@@ -37,20 +37,20 @@ class PayoutPolicy:
             raise DataValidationError(f"payout policy {self.name!r}: clip must be positive, got {self.clip}")
 
 
-PRESETS: dict[str, PayoutPolicy] = {
+PAYOUT_PRESETS: dict[str, PayoutPolicy] = {
     "alpha_mpc": PayoutPolicy("alpha_mpc", {"alpha": 0.3, "mpc": 0.8}, clip=0.017),
     "fnc_mmc": PayoutPolicy("fnc_mmc", {"fnc": 1.0, "mmc": 2.0}, clip=0.05),
     "atomic": PayoutPolicy("atomic", {"alpha": 4.0, "mpc": 8.0}, clip=None, use_payout_factor=False),
 }
 
 
-def policy(name: str = "alpha_mpc", multipliers: dict[str, float] | None = None, clip: float | None = None) -> PayoutPolicy:
+def payout_policy(name: str = "alpha_mpc", multipliers: dict[str, float] | None = None, clip: float | None = None) -> PayoutPolicy:
     """A preset by name, or ``"custom"`` with explicit multipliers (and an optional clip)."""
     if name == "custom":
         return PayoutPolicy("custom", dict(multipliers or {}), clip=clip)
-    if name not in PRESETS:
-        raise ConfigurationError(f"unknown payout policy {name!r}: choose from {', '.join(PRESETS)} or custom")
-    return PRESETS[name]
+    if name not in PAYOUT_PRESETS:
+        raise ConfigurationError(f"unknown payout policy {name!r}: choose from {', '.join(PAYOUT_PRESETS)} or custom")
+    return PAYOUT_PRESETS[name]
 
 
 def payout_factor(total_at_risk: float, stake_threshold: float = SIGNALS_STAKE_THRESHOLD) -> float:
@@ -74,7 +74,7 @@ def payout_scores(scores: pd.DataFrame, rule: PayoutPolicy) -> pd.Series:
     return scores[weights.index].fillna(0.0) @ weights
 
 
-def payouts(at_risk: pd.Series, scores: pd.DataFrame, rule: PayoutPolicy) -> tuple[pd.Series, float]:
+def stake_payouts(at_risk: pd.Series, scores: pd.DataFrame, rule: PayoutPolicy) -> tuple[pd.Series, float]:
     """Payout per model (negative = burn) and the payout factor used.
 
     ``at_risk``: model -> stake at risk (0 for ineligible or missing submissions);

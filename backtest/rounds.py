@@ -37,9 +37,9 @@ from metasignal.backtest.payouts import (
     PayoutPolicy,
     eligible,
     payout_scores,
-    payouts,
+    stake_payouts,
 )
-from metasignal.backtest.payouts import policy as named_policy
+from metasignal.backtest.payouts import payout_policy as named_policy
 from metasignal.data.store import Store
 from metasignal.data.targets import parse_window
 from metasignal.signals import stakes, storage
@@ -76,6 +76,7 @@ def round_dates(store: Store) -> pd.DatetimeIndex:
 
 
 def resolved_rounds(store: Store) -> pd.DatetimeIndex:
+    """Round dates already resolved (scored and paid), ascending; named ``round``."""
     ensure_tables(store)
     days = store.con.execute("SELECT round_date FROM rounds ORDER BY round_date").fetch_df()["round_date"]
     return pd.DatetimeIndex(pd.to_datetime(days), name="round")
@@ -192,7 +193,7 @@ def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None,
     stake = balances.reindex(models, fill_value=0.0)
     at_risk = stake.where(status.ok, 0.0)
     scores = _round_scores(predictions.loc[:, status.submitted], at_risk, targets, era).reindex(models)
-    paid, factor = payouts(at_risk, scores.fillna(0.0), rule)
+    paid, factor = stake_payouts(at_risk, scores.fillna(0.0), rule)
     # overlapping rounds stake the same balance: a burn takes at most what is left when it lands
     paid = np.maximum(paid, -_headroom(store, models, resolution_date)) + 0.0  # + 0.0: no negative zeros
     results = _results_frame(day, models, stake, at_risk, status, scores, paid, rule)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest.simulate import SimulationResult, align_weights, execution_dates
+from metasignal.backtest._simulate import SimulationResult, align_weights, execution_dates
 
 __all__ = ["compare_with_vectorbt", "price_path", "vectorbt_equity"]
 

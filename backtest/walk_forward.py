@@ -43,9 +43,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from metasignal.backtest._simulate import SimulationResult, simulate
 from metasignal.backtest.outputs import write_outputs
-from metasignal.backtest.simulate import SimulationResult, simulate
-from metasignal.data.atomic_write import atomic_write
+from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
@@ -68,17 +68,17 @@ from metasignal.portfolio.optimizer import (
 from metasignal.portfolio.risk_history import FactorReturnHistory, factor_return_history
 from metasignal.portfolio.risk_model import factor_exposure_matrix
 from metasignal.portfolio.settings import PortfolioSettings
-from metasignal.signals.meta_signal import latest_round, meta_signal
+from metasignal.signals._meta_signal import latest_round, meta_signal
 
 __all__ = [
-    "MarketPanels", "RebalanceError", "SCHEDULES", "SignalSource",
+    "MarketPanels", "RebalanceError", "REBALANCE_SCHEDULES", "SignalSource",
     "WalkForwardResult", "WalkForwardSettings", "backtest_days", "build_walk_forward_optimizer",
     "rebalance_dates", "run_walk_forward", "save_walk_forward", "signal_history", "submissions_signal",
     "vectorbt_difference",
 ]
 
 SignalSource = Callable[[pd.Timestamp], pd.Series]
-SCHEDULES = ("daily", "weekly", "monthly")
+REBALANCE_SCHEDULES = ("daily", "weekly", "monthly")
 GROUPS = ("country", "sector")
 _FLOAT_FIELDS = ("ret", *STYLE_FACTORS, "sigma", "adv_20d", "dollar_volume", "market_cap")
 
@@ -99,9 +99,9 @@ class WalkForwardSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.rebalance, str):
-            if self.rebalance not in SCHEDULES:
+            if self.rebalance not in REBALANCE_SCHEDULES:
                 raise ConfigurationError(
-                    f"unknown rebalance schedule {self.rebalance!r}: choose from {', '.join(SCHEDULES)}"
+                    f"unknown rebalance schedule {self.rebalance!r}: choose from {', '.join(REBALANCE_SCHEDULES)}"
                 )
         else:
             object.__setattr__(self, "rebalance", tuple(pd.DatetimeIndex(self.rebalance)))
@@ -153,9 +153,9 @@ def rebalance_dates(days: pd.DatetimeIndex, schedule: str | Sequence) -> pd.Date
             raise DataValidationError(
                 f"rebalance date {missing[0].date()} is not a trading day of the backtest")
         return chosen.sort_values()
-    if schedule not in SCHEDULES:
+    if schedule not in REBALANCE_SCHEDULES:
         raise ConfigurationError(
-            f"unknown rebalance schedule {schedule!r}: choose from {', '.join(SCHEDULES)} or give dates")
+            f"unknown rebalance schedule {schedule!r}: choose from {', '.join(REBALANCE_SCHEDULES)} or give dates")
     if schedule == "daily":
         return pd.DatetimeIndex(days, name="date")
     period = days.to_period("W-FRI" if schedule == "weekly" else "M")

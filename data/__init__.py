@@ -18,7 +18,7 @@ style exposures stored per name and date), ``EXAMPLE_MODELS`` and ``EXAMPLE_STAK
 example models' names and starting stakes).
 """
 
-from metasignal.data.atomic_write import atomic_write
+from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import blas_threads, default_blas_threads, limits_blas_threads
 from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals

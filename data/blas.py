@@ -14,7 +14,6 @@ import os
 from contextlib import AbstractContextManager
 from typing import Callable, TypeVar
 
-
 __all__ = ["blas_threads", "default_blas_threads", "limits_blas_threads"]
 
 F = TypeVar("F", bound=Callable)

@@ -191,5 +191,5 @@ def _add_submission_routes(app: FastAPI, store: Store, lock: threading.Lock, *, 
     @app.get("/models/{name}/submissions/{date}")
     def read_submission(name: str, date: str, version: Optional[int] = None) -> dict[str, float]:
         with lock:
-            series = storage.submission(store, name, date, version=version)
+            series = storage.stored_submission(store, name, date, version=version)
         return {str(k): float(v) for k, v in series.items()}

@@ -11,6 +11,8 @@ from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, examp
 from metasignal.data.store import Store
 from metasignal.signals import stakes, storage
 
+__all__ = ["create_example_models", "submit_example_history", "weekly_round_dates"]
+
 
 def weekly_round_dates(store: Store, start=None, end=None, weekday: int = 4) -> pd.DatetimeIndex:
     """The last trading day of each week (Friday-dated eras) within ``[start, end]``."""
@@ -29,7 +31,7 @@ def create_example_models(store: Store, first_round, initial_stakes: dict[str, f
         if name in existing:
             continue
         storage.create_model(store, name, owner="examples")
-        stakes.deposit(store, name, initial_stakes[name], pd.Timestamp(first_round) - pd.Timedelta(days=1))
+        stakes.deposit_stake(store, name, initial_stakes[name], pd.Timestamp(first_round) - pd.Timedelta(days=1))
         created.append(name)
     return created
 

@@ -13,6 +13,7 @@ of capital; returns are simple returns.
 Constants: ``TRADING_DAYS_PER_YEAR`` (252, the annualization of the cost and risk models).
 """
 
+from metasignal.portfolio._exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.book import previous_portfolio, store_portfolio
 from metasignal.portfolio.constraints import (
     Constraint,
@@ -35,7 +36,6 @@ from metasignal.portfolio.costs import (
     linear_quadratic_impact,
 )
 from metasignal.portfolio.daily import TargetPortfolio, save_target, target_portfolio
-from metasignal.portfolio.exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.optimizer import (
     OptimizerConfig,
     PortfolioInputs,

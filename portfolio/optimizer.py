@@ -57,6 +57,7 @@ from metasignal.errors import (
     OptimizationError,
     PortfolioInputError,
 )
+from metasignal.portfolio._exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.constraints import (
     TOLERANCE,
     CompiledConstraint,
@@ -70,7 +71,6 @@ from metasignal.portfolio.costs import (
     TransactionCostModel,
     linear_quadratic_impact,
 )
-from metasignal.portfolio.exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
 
 logger = logging.getLogger(__name__)

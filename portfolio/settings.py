@@ -37,7 +37,7 @@ from metasignal.portfolio.constraints import (
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 from metasignal.portfolio.optimizer import FALLBACKS, OptimizerConfig, PortfolioOptimizer
 from metasignal.portfolio.risk_model import RiskModelConfig, factor_exposure_matrix
-from metasignal.signals.meta_signal import METHODS
+from metasignal.signals._meta_signal import META_SIGNAL_METHODS
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ CHOICES: dict[str, tuple] = {
     "sector_neutral": (True, False),
     "country_neutral": (True, False),
     "fallback": FALLBACKS,
-    "meta_method": METHODS,
+    "meta_method": META_SIGNAL_METHODS,
 }
 
 

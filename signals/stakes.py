@@ -47,14 +47,14 @@ def _change_stake(store: Store, model: str, amount: float, date, kind: str) -> N
         )
 
 
-def deposit(store: Store, model: str, amount: float, date) -> None:
+def deposit_stake(store: Store, model: str, amount: float, date) -> None:
     """Add ``amount`` to the model's stake for rounds after ``date``."""
     if amount <= 0:
         raise DataValidationError(f"a stake increase must be positive, got {amount}")
     _change_stake(store, model, amount, date, "deposit")
 
 
-def release(store: Store, model: str, amount: float, date) -> None:
+def release_stake(store: Store, model: str, amount: float, date) -> None:
     """Take ``amount`` out of the model's stake for rounds after ``date``."""
     if amount <= 0:
         raise DataValidationError(f"a stake release must be positive, got {amount}")

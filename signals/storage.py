@@ -329,7 +329,7 @@ def _as_of(as_of) -> Any:
     return None if as_of is None else _utc_naive(as_of).to_pydatetime()
 
 
-def submission(store, model: str, date, *, version: int | None = None, as_of=None) -> pd.Series:
+def stored_submission(store, model: str, date, *, version: int | None = None, as_of=None) -> pd.Series:
     """One model's signal for ``date``: Series indexed by canonical ticker (sorted), named
     after the model. Default: the current version (as of ``as_of``, if given)."""
     ensure_tables(store)

@@ -4,13 +4,14 @@ Each notebook is executed with nbclient in a fresh kernel (per-cell timeout 120 
 directory a temporary directory). The kernel is always the interpreter running the tests:
 a kernelspec pointing at ``sys.executable`` is written into a temporary directory, so a
 missing or foreign ``python3`` kernelspec on the machine cannot break or redirect the run.
-The checkout is put first on the kernel's ``PYTHONPATH``, so the notebooks exercise this
-code even when another copy of the engine is installed.
+The notebooks import only the public API (``metasignal.<package>`` names, never a module
+path inside a package), and they set no thread limits: the engine does that itself.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -24,6 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "python3"
 CELL_TIMEOUT = 120  # seconds
+PUBLIC_MODULES = {  # the names a user imports from (each package's __init__ is its public API)
+    "metasignal.data", "metasignal.signals", "metasignal.signals.scoring", "metasignal.portfolio",
+    "metasignal.backtest", "metasignal.errors", "metasignal.reports", "metasignal.examples",
+}
 
 
 def test_the_tours_exist():
@@ -40,11 +45,6 @@ def kernel_dirs(tmp_path_factory) -> list[str]:
     return [str(root)]
 
 
-def _kernel_env() -> dict[str, str]:
-    paths = [str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_is_stored_without_outputs(path: Path):
     notebook = nbformat.read(path, as_version=4)
@@ -53,9 +53,22 @@ def test_notebook_is_stored_without_outputs(path: Path):
     assert code, f"{path.name} has no code cells"
     dirty = [i for i, cell in enumerate(code) if cell.outputs or cell.execution_count is not None]
     assert not dirty, f"{path.name}: outputs in code cells {dirty}; run `python notebooks/clear_outputs.py`"
-    assert "threadpool_limits(1)" in code[0].source, f"{path.name}: the first code cell must call threadpool_limits(1)"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_uses_only_the_public_api(path: Path):
+    notebook = nbformat.read(path, as_version=4)
+    source = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+    imported = set(re.findall(r"^\s*from (metasignal[\w.]*) import", source, flags=re.M))
+    imported |= set(re.findall(r"^\s*import (metasignal[\w.]*)", source, flags=re.M))
+    assert imported, f"{path.name} imports nothing from metasignal"
+    private = sorted(imported - PUBLIC_MODULES)
+    assert not private, f"{path.name} imports from {private}: use the packages' public names"
+    for boilerplate in ("threadpool_limits", "OPENBLAS_NUM_THREADS", ".con.execute", ".con.sql"):
+        assert boilerplate not in source, f"{path.name} uses {boilerplate!r}"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_runs_end_to_end(path: Path, kernel_dirs: list[str], tmp_path: Path):
     notebook = nbformat.read(path, as_version=4)
@@ -69,7 +82,7 @@ def test_notebook_runs_end_to_end(path: Path, kernel_dirs: list[str], tmp_path: 
         notebook, km=manager, kernel_name=KERNEL, timeout=CELL_TIMEOUT, startup_timeout=120,
         resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute(env=_kernel_env())  # raises CellExecutionError naming the failing cell
+    client.execute(env=dict(os.environ))  # raises CellExecutionError naming the failing cell
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any(output.output_type in ("execute_result", "display_data") for output in outputs)

@@ -7,6 +7,7 @@ notebooks use only those names. These tests pin it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import os
 import shutil
@@ -22,8 +23,11 @@ PUBLIC_PACKAGES = (
     "metasignal.errors",
     "metasignal.data",
     "metasignal.signals",
+    "metasignal.signals.scoring",
     "metasignal.portfolio",
     "metasignal.backtest",
+    "metasignal.reports",
+    "metasignal.examples",
 )
 # folder in the repository -> the package it installs as
 PACKAGE_DIRS = {"metasignal": "metasignal", "data": "metasignal.data", "signals": "metasignal.signals",
@@ -46,6 +50,8 @@ def test_every_exported_name_imports_and_is_documented(name: str) -> None:
     docstring = package.__doc__ or ""
     for attribute in exported:
         obj = getattr(package, attribute)  # raises if __all__ names something missing
+        if hasattr(package, "__path__") and importlib.util.find_spec(f"{name}.{attribute}") is not None:
+            pytest.fail(f"{name}.{attribute} names both an exported object and a submodule")
         if inspect.isclass(obj) or inspect.isroutine(obj):
             assert _own_docstring(obj).strip(), f"{name}.{attribute} has no docstring"
         else:

@@ -24,7 +24,7 @@ def resolve_command(
 ) -> None:
     """Resolve every round whose target window has passed (idempotent)."""
     from metasignal.backtest import rounds
-    from metasignal.backtest.payouts import policy as named_policy
+    from metasignal.backtest.payouts import payout_policy as named_policy
 
     rule = named_policy(policy)
     with open_store() as store:
@@ -85,7 +85,7 @@ def stake_add(model: str, amount: float, date: Optional[str] = typer.Option(None
 
     with open_store() as store:
         day = store.last_date() if date is None else pd.Timestamp(date)
-        stakes.deposit(store, model, amount, day)
+        stakes.deposit_stake(store, model, amount, day)
     console.print(f"[green]staked[/] {amount:g} more on {model} for rounds after {day.date()}")
 
 
@@ -96,7 +96,7 @@ def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(
 
     with open_store() as store:
         day = store.last_date() if date is None else pd.Timestamp(date)
-        stakes.release(store, model, amount, day)
+        stakes.release_stake(store, model, amount, day)
     console.print(f"[green]released[/] {amount:g} of {model}'s stake for rounds after {day.date()}")
 
 

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from metasignal.backtest import metrics as perf
-from metasignal.backtest.simulate import SimulationResult
+from metasignal.backtest._simulate import SimulationResult
 from metasignal.reports.html import figure_html, page, section, table, write_page
 
 __all__ = ["ExtraSection", "write_report"]

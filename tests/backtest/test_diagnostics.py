@@ -57,7 +57,7 @@ def market(small_store_path, tmp_path_factory):
     with Store.open(crowd_path) as store:
         for model, stake in CROWD_STAKES.items():
             storage.create_model(store, model)
-            stakes.deposit(store, model, stake, scored[0] - pd.Timedelta(days=7))
+            stakes.deposit_stake(store, model, stake, scored[0] - pd.Timedelta(days=7))
             stored = history[history["date"].isin(scored)]
             on_time = pd.Series(scored + pd.Timedelta(hours=20), index=scored)  # a backfill, uploaded on time
             storage.submit(store, model, _csv(stored, model), uploaded_at=on_time)

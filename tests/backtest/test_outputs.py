@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metasignal.backtest._simulate import SimulationResult, simulate
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.outputs import write_outputs
-from metasignal.backtest.simulate import SimulationResult, simulate
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 

@@ -1,7 +1,13 @@
 import pandas as pd
 import pytest
 
-from metasignal.backtest.payouts import PRESETS, eligible, payout_factor, payouts, policy
+from metasignal.backtest.payouts import (
+    PAYOUT_PRESETS,
+    eligible,
+    payout_factor,
+    payout_policy,
+    stake_payouts,
+)
 from metasignal.errors import DataValidationError
 
 
@@ -19,7 +25,7 @@ def test_payout_factor():
 def test_alpha_mpc_clip_and_factor_by_hand():
     at_risk = pd.Series({"a": 40_000.0, "b": 20_000.0, "c": 12_000.0})  # total 72k -> factor 0.5
     scores = _scores(alpha=[0.01, 0.2, -0.5], mpc=[0.02, 0.0, 0.0])
-    paid, factor = payouts(at_risk, scores, PRESETS["alpha_mpc"])
+    paid, factor = stake_payouts(at_risk, scores, PAYOUT_PRESETS["alpha_mpc"])
     assert factor == pytest.approx(0.5)
     # a: 0.5 * (0.3*0.01 + 0.8*0.02) = 0.0095 -> 380
     # b: 0.5 * (0.3*0.2) = 0.03 -> clipped to 0.017 -> 340
@@ -30,7 +36,7 @@ def test_alpha_mpc_clip_and_factor_by_hand():
 def test_fnc_mmc_preset_by_hand():
     at_risk = pd.Series({"a": 100.0, "b": 0.0, "c": 50.0})
     scores = _scores(fnc=[0.01, 0.5, 0.02], mmc=[0.005, 0.5, -0.1])
-    paid, factor = payouts(at_risk, scores, PRESETS["fnc_mmc"])
+    paid, factor = stake_payouts(at_risk, scores, PAYOUT_PRESETS["fnc_mmc"])
     assert factor == 1.0
     # a: 0.01 + 2*0.005 = 0.02 -> 2.0 ; b: no stake at risk -> 0 ; c: 0.02 - 0.2 = -0.18 -> clip -0.05 -> -2.5
     assert paid.to_dict() == pytest.approx({"a": 2.0, "b": 0.0, "c": -2.5})
@@ -39,7 +45,7 @@ def test_fnc_mmc_preset_by_hand():
 def test_atomic_is_unclipped_without_factor_and_burns_stop_at_the_stake():
     at_risk = pd.Series({"a": 100_000.0, "b": 10.0, "c": 10.0})
     scores = _scores(alpha=[0.01, -0.3, 0.0], mpc=[0.01, -0.1, 0.0])
-    paid, factor = payouts(at_risk, scores, PRESETS["atomic"])
+    paid, factor = stake_payouts(at_risk, scores, PAYOUT_PRESETS["atomic"])
     assert factor == 1.0  # no payout factor even far above the threshold
     # a: 4*0.01 + 8*0.01 = 0.12 -> 12000 ; b: -1.2 - 0.8 = -2.0 -> burn capped at the stake, -10
     assert paid.to_dict() == pytest.approx({"a": 12_000.0, "b": -10.0, "c": 0.0})
@@ -47,13 +53,13 @@ def test_atomic_is_unclipped_without_factor_and_burns_stop_at_the_stake():
 
 
 def test_custom_policy_and_errors():
-    custom = policy("custom", {"corr": 2.0}, clip=0.1)
-    paid, _ = payouts(pd.Series({"a": 10.0, "b": 10.0, "c": 10.0}), _scores(corr=[0.01, 0.2, float("nan")]), custom)
+    custom = payout_policy("custom", {"corr": 2.0}, clip=0.1)
+    paid, _ = stake_payouts(pd.Series({"a": 10.0, "b": 10.0, "c": 10.0}), _scores(corr=[0.01, 0.2, float("nan")]), custom)
     assert paid.to_dict() == pytest.approx({"a": 0.2, "b": 1.0, "c": 0.0})
     with pytest.raises(DataValidationError, match="unknown payout policy"):
-        policy("nope")
+        payout_policy("nope")
     with pytest.raises(DataValidationError, match="needs score"):
-        payouts(pd.Series({"a": 1.0, "b": 1.0, "c": 1.0}), _scores(corr=[0, 0, 0]), PRESETS["alpha_mpc"])
+        stake_payouts(pd.Series({"a": 1.0, "b": 1.0, "c": 1.0}), _scores(corr=[0, 0, 0]), PAYOUT_PRESETS["alpha_mpc"])
 
 
 def test_eligibility_thresholds():

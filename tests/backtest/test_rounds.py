@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from metasignal.backtest import rounds
-from metasignal.backtest.payouts import PRESETS, policy
+from metasignal.backtest.payouts import PAYOUT_PRESETS, payout_policy
 from metasignal.data.example_models import EXAMPLE_STAKES
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 from metasignal.signals import stakes, storage
@@ -59,7 +59,7 @@ def test_payouts_follow_the_policy_and_compound_after_resolution(tournament):
     results = rounds.round_results(store)
     first = results[results.round_date == dates[0]].set_index("model")
     # at-risk stake is the deposit for eligible submitters, and the payout is the preset's formula
-    rule = PRESETS["alpha_mpc"]
+    rule = PAYOUT_PRESETS["alpha_mpc"]
     factor = min(1.0, rule.stake_threshold / first["at_risk"].sum())
     expected = first["at_risk"] * (factor * (0.3 * first["alpha"] + 0.8 * first["mpc"])).clip(-rule.clip, rule.clip)
     pd.testing.assert_series_equal(first["payout"], expected, check_names=False, atol=1e-9)
@@ -88,16 +88,16 @@ def test_high_churn_model_is_cut_and_missing_submissions_stake_nothing(tournamen
 
 def test_stake_changes_take_effect_after_their_date(tournament):
     store, dates = tournament
-    stakes.deposit(store, "skilled", 500.0, dates[2])
+    stakes.deposit_stake(store, "skilled", 500.0, dates[2])
     initial = EXAMPLE_STAKES["skilled"]
     assert stakes.stake_balances(store, dates[2])["skilled"] == initial
     assert stakes.stake_balances(store, dates[3])["skilled"] == initial + 500.0
-    stakes.release(store, "skilled", initial + 500.0, dates[3])
+    stakes.release_stake(store, "skilled", initial + 500.0, dates[3])
     assert stakes.stake_balances(store, dates[4])["skilled"] == 0.0
     from metasignal.errors import DataValidationError
 
     with pytest.raises(DataValidationError, match="cannot release"):
-        stakes.release(store, "skilled", 1.0, dates[5])
+        stakes.release_stake(store, "skilled", 1.0, dates[5])
 
 
 def test_overlapping_rounds_never_burn_a_stake_below_zero(tournament):
@@ -105,7 +105,7 @@ def test_overlapping_rounds_never_burn_a_stake_below_zero(tournament):
     # unclipped policy each round may burn its whole stake at risk; the ledger must still never
     # hold a negative balance (a later deposit would otherwise be eaten by an old debt).
     store, dates = tournament
-    rule = policy("custom", {"alpha": 1e6}, clip=None)
+    rule = payout_policy("custom", {"alpha": 1e6}, clip=None)
     rounds.resolve_rounds(store, through=dates[-1], rule=rule)
     events = store.con.execute(
         "SELECT model, effective, sum(amount) AS amount FROM stake_events GROUP BY ALL ORDER BY model, effective"
@@ -124,7 +124,7 @@ def test_eligibility_compares_with_the_models_last_submissions_across_skipped_ro
     # compared with its own last submissions (SCORING.md: "the model's last 5 submissions").
     store, dates = tournament
     storage.create_model(store, "returner")
-    first = storage.submission(store, "skilled", dates[0])
+    first = storage.stored_submission(store, "skilled", dates[0])
     for day, values in ((dates[0], first), (dates[6], 1.0 - first)):
         frame = pd.DataFrame({"ticker": values.index, "signal": values.to_numpy(), "date": day.date()})
         on_time = day + pd.Timedelta(hours=20)  # uploaded before the round's deadline
@@ -140,18 +140,18 @@ def test_a_late_reupload_is_neither_scored_nor_traded(tournament):
     import io
 
     from metasignal.signals import storage
-    from metasignal.signals.meta_signal import meta_signal
+    from metasignal.signals._meta_signal import meta_signal
 
     store, dates = tournament
     day = dates[1]
     before_signal = meta_signal(store, day)
-    on_time = storage.submission(store, "skilled", day)
+    on_time = storage.stored_submission(store, "skilled", day)
     reversed_view = (1.0 - on_time).rename("signal").rename_axis("numerai_ticker").reset_index()
     buffer = io.StringIO()
     reversed_view.to_csv(buffer, index=False)
     late = storage.submission_deadline(day) + pd.Timedelta(days=30)
     storage.submit(store, "skilled", buffer.getvalue().encode(), date=day, min_tickers=20, uploaded_at=late)
-    assert storage.submission(store, "skilled", day).equals(1.0 - on_time)  # stored as the newest version
+    assert storage.stored_submission(store, "skilled", day).equals(1.0 - on_time)  # stored as the newest version
     pd.testing.assert_series_equal(meta_signal(store, day), before_signal)  # but not traded
     rounds.resolve_rounds(store, through=dates[1])
     skilled = rounds.round_results(store, day, "skilled").iloc[0]

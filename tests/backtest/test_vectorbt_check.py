@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest.simulate import simulate
+from metasignal.backtest._simulate import simulate
 from metasignal.backtest.vectorbt_check import compare_with_vectorbt, price_path, vectorbt_equity
 
 

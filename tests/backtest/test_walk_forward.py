@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metasignal.backtest._simulate import simulate
 from metasignal.backtest.exposure import net_exposure_by_group
-from metasignal.backtest.simulate import simulate
 from metasignal.backtest.walk_forward import (
     RebalanceError,
     WalkForwardSettings,
@@ -87,7 +87,7 @@ def _perturb_after(store: Store, t: pd.Timestamp, rounds: pd.DatetimeIndex, seed
         buffer = io.StringIO()
         pd.concat(rows).to_csv(buffer, index=False)
         storage.submit(store, model, buffer.getvalue().encode(), filename="later.csv", min_tickers=20)
-    stakes.deposit(store, "noise", 50_000.0, extra)
+    stakes.deposit_stake(store, "noise", 50_000.0, extra)
 
 
 def test_no_look_ahead_perturbing_everything_after_t_leaves_the_past_bit_identical(tournament, backtest, tmp_path):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from metasignal.data.example_models import example_signals
-from metasignal.signals.storage import list_submissions, submission, submissions_for_date
+from metasignal.signals.storage import list_submissions, stored_submission, submissions_for_date
 from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 
@@ -57,7 +57,7 @@ def test_submit_prints_counts_and_stores(db, tmp_path, capsys, monkeypatch):
     from metasignal.data.store import Store
 
     with Store.open(db) as store:
-        assert len(submission(store, "alpha", "2024-01-05")) == 120
+        assert len(stored_submission(store, "alpha", "2024-01-05")) == 120
 
 
 def test_submit_multi_date_file_prints_a_table(db, tmp_path, capsys, monkeypatch):

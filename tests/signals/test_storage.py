@@ -22,7 +22,7 @@ from metasignal.signals.storage import (
     list_models,
     list_submissions,
     store_submission,
-    submission,
+    stored_submission,
     submissions_for_date,
     submit,
 )
@@ -83,7 +83,7 @@ def test_stored_signal_reads_back_exactly(submission_store):
     assert receipt.dropped_ids == ("NOPE US", "ZZZZ US")
     (entry,) = receipt.entries
     assert (entry.date, entry.version, entry.new_version) == (DAYS[3], 1, True)
-    stored = submission(submission_store, "alpha", DAYS[3])
+    stored = stored_submission(submission_store, "alpha", DAYS[3])
     expected = pd.Series(values[:118], index=MEMBERS[:118]).sort_index()
     assert stored.name == "alpha" and stored.index.name == "ticker"
     np.testing.assert_array_equal(stored.to_numpy(), expected.to_numpy())
@@ -98,8 +98,8 @@ def test_reupload_supersedes_and_keeps_history(submission_store):
     submit(submission_store, "alpha", _csv(first), date=DAYS[2])
     receipt = submit(submission_store, "alpha", _csv(second), date=DAYS[2])
     assert receipt.entries[0].version == 2 and receipt.entries[0].new_version
-    current = submission(submission_store, "alpha", DAYS[2])
-    old = submission(submission_store, "alpha", DAYS[2], version=1)
+    current = stored_submission(submission_store, "alpha", DAYS[2])
+    old = stored_submission(submission_store, "alpha", DAYS[2], version=1)
     by_ticker = dict(zip(MEMBERS[:120], second))
     assert np.allclose(current.to_numpy(), [by_ticker[t] for t in current.index])
     by_ticker = dict(zip(MEMBERS[:120], first))
@@ -141,7 +141,7 @@ def test_submissions_for_date_is_ticker_by_model_of_current_versions(submission_
     wide = submissions_for_date(submission_store, DAYS[4])
     assert list(wide.columns) == ["a_model", "b_model"]
     assert list(wide.index) == sorted(MEMBERS[:120])
-    pd.testing.assert_series_equal(wide["a_model"], submission(submission_store, "a_model", DAYS[4]), check_names=False)
+    pd.testing.assert_series_equal(wide["a_model"], stored_submission(submission_store, "a_model", DAYS[4]), check_names=False)
     assert wide["b_model"].isna().sum() == 10
     assert submissions_for_date(submission_store, DAYS[5]).empty
 
@@ -153,17 +153,17 @@ def test_as_of_sees_only_versions_uploaded_by_then(submission_store):
     submit(submission_store, "alpha", _csv(np.linspace(1, 0, 120)), date=DAYS[2], uploaded_at=t2)
     noon_minus = pd.Timestamp("2024-01-03 11:00")
     pd.testing.assert_series_equal(
-        submission(submission_store, "alpha", DAYS[2], as_of=noon_minus),
-        submission(submission_store, "alpha", DAYS[2], version=1),
+        stored_submission(submission_store, "alpha", DAYS[2], as_of=noon_minus),
+        stored_submission(submission_store, "alpha", DAYS[2], version=1),
     )
     wide = submissions_for_date(submission_store, DAYS[2], as_of=noon_minus)
-    pd.testing.assert_series_equal(wide["alpha"], submission(submission_store, "alpha", DAYS[2], version=1),
+    pd.testing.assert_series_equal(wide["alpha"], stored_submission(submission_store, "alpha", DAYS[2], version=1),
                                    check_names=False)
     with pytest.raises(SubmissionNotFoundError):
-        submission(submission_store, "alpha", DAYS[2], as_of="2024-01-03 09:00")
+        stored_submission(submission_store, "alpha", DAYS[2], as_of="2024-01-03 09:00")
     # a time-zone-aware as_of is converted to UTC
     tz = pd.Timestamp("2024-01-03 13:00", tz="Europe/Paris")  # 12:00 UTC
-    assert submission(submission_store, "alpha", DAYS[2], as_of=tz).equals(submission(submission_store, "alpha", DAYS[2]))
+    assert stored_submission(submission_store, "alpha", DAYS[2], as_of=tz).equals(stored_submission(submission_store, "alpha", DAYS[2]))
 
 
 def test_latest_submissions_returns_the_last_n_dates_before(submission_store):
@@ -173,16 +173,16 @@ def test_latest_submissions_returns_the_last_n_dates_before(submission_store):
         submit(submission_store, "alpha", _csv(values), date=day)
     recent = latest_submissions(submission_store, "alpha", before=DAYS[6], n=3)
     assert list(recent.columns) == list(DAYS[3:6])
-    pd.testing.assert_series_equal(recent[DAYS[5]], submission(submission_store, "alpha", DAYS[5]), check_names=False)
+    pd.testing.assert_series_equal(recent[DAYS[5]], stored_submission(submission_store, "alpha", DAYS[5]), check_names=False)
     assert latest_submissions(submission_store, "alpha", before=DAYS[0]).empty
 
 
 def test_reading_missing_submissions_is_a_clear_error(submission_store):
     create_model(submission_store, "alpha")
     with pytest.raises(SubmissionNotFoundError, match="'alpha' has no submission for 2024-01-02"):
-        submission(submission_store, "alpha", DAYS[1])
+        stored_submission(submission_store, "alpha", DAYS[1])
     with pytest.raises(UnknownModelError):
-        submission(submission_store, "ghost", DAYS[1])
+        stored_submission(submission_store, "ghost", DAYS[1])
     with pytest.raises(UnknownModelError):
         list_submissions(submission_store, "ghost")
 
@@ -192,10 +192,10 @@ def test_storage_reads_leave_no_open_result_on_the_connection(submission_store):
     create_model(submission_store, "alpha")
     submit(submission_store, "alpha", _csv(), date=DAYS[0])
     tickers = MEMBERS[:3]
-    assert len(submission(submission_store, "alpha", DAYS[0])) == 120
+    assert len(stored_submission(submission_store, "alpha", DAYS[0])) == 120
     assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
     with pytest.raises(SubmissionNotFoundError):
-        submission(submission_store, "alpha", DAYS[1])
+        stored_submission(submission_store, "alpha", DAYS[1])
     assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
     with pytest.raises(ModelExistsError):
         create_model(submission_store, "alpha")
@@ -295,7 +295,7 @@ def test_versions_count_content_changes_and_identical_reuploads_are_idempotent(s
         of_day = listed[listed["date"] == DAYS[day]]
         assert len(of_day) == len(history)
         if history:
-            current = submission(submission_store, model, DAYS[day])
+            current = stored_submission(submission_store, model, DAYS[day])
             expected = pd.Series(_contents[history[-1]], index=MEMBERS[:120]).sort_index()
             np.testing.assert_array_equal(current.to_numpy(), expected.to_numpy())
     values = submission_store.con.execute(

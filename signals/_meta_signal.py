@@ -20,7 +20,7 @@ from metasignal.signals.meta_model import (
     stake_weighted_meta_portfolio,
 )
 
-METHODS = ("stake_weighted", "equal", "meta_portfolio")
+META_SIGNAL_METHODS = ("stake_weighted", "equal", "meta_portfolio")
 
 
 def latest_round(store: Store, date) -> pd.Timestamp:
@@ -41,8 +41,8 @@ def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake
     ``stake_weighted``: stake-weighted mean of cleaned gaussianized signals; ``equal``: the
     equal-weight variant; ``meta_portfolio``: the stake-weighted mean of neutral weights (SWP).
     """
-    if method not in METHODS:
-        raise ConfigurationError(f"unknown meta-signal method {method!r}: choose from {', '.join(METHODS)}")
+    if method not in META_SIGNAL_METHODS:
+        raise ConfigurationError(f"unknown meta-signal method {method!r}: choose from {', '.join(META_SIGNAL_METHODS)}")
     round_date = latest_round(store, date)
     universe = store.universe(round_date)
     predictions = storage.on_time_submissions(store, round_date).reindex(universe)
