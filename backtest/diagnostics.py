@@ -27,8 +27,9 @@ and summary tables as CSV; the HTML page is drawn by ``metasignal.reports.diagno
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -49,6 +50,8 @@ from metasignal.signals.meta_model import equal_weight_meta_model, stake_weighte
 from metasignal.signals.scoring import METRICS, score_era
 from metasignal.signals.submission import ValidatedSubmission
 from metasignal.signals.transforms import masked_pearson
+
+logger = logging.getLogger(__name__)
 
 SCORE_METRICS: tuple[str, ...] = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover")
@@ -251,6 +254,17 @@ def diagnose(
     (window not passed, or not a trading day) are skipped and listed in ``skipped``.
     Raises :class:`DiagnosticsError` when no date can be scored.
     """
+    wanted = _requested_metrics(metrics, meta_model)
+    frame = _signal_frame(validated_or_frame)
+    file_dates = pd.DatetimeIndex(pd.unique(frame["date"])).sort_values()
+    scored = _score_file_dates(store, frame, file_dates, model_name, meta_model, wanted, window, progress)
+    if not scored.rows:
+        raise DiagnosticsError(_nothing_scored(store, file_dates, scored.skipped_frame(), window))
+    return _assemble(scored, model_name, meta_model, wanted, window)
+
+
+def _requested_metrics(metrics: Iterable[str], meta_model: str | None) -> list[str]:
+    """The metrics to compute, in order, without duplicates; meta metrics need a meta-model."""
     if meta_model not in ("stored", None):
         raise DiagnosticsError(f"unknown meta_model {meta_model!r}: use 'stored' or None")
     wanted = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
@@ -259,42 +273,68 @@ def diagnose(
         raise DiagnosticsError(f"unknown metric {unknown[0]!r}; known metrics: {', '.join(METRICS)}")
     if meta_model is None:
         wanted = [m for m in wanted if m not in META_METRICS]
-    frame = _signal_frame(validated_or_frame)
+    return wanted
 
-    file_dates = pd.DatetimeIndex(pd.unique(frame["date"])).sort_values()
+
+@dataclass
+class _ScoredDates:
+    """What the walk over a file's dates collected, keyed by scored date."""
+
+    rows: dict[pd.Timestamp, pd.Series] = field(default_factory=dict)
+    metas: dict[pd.Timestamp, tuple[str, int]] = field(default_factory=dict)
+    exposures: dict[pd.Timestamp, pd.Series] = field(default_factory=dict)
+    skipped: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
+
+    def skipped_frame(self) -> pd.DataFrame:
+        """Skipped dates and why, columns date, reason."""
+        frame = pd.DataFrame(self.skipped, columns=["date", "reason"])
+        return frame.astype({"date": "datetime64[ns]", "reason": "str"})
+
+
+def _score_file_dates(
+    store: Store, frame: pd.DataFrame, file_dates: pd.DatetimeIndex, model_name: str,
+    meta_model: str | None, wanted: list[str], window: str, progress: Callable[[int], None] | None,
+) -> _ScoredDates:
+    """Score every file date that has a universe and targets; record why the others are skipped."""
     trading = set(store.trading_days())
     with_targets = set(store.target_dates(window))
     signals = {pd.Timestamp(d): g.set_index("ticker")["signal"] for d, g in frame.groupby("date", sort=True)}
-
-    rows, exposures, metas, skipped = {}, {}, {}, []
+    scored = _ScoredDates()
     previous: tuple[pd.Series, _Era] | None = None
     for date in file_dates:
         signal = signals[date]
         era = _era_inputs(store, date) if date in trading else None
         in_universe = era is not None and bool((era.universe.get_indexer(signal.index) >= 0).any())
         if era is None:
-            skipped.append((date, "not a trading day in the store"))
+            scored.skipped.append((date, "not a trading day in the store"))
         elif not in_universe:
-            skipped.append((date, "no ticker of the file is in the date's universe"))
+            scored.skipped.append((date, "no ticker of the file is in the date's universe"))
         elif date not in with_targets:
-            skipped.append((date, f"no {window} targets yet (the window has not passed in the store)"))
+            scored.skipped.append((date, f"no {window} targets yet (the window has not passed in the store)"))
         else:
-            rows[date], metas[date] = _score_date(
+            scored.rows[date], scored.metas[date] = _score_date(
                 store, date, era, signal, previous, model_name, meta_model, wanted, window
             )
-            exposures[date] = style_exposure(signal, era.exposures)
+            scored.exposures[date] = style_exposure(signal, era.exposures)
         # the next date's churn and turnover compare with this one (scored or not) if it is usable
         previous = (signal, era) if in_universe else None
         if progress is not None:
             progress(1)
+    if scored.skipped:
+        logger.debug("diagnostics of %s skipped %d date(s): %s", model_name, len(scored.skipped),
+                     ", ".join(f"{d.date()} ({why})" for d, why in scored.skipped[:5]))
+    return scored
 
-    skipped_frame = pd.DataFrame(skipped, columns=["date", "reason"]).astype({"date": "datetime64[ns]", "reason": "str"})
-    if not rows:
-        raise DiagnosticsError(_nothing_scored(store, file_dates, skipped_frame, window))
-    index = pd.DatetimeIndex(list(rows), name="date")
-    per_era = pd.DataFrame(list(rows.values()), index=index).reindex(columns=wanted).astype(float)
-    meta_frame = pd.DataFrame(list(metas.values()), index=index, columns=["kind", "n_models"])
-    style = pd.DataFrame(list(exposures.values()), index=index)
+
+def _assemble(
+    scored: _ScoredDates, model_name: str, meta_model: str | None, wanted: list[str], window: str
+) -> Diagnostics:
+    """Per-era frame, summaries, style exposure and notes from the scored dates."""
+    skipped_frame = scored.skipped_frame()
+    index = pd.DatetimeIndex(list(scored.rows), name="date")
+    per_era = pd.DataFrame(list(scored.rows.values()), index=index).reindex(columns=wanted).astype(float)
+    meta_frame = pd.DataFrame(list(scored.metas.values()), index=index, columns=["kind", "n_models"])
+    style = pd.DataFrame(list(scored.exposures.values()), index=index)
     style.columns.name = "factor"
     notes = _notes(per_era, meta_frame, skipped_frame, wanted, meta_model)
     undefined = [str(f) for f in style.columns if style[f].isna().all()]

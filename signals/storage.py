@@ -234,57 +234,20 @@ def store_submission(
     ensure_tables(store)
     frame = validated.frame
     hashes = _content_hashes(frame)
-    if isinstance(uploaded_at, pd.Series):  # a backfill: one upload time per data date
-        stamps = pd.to_datetime(uploaded_at)
-        stamps.index = pd.DatetimeIndex(stamps.index).astype("datetime64[ns]")
-        per_date = stamps.reindex(pd.DatetimeIndex(hashes.index).astype("datetime64[ns]"))
-        if per_date.isna().any():
-            raise DataValidationError("uploaded_at gives no upload time for some dates of the submission")
-        uploaded_each = [_utc_naive(v) for v in per_date]
-        uploaded = max(uploaded_each)
-    else:
-        uploaded = _utc_naive(uploaded_at)
-        uploaded_each = uploaded
-    accepted = frame.groupby("date").size()
-    dropped = validated.dropped.groupby("date").size() if len(validated.dropped) else pd.Series(dtype=int)
-    con = store.con
+    dates = pd.DatetimeIndex(hashes.index).astype("datetime64[ns]")
+    uploaded, uploaded_each = _upload_times(uploaded_at, dates)
     with store.transaction():
         _require_model(store, model)
-        current = con.execute(
-            "SELECT s.date, s.version, s.content_hash FROM submissions s "
-            "JOIN (SELECT date, max(version) AS version FROM submissions WHERE model = ? GROUP BY date) c "
-            "USING (date, version) WHERE s.model = ?",
-            [model, model],
-        ).fetch_df()
-        current["date"] = pd.to_datetime(current["date"]).astype("datetime64[ns]")
-        current = current.set_index("date")
-        dates = pd.DatetimeIndex(hashes.index).astype("datetime64[ns]")
-        before = current.reindex(dates)
+        before = _current_versions(store, model).reindex(dates)
         unchanged = before["content_hash"].to_numpy(dtype=object) == hashes.to_numpy(dtype=object)
-        versions = np.where(
-            unchanged,
-            before["version"].fillna(0).to_numpy(dtype=np.int64),
-            before["version"].fillna(0).to_numpy(dtype=np.int64) + 1,
-        )
-        headers = pd.DataFrame(
-            {
-                "model": model,
-                "date": dates,
-                "version": versions.astype(np.int32),
-                "uploaded_at": uploaded_each,
-                "id_column": validated.id_column,
-                "signal_column": validated.signal_column,
-                "n_accepted": accepted.reindex(dates).to_numpy(dtype=np.int64),
-                "n_dropped": dropped.reindex(dates, fill_value=0).to_numpy(dtype=np.int64),
-                "content_hash": hashes.to_numpy(dtype=object),
-                "source": source,
-            }
-        )
+        previous = before["version"].fillna(0).to_numpy(dtype=np.int64)
+        versions = np.where(unchanged, previous, previous + 1)
+        headers = _version_headers(model, validated, dates, versions, uploaded_each, hashes, source)
         new = headers[~unchanged]
         if len(new):
-            _insert(con, "submissions", new)
+            _insert(store.con, "submissions", new)
             values = frame[frame["date"].isin(new["date"])].merge(new[["date", "version"]], on="date")
-            _insert_values(con, values.assign(model=model)[["model", "date", "version", "ticker", "signal"]])
+            _insert_values(store.con, values.assign(model=model)[["model", "date", "version", "ticker", "signal"]])
     entries = tuple(
         ReceiptEntry(pd.Timestamp(d), int(v), bool(not u), int(a), int(n))
         for d, v, u, a, n in zip(dates, versions, unchanged, headers["n_accepted"], headers["n_dropped"])
@@ -297,6 +260,56 @@ def store_submission(
         dropped_ids=tuple(validated.dropped_ids),
         warnings=validated.warnings,
     )
+
+
+def _upload_times(uploaded_at, dates: pd.DatetimeIndex) -> tuple[pd.Timestamp, object]:
+    """(the receipt's upload time, the upload time of each date: one stamp or a list per date)."""
+    if not isinstance(uploaded_at, pd.Series):
+        uploaded = _utc_naive(uploaded_at)
+        return uploaded, uploaded
+    stamps = pd.to_datetime(uploaded_at)  # a backfill: one upload time per data date
+    stamps.index = pd.DatetimeIndex(stamps.index).astype("datetime64[ns]")
+    per_date = stamps.reindex(dates)
+    if per_date.isna().any():
+        raise DataValidationError("uploaded_at gives no upload time for some dates of the submission")
+    uploaded_each = [_utc_naive(v) for v in per_date]
+    return max(uploaded_each), uploaded_each
+
+
+def _current_versions(store, model: str) -> pd.DataFrame:
+    """The current (latest) version and content hash of each stored date of ``model``, by date."""
+    current = store.con.execute(
+        "SELECT s.date, s.version, s.content_hash FROM submissions s "
+        "JOIN (SELECT date, max(version) AS version FROM submissions WHERE model = ? GROUP BY date) c "
+        "USING (date, version) WHERE s.model = ?",
+        [model, model],
+    ).fetch_df()
+    current["date"] = pd.to_datetime(current["date"]).astype("datetime64[ns]")
+    return current.set_index("date")
+
+
+def _version_headers(
+    model: str, validated: ValidatedSubmission, dates: pd.DatetimeIndex, versions: np.ndarray,
+    uploaded_each, hashes: pd.Series, source: str | None,
+) -> pd.DataFrame:
+    """One ``submissions`` row per date of the file (the version it is, or stays, at)."""
+    accepted = validated.frame.groupby("date").size()
+    dropped = validated.dropped.groupby("date").size() if len(validated.dropped) else pd.Series(dtype=int)
+    return pd.DataFrame(
+        {
+            "model": model,
+            "date": dates,
+            "version": versions.astype(np.int32),
+            "uploaded_at": uploaded_each,
+            "id_column": validated.id_column,
+            "signal_column": validated.signal_column,
+            "n_accepted": accepted.reindex(dates).to_numpy(dtype=np.int64),
+            "n_dropped": dropped.reindex(dates, fill_value=0).to_numpy(dtype=np.int64),
+            "content_hash": hashes.to_numpy(dtype=object),
+            "source": source,
+        }
+    )
+
 
 
 def submit(

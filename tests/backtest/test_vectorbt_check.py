@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from metasignal.backtest._simulate import simulate
 from metasignal.backtest.vectorbt_check import compare_with_vectorbt, price_path, vectorbt_equity
@@ -41,6 +42,7 @@ def _long_short_book(seed: int = 7, n_days: int = 260, n_names: int = 30):
     return returns, pd.DataFrame(gross_two, index=decisions, columns=names)
 
 
+@pytest.mark.slow  # vectorbt's first use compiles with numba (~10 s)
 def test_zero_cost_equity_matches_vectorbt_within_1e_8():
     returns, weights = _long_short_book()
     assert np.allclose(weights.sum(axis=1), 0.0)
@@ -70,6 +72,7 @@ def test_price_path_rebuilds_the_returns_and_keeps_gaps():
     assert prices.iloc[:60, 5].isna().all() and prices.iloc[60:, 5].notna().all()
 
 
+@pytest.mark.slow  # vectorbt's first use compiles with numba (~10 s)
 def test_synthetic_market_book_matches_vectorbt(small_store_path):
     """Real listings and delistings of the synthetic store, weekly momentum book, zero costs."""
     from metasignal.data.store import Store

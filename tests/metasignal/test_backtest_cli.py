@@ -33,6 +33,7 @@ def tournament(small_store_path, tmp_path_factory):
     return path, rounds, days, config
 
 
+@pytest.mark.slow
 def test_a_backtest_writes_every_output_prints_metrics_and_matches_vectorbt(tournament, tmp_path, capsys, monkeypatch):
     path, rounds, days, config = tournament
     out = tmp_path / "run"
@@ -101,6 +102,7 @@ def test_bad_input_is_one_line(tournament, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_a_missing_store_is_one_line_in_a_real_process(tmp_path):
     run = run_cli("--db", tmp_path / "nowhere.duckdb", "backtest", "--start", "2021-01-01", "--end", "2021-03-01",
                   "--out", tmp_path / "out")

@@ -7,6 +7,8 @@ from metasignal.data.synthetic import SyntheticConfig
 from metasignal.demo import DemoConfig, run_demo
 from tests.metasignal.cli_runner import assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.slow  # the whole demo, end to end
+
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):

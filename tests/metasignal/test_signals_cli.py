@@ -116,6 +116,7 @@ def test_other_mistakes_are_one_line(db, tmp_path, capsys, monkeypatch):
     one_line_error(cli(capsys, monkeypatch, "--db", db, "submissions", "list", "--model", "ghost"), "unknown model")
 
 
+@pytest.mark.slow
 def test_subprocess_bad_submission_has_no_traceback(db, tmp_path):
     """The installed entry point (python -m metasignal) on a bad file: one line, exit 1."""
     assert run_cli("--db", db, "models", "create", "alpha").code == 0
@@ -153,6 +154,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_serve_runs_the_upload_api(db):
     assert run_cli("--db", db, "models", "create", "alpha").code == 0
     port = _free_port()

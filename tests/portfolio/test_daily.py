@@ -62,6 +62,7 @@ def test_alpha_signal_overrides_submissions(submitted):
     assert np.corrcoef(held, skilled.reindex(held.index).fillna(0.5))[0, 1] > 0.2
 
 
+@pytest.mark.slow
 def test_cli_output_csv_alone_verifies_neutrality(submitted, tmp_path):
     store, dates = submitted
     path = store.path
