@@ -45,8 +45,9 @@ import numpy as np
 import pandas as pd
 
 from metasignal.backtest import metrics as perf
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
 from metasignal.errors import BankruptcyError, DataValidationError
-from metasignal.portfolio.costs import TRADING_DAYS_PER_YEAR, BorrowCostModel, TransactionCostModel
+from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 __all__ = [
     "BankruptcyError", "SimulationResult", "align_weights", "execution_dates", "simulate",

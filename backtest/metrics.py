@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from metasignal.portfolio.costs import TRADING_DAYS_PER_YEAR
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
 
 SeriesOrFrame = TypeVar("SeriesOrFrame", pd.Series, pd.DataFrame)
 FloatOrSeries = float | pd.Series

@@ -15,11 +15,13 @@ stored bars with data known at each date only.
 Constants: ``DEFAULT_DB`` (the store file used when none is given, ``metasignal.duckdb``),
 ``DB_ENV`` (the environment variable naming it, ``METASIGNAL_DB``), ``STYLE_FACTORS`` (the
 style exposures stored per name and date), ``EXAMPLE_MODELS`` and ``EXAMPLE_STAKES`` (the
-example models' names and starting stakes).
+example models' names and starting stakes), ``TRADING_DAYS_PER_YEAR`` (252, the
+annualization convention).
 """
 
 from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import blas_threads, default_blas_threads, limits_blas_threads
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
 from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from metasignal.data.file_loader import import_file, read_table, validate_bars, validate_securities
@@ -37,6 +39,7 @@ __all__ = [
     "EXAMPLE_MODELS",
     "EXAMPLE_STAKES",
     "STYLE_FACTORS",
+    "TRADING_DAYS_PER_YEAR",
     "FetchReport",
     "Store",
     "SyntheticConfig",

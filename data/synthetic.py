@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
+
 # ISO-2 country, Bloomberg exchange code, Yahoo suffix, share of the universe, symbol style
 COUNTRIES: tuple[tuple[str, str, str, float, str], ...] = (
     ("US", "US", "", 0.34, "alpha"),
@@ -67,7 +69,6 @@ SECTORS: dict[str, tuple[str, ...]] = {
 STYLE_LOADINGS = ("size", "momentum", "value", "low_volatility")
 ALPHA_VOL = 0.0003  # cross-sectional std of the persistent expected residual return, per day
 PHI_ALPHA = 0.998  # its daily AR(1) persistence (half-life ~ 350 trading days)
-TRADING_DAYS_PER_YEAR = 252
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ of capital; returns are simple returns.
 
     target = target_portfolio(store, "2024-06-28", PortfolioSettings(gross=2.0))
     target.table  # ticker, weight, country, sector, previous_weight, trade, ...
-
-Constants: ``TRADING_DAYS_PER_YEAR`` (252, the annualization of the cost and risk models).
 """
 
 from metasignal.portfolio._exposure_report import ExposureReport, exposure_report
@@ -30,7 +28,6 @@ from metasignal.portfolio.constraints import (
     TurnoverLimit,
 )
 from metasignal.portfolio.costs import (
-    TRADING_DAYS_PER_YEAR,
     BorrowCostModel,
     TransactionCostModel,
     linear_quadratic_impact,
@@ -54,7 +51,6 @@ from metasignal.portfolio.risk_model import (
 from metasignal.portfolio.settings import PortfolioSettings, build_optimizer
 
 __all__ = [
-    "TRADING_DAYS_PER_YEAR",
     "BorrowCostModel",
     "Constraint",
     "CountryNeutral",

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
 from metasignal.errors import PortfolioInputError
 from metasignal.portfolio.risk_model import GROUP_SEPARATOR, RiskModel
-
-TRADING_DAYS_PER_YEAR = 252
 
 
 @dataclass(frozen=True)

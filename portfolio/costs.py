@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TRADING_DAYS_PER_YEAR = 252
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
+
 IMPACT_FIT_LINEAR = 8.0 / 21.0
 IMPACT_FIT_QUADRATIC = 40.0 / 63.0
 
