@@ -2,11 +2,13 @@
 
 Every anticipated failure is a :class:`metasignal.errors.MetasignalError`; ``main`` prints it
 as one line and exits 1. Unexpected exceptions are also reduced to one line (set
-``METASIGNAL_DEBUG=1`` to see the traceback).
+``METASIGNAL_DEBUG=1`` to see the traceback). ``METASIGNAL_LOG=info`` (or ``debug``) prints
+the engine's log records (fallbacks, skipped dates, timings) to standard error.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -14,12 +16,28 @@ import typer
 
 from metasignal.cli.app import app
 from metasignal.data.blas import blas_threads
-from metasignal.errors import MetasignalError
+from metasignal.errors import ConfigurationError, MetasignalError
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def configure_logging(level: str | None) -> None:
+    """Send the engine's ``metasignal.*`` log records at ``level`` and above to standard error."""
+    if not level:
+        return
+    if level.lower() not in LOG_LEVELS:
+        raise ConfigurationError(f"METASIGNAL_LOG must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    engine = logging.getLogger("metasignal")
+    engine.addHandler(handler)
+    engine.setLevel(level.upper())
 
 
 def main() -> None:
     """Entry point of the console script."""
     try:
+        configure_logging(os.environ.get("METASIGNAL_LOG"))
         with blas_threads():  # small per-era problems: BLAS threads only contend (data/blas.py)
             app(standalone_mode=False)
     except MetasignalError as error:
