@@ -55,6 +55,9 @@ __all__ = [
 
 
 
+EXECUTION_LAG = 1  # trading days between a target's date and the close it trades at
+
+
 @dataclass
 class SimulationResult:
     """Daily outcome of ``simulate``; every frame/series is indexed by trading date.
@@ -200,7 +203,7 @@ def simulate(
     weights: pd.DataFrame | pd.Series,
     returns: pd.DataFrame,
     *,
-    lag: int = 1,
+    lag: int = EXECUTION_LAG,
     costs: TransactionCostModel | None = None,
     borrow: BorrowCostModel | None = None,
     volume: pd.DataFrame | None = None,

@@ -42,6 +42,7 @@ from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
+from metasignal.data.targets import DEFAULT_WINDOW
 from metasignal.errors import DataValidationError, DiagnosticsError
 from metasignal.signals import stakes as stake_ledger
 from metasignal.signals import storage
@@ -239,7 +240,7 @@ def diagnose(
     model_name: str = "file",
     meta_model: str | None = "stored",
     metrics: Iterable[str] = METRICS,
-    window: str = "20D2L",
+    window: str = DEFAULT_WINDOW,
     progress: Callable[[int], None] | None = None,
 ) -> Diagnostics:
     """Per-era scores, summaries and style exposure of a multi-date signal file.

@@ -37,14 +37,15 @@ class PayoutPolicy:
             raise DataValidationError(f"payout policy {self.name!r}: clip must be positive, got {self.clip}")
 
 
+DEFAULT_PAYOUT_POLICY = "alpha_mpc"  # the preset rounds resolve with unless told otherwise
 PAYOUT_PRESETS: dict[str, PayoutPolicy] = {
-    "alpha_mpc": PayoutPolicy("alpha_mpc", {"alpha": 0.3, "mpc": 0.8}, clip=0.017),
+    DEFAULT_PAYOUT_POLICY: PayoutPolicy(DEFAULT_PAYOUT_POLICY, {"alpha": 0.3, "mpc": 0.8}, clip=0.017),
     "fnc_mmc": PayoutPolicy("fnc_mmc", {"fnc": 1.0, "mmc": 2.0}, clip=0.05),
     "atomic": PayoutPolicy("atomic", {"alpha": 4.0, "mpc": 8.0}, clip=None, use_payout_factor=False),
 }
 
 
-def payout_policy(name: str = "alpha_mpc", multipliers: dict[str, float] | None = None, clip: float | None = None) -> PayoutPolicy:
+def payout_policy(name: str = DEFAULT_PAYOUT_POLICY, multipliers: dict[str, float] | None = None, clip: float | None = None) -> PayoutPolicy:
     """A preset by name, or ``"custom"`` with explicit multipliers (and an optional clip)."""
     if name == "custom":
         return PayoutPolicy("custom", dict(multipliers or {}), clip=clip)

@@ -33,6 +33,7 @@ import pandas as pd
 
 from metasignal.backtest.payouts import (
     CHURN_LIMIT,
+    DEFAULT_PAYOUT_POLICY,
     TURNOVER_LIMIT,
     PayoutPolicy,
     eligible,
@@ -41,7 +42,7 @@ from metasignal.backtest.payouts import (
 )
 from metasignal.backtest.payouts import payout_policy as named_policy
 from metasignal.data.store import Store
-from metasignal.data.targets import parse_window
+from metasignal.data.targets import DEFAULT_WINDOW, parse_window
 from metasignal.signals import stakes, storage
 from metasignal.signals.scoring import score_era
 from metasignal.signals.stakes import stake_balances
@@ -169,14 +170,14 @@ class _Eligibility:
     reason: np.ndarray  # "" or why the model stakes nothing this round
 
 
-def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
+def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
                   cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
     """Resolve one round; returns False when it was already resolved (nothing changes).
 
     Raises :class:`StoreError` if the round's target window has not passed in the store.
     """
     ensure_tables(store)
-    rule = rule or named_policy("alpha_mpc")
+    rule = rule or named_policy(DEFAULT_PAYOUT_POLICY)
     day = pd.Timestamp(round_date).normalize()
     if store.one("SELECT 1 FROM rounds WHERE round_date = ?", [day.date()]):
         logger.debug("round %s is already resolved: skipped", day.date())
@@ -287,7 +288,7 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
         store.con.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)", round_row)
 
 
-def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = None, window: str = "20D2L",
+def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
                    progress: Callable[[int], None] | None = None) -> list[pd.Timestamp]:
     """Resolve, oldest first, every unresolved round up to ``through`` whose window has passed."""
     ensure_tables(store)

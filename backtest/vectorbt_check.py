@@ -30,7 +30,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest._simulate import SimulationResult, align_weights, execution_dates
+from metasignal.backtest._simulate import (
+    EXECUTION_LAG,
+    SimulationResult,
+    align_weights,
+    execution_dates,
+)
 
 __all__ = ["compare_with_vectorbt", "price_path", "vectorbt_equity"]
 
@@ -79,7 +84,7 @@ def vectorbt_equity(
     weights: pd.DataFrame | pd.Series,
     returns: pd.DataFrame,
     *,
-    lag: int = 1,
+    lag: int = EXECUTION_LAG,
     capital: float = 1.0,
 ) -> pd.Series:
     """Equity (dollars) of ``weights`` traded with ``lag`` through vectorbt, zero costs.

@@ -43,7 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest._simulate import SimulationResult, simulate
+from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, simulate
 from metasignal.backtest.outputs import write_outputs
 from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import limits_blas_threads
@@ -95,7 +95,7 @@ class WalkForwardSettings:
     """
 
     rebalance: str | tuple[pd.Timestamp, ...] = "weekly"
-    lag: int = 1
+    lag: int = EXECUTION_LAG
 
     def __post_init__(self) -> None:
         if isinstance(self.rebalance, str):

@@ -16,7 +16,13 @@ import pandas as pd
 from metasignal.data.blas import blas_threads
 from metasignal.data.derived import derive_daily, to_long
 from metasignal.data.store import Store
-from metasignal.data.targets import NEUTRAL_STYLES, bin_targets, residualize, window_returns
+from metasignal.data.targets import (
+    DEFAULT_WINDOW,
+    NEUTRAL_STYLES,
+    bin_targets,
+    residualize,
+    window_returns,
+)
 from metasignal.errors import StoreError
 
 Progress = Callable[[str], None]
@@ -77,7 +83,7 @@ def targets_from_daily(fields: dict[str, pd.DataFrame], securities: pd.DataFrame
     )
 
 
-def derive_store(store: Store, *, window: str = "20D2L", progress: Progress | None = None) -> dict[str, int]:
+def derive_store(store: Store, *, window: str = DEFAULT_WINDOW, progress: Progress | None = None) -> dict[str, int]:
     """Recompute ``daily`` and the ``window`` targets from the stored bars, atomically.
 
     Returns row counts written.

@@ -11,11 +11,12 @@ import time
 from metasignal.data.derive import Progress, derive_store, timed_step
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig, generate
+from metasignal.data.targets import DEFAULT_WINDOW
 
 logger = logging.getLogger(__name__)
 
 
-def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *, window: str = "20D2L",
+def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *, window: str = DEFAULT_WINDOW,
                    progress: Progress | None = None) -> dict[str, int]:
     """Replace the store's market data by the synthetic market of ``config``, then derive.
 

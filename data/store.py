@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data import schema
+from metasignal.data.targets import DEFAULT_WINDOW
 from metasignal.errors import StoreError, UnknownTickerError
 
 DEFAULT_DB = "metasignal.duckdb"
@@ -363,7 +364,7 @@ class Store:
         columns = [f"neutralizer_{i}" for i in range(matrix.shape[1])]
         return pd.DataFrame(matrix, index=exposures.index, columns=columns)
 
-    def targets(self, date, window: str = "20D2L") -> pd.DataFrame:
+    def targets(self, date, window: str = DEFAULT_WINDOW) -> pd.DataFrame:
         """Binned targets of ``date``: index ticker, columns ``raw`` and ``factor_neutral``.
 
         Raises :class:`StoreError` when the date's target window has not passed yet.
@@ -380,7 +381,7 @@ class Store:
         frame["ticker"] = frame["ticker"].astype(str)
         return frame.set_index("ticker")
 
-    def target_dates(self, window: str = "20D2L") -> pd.DatetimeIndex:
+    def target_dates(self, window: str = DEFAULT_WINDOW) -> pd.DatetimeIndex:
         """Dates whose ``window`` targets are known."""
         days = self._frame('SELECT DISTINCT date FROM targets WHERE "window" = ? ORDER BY date', [window])["date"]
         return pd.DatetimeIndex(pd.to_datetime(days), name="date")

@@ -23,6 +23,7 @@ from metasignal.errors import DataValidationError
 BIN_EDGES = (0.05, 0.25, 0.75, 0.95)
 BIN_VALUES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 NEUTRAL_STYLES = ("beta", "momentum", "size")
+DEFAULT_WINDOW = "20D2L"  # the target window of corr/fnc/mmc scores, rounds and diagnostics
 
 
 def parse_window(window: str) -> tuple[int, int]:
@@ -33,7 +34,7 @@ def parse_window(window: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def window_returns(ret: pd.DataFrame, window: str = "20D2L") -> pd.DataFrame:
+def window_returns(ret: pd.DataFrame, window: str = DEFAULT_WINDOW) -> pd.DataFrame:
     """Total return over each date's target window (NaN where the window is not complete)."""
     days, lag = parse_window(window)
     log_growth = np.log1p(ret.fillna(0.0).to_numpy())

@@ -38,6 +38,7 @@ from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 from metasignal.portfolio.optimizer import FALLBACKS, OptimizerConfig, PortfolioOptimizer
 from metasignal.portfolio.risk_model import RiskModelConfig, factor_exposure_matrix
 from metasignal.signals._meta_signal import META_SIGNAL_METHODS
+from metasignal.signals.meta_model import DEFAULT_MIN_STAKE
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class PortfolioSettings:
     solver: str = OptimizerConfig.solver
     fallback: str | None = OptimizerConfig.fallback
     meta_method: str = "stake_weighted"
-    min_stake: float = 0.0
+    min_stake: float = DEFAULT_MIN_STAKE
     risk_lookback: int = RiskModelConfig.lookback
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ from metasignal.data.store import Store
 from metasignal.errors import ConfigurationError, StoreError
 from metasignal.signals import stakes, storage
 from metasignal.signals.meta_model import (
+    DEFAULT_MIN_STAKE,
     equal_weight_meta_model,
     stake_weighted_meta_model,
     stake_weighted_meta_portfolio,
@@ -35,7 +36,7 @@ def latest_round(store: Store, date) -> pd.Timestamp:
     return pd.Timestamp(row[0])
 
 
-def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake: float = 0.0) -> pd.Series:
+def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake: float = DEFAULT_MIN_STAKE) -> pd.Series:
     """Meta-signal (ticker -> value) known on ``date``, over that round's universe.
 
     ``stake_weighted``: stake-weighted mean of cleaned gaussianized signals; ``equal``: the

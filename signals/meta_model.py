@@ -25,9 +25,11 @@ from metasignal.signals.transforms import (
     rank_columns,
 )
 
+DEFAULT_MIN_STAKE = 0.0  # a model counts in the meta-model when its stake is at least this
+
 
 def qualifying_stakes(
-    predictions: pd.DataFrame, stakes: pd.Series, min_stake: float = 0.0
+    predictions: pd.DataFrame, stakes: pd.Series, min_stake: float = DEFAULT_MIN_STAKE
 ) -> pd.Series:
     """Stakes of the models that qualify (see module doc), in the predictions' column order.
 
@@ -68,7 +70,7 @@ def _weighted_mean(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def stake_weighted_meta_model(
-    predictions: pd.DataFrame, stakes: pd.Series, *, min_stake: float = 0.0
+    predictions: pd.DataFrame, stakes: pd.Series, *, min_stake: float = DEFAULT_MIN_STAKE
 ) -> pd.Series:
     """Stake-weighted mean of the qualifying models' cleaned, gaussianized signals.
 
@@ -83,7 +85,7 @@ def stake_weighted_meta_model(
 
 
 def equal_weight_meta_model(
-    predictions: pd.DataFrame, stakes: pd.Series | None = None, *, min_stake: float = 0.0
+    predictions: pd.DataFrame, stakes: pd.Series | None = None, *, min_stake: float = DEFAULT_MIN_STAKE
 ) -> pd.Series:
     """Equal-weight mean of cleaned, gaussianized signals (ticker -> value).
 
@@ -119,7 +121,7 @@ def stake_weighted_meta_portfolio(
     neutralizers: pd.DataFrame,
     sample_weights: pd.Series,
     *,
-    min_stake: float = 0.0,
+    min_stake: float = DEFAULT_MIN_STAKE,
 ) -> pd.Series:
     """Stake-weighted portfolio (SWP): stake-weighted mean of the models' neutral weights.
 

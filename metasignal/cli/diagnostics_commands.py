@@ -9,6 +9,7 @@ import typer
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table, out
+from metasignal.data.targets import DEFAULT_WINDOW
 from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
 DEFAULT_OUT = Path("diagnostics_out")
@@ -31,7 +32,7 @@ def diagnostics_command(
         None, "--date",
         help="Data date (YYYY-MM-DD) of a file without a date column (default: the store's last trading day).",
     ),
-    window: str = typer.Option("20D2L", "--window", help="Target window the eras are scored on."),
+    window: str = typer.Option(DEFAULT_WINDOW, "--window", help="Target window the eras are scored on."),
     min_tickers: int = typer.Option(
         DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."
     ),

@@ -8,9 +8,11 @@ from typing import Optional
 import pandas as pd
 import typer
 
+from metasignal.backtest.payouts import DEFAULT_PAYOUT_POLICY
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table
 from metasignal.cli.display import out as console
+from metasignal.data.targets import DEFAULT_WINDOW
 
 rounds_app = typer.Typer(help="Tournament rounds: resolve and list.", no_args_is_help=True)
 stakes_app = typer.Typer(help="Stakes: add, release, list.", no_args_is_help=True)
@@ -19,8 +21,8 @@ stakes_app = typer.Typer(help="Stakes: add, release, list.", no_args_is_help=Tru
 @rounds_app.command("resolve")
 def resolve_command(
     through: Optional[str] = typer.Option(None, "--through", help="Resolve rounds dated up to this date."),
-    policy: str = typer.Option("alpha_mpc", "--policy", help="Payout policy: alpha_mpc, fnc_mmc or atomic."),
-    window: str = typer.Option("20D2L", "--window", help="Target window of the scores."),
+    policy: str = typer.Option(DEFAULT_PAYOUT_POLICY, "--policy", help="Payout policy: alpha_mpc, fnc_mmc or atomic."),
+    window: str = typer.Option(DEFAULT_WINDOW, "--window", help="Target window of the scores."),
 ) -> None:
     """Resolve every round whose target window has passed (idempotent)."""
     from metasignal.backtest import rounds
