@@ -38,7 +38,7 @@ import pandas as pd
 
 from metasignal.backtest import metrics as perf
 from metasignal.backtest.payouts import CHURN_LIMIT, TURNOVER_LIMIT
-from metasignal.data._atomic_write import atomic_write
+from metasignal.data import atomic_write
 from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store

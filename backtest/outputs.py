@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from metasignal.backtest._simulate import SimulationResult
-from metasignal.data._atomic_write import atomic_write
+from metasignal.data import atomic_write
 
 __all__ = ["write_outputs"]
 

@@ -45,7 +45,7 @@ import pandas as pd
 
 from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, simulate
 from metasignal.backtest.outputs import write_outputs
-from metasignal.data._atomic_write import atomic_write
+from metasignal.data import atomic_write
 from metasignal.data.blas import limits_blas_threads
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
@@ -68,7 +68,7 @@ from metasignal.portfolio.optimizer import (
 from metasignal.portfolio.risk_history import FactorReturnHistory, factor_return_history
 from metasignal.portfolio.risk_model import factor_exposure_matrix
 from metasignal.portfolio.settings import PortfolioSettings
-from metasignal.signals._meta_signal import latest_round, meta_signal
+from metasignal.signals import latest_round, meta_signal
 
 __all__ = [
     "MarketPanels", "RebalanceError", "REBALANCE_SCHEDULES", "SignalSource",

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metasignal.backtest._simulate import simulate  # noqa: E402
+from metasignal.backtest import simulate  # noqa: E402
 from metasignal.backtest.vectorbt_check import vectorbt_equity  # noqa: E402
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel  # noqa: E402
 

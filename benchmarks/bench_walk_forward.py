@@ -35,7 +35,7 @@ threadpool_limits(1)  # after numpy is loaded: the limit applies to the BLAS lib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from metasignal.backtest._simulate import simulate  # noqa: E402
+from metasignal.backtest import simulate  # noqa: E402
 from metasignal.backtest.vectorbt_check import vectorbt_equity  # noqa: E402
 from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward  # noqa: E402
 from metasignal.data.generate import generate_store  # noqa: E402

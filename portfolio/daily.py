@@ -19,7 +19,7 @@ from metasignal.portfolio import book
 from metasignal.portfolio.optimizer import PortfolioInputs, PortfolioResult, alpha_from_signal
 from metasignal.portfolio.risk_model import risk_model_from_store
 from metasignal.portfolio.settings import PortfolioSettings, build_optimizer
-from metasignal.signals._meta_signal import meta_signal
+from metasignal.signals import meta_signal
 
 logger = logging.getLogger(__name__)
 

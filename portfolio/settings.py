@@ -37,7 +37,7 @@ from metasignal.portfolio.constraints import (
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 from metasignal.portfolio.optimizer import FALLBACKS, OptimizerConfig, PortfolioOptimizer
 from metasignal.portfolio.risk_model import RiskModelConfig, factor_exposure_matrix
-from metasignal.signals._meta_signal import META_SIGNAL_METHODS
+from metasignal.signals import META_SIGNAL_METHODS
 from metasignal.signals.meta_model import DEFAULT_MIN_STAKE
 
 

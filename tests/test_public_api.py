@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,3 +130,20 @@ def test_a_users_data_folder_and_data_module_do_not_shadow_the_engine(tmp_path: 
         assert done.returncode == 0, done.stderr
         assert "was imported" not in done.stdout + done.stderr
     assert str(tmp_path) not in done.stdout  # metasignal.data is the engine's, not ./data
+
+
+def test_private_modules_are_imported_only_inside_their_package() -> None:
+    """``metasignal.<package>._module`` is an implementation detail: other code uses the package's names."""
+    private_import = re.compile(r"^\s*from (metasignal(?:\.[a-z]\w*)*)\.(_\w+)\b", re.M)
+    offenders = []
+    for folder, package in PACKAGE_DIRS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            importer = ".".join((package, *path.parent.relative_to(ROOT / folder).parts))
+            for owner, module in private_import.findall(path.read_text()):
+                if importer != owner and not importer.startswith(owner + "."):
+                    offenders.append(f"{path.relative_to(ROOT)}: {owner}.{module}")
+    for folder in ("tests", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            offenders += [f"{path.relative_to(ROOT)}: {owner}.{module}"
+                          for owner, module in private_import.findall(path.read_text())]
+    assert not offenders, offenders

@@ -52,7 +52,7 @@ def portfolio_command(
 
 
 def _write(table: pd.DataFrame, path: Path) -> None:
-    from metasignal.data._atomic_write import atomic_write
+    from metasignal.data import atomic_write
 
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):

@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from metasignal.backtest import SimulationResult
 from metasignal.backtest import metrics as perf
-from metasignal.backtest._simulate import SimulationResult
 from metasignal.reports.html import figure_html, page, section, table, write_page
 
 __all__ = ["ExtraSection", "write_report"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from metasignal.data._atomic_write import atomic_write
+from metasignal.data import atomic_write
 
 __all__ = ["figure_html", "page", "section", "table", "write_page"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.backtest._simulate import SimulationResult, simulate
+from metasignal.backtest import SimulationResult, simulate
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.outputs import write_outputs
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel

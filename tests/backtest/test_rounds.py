@@ -139,8 +139,7 @@ def test_a_late_reupload_is_neither_scored_nor_traded(tournament):
     """A version uploaded after the round's deadline (when the outcome is known) changes nothing."""
     import io
 
-    from metasignal.signals import storage
-    from metasignal.signals._meta_signal import meta_signal
+    from metasignal.signals import meta_signal, storage
 
     store, dates = tournament
     day = dates[1]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from metasignal.backtest import BankruptcyError, execution_dates, simulate
 from metasignal.backtest import metrics as perf
-from metasignal.backtest._simulate import BankruptcyError, execution_dates, simulate
 from metasignal.errors import DataValidationError
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.backtest._simulate import simulate
+from metasignal.backtest import simulate
 from metasignal.backtest.vectorbt_check import compare_with_vectorbt, price_path, vectorbt_equity
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.backtest._simulate import simulate
+from metasignal.backtest import simulate
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.walk_forward import (
     RebalanceError,

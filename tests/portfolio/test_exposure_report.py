@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metasignal.errors import PortfolioInputError
-from metasignal.portfolio._exposure_report import exposure_report
+from metasignal.portfolio import exposure_report
 from metasignal.portfolio.risk_model import factor_exposure_matrix
 from tests.portfolio.conftest import make_market
 

@@ -16,7 +16,7 @@ from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 from metasignal.portfolio.optimizer import OptimizerConfig, alpha_from_signal
 from metasignal.portfolio.risk_model import RiskModelConfig
 from metasignal.portfolio.settings import RANGES, PortfolioSettings
-from metasignal.signals._meta_signal import meta_signal
+from metasignal.signals import meta_signal
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "metasignal.example.toml"
 DEFAULTS = PortfolioSettings()
