@@ -41,6 +41,7 @@ from metasignal.backtest.payouts import (
     stake_payouts,
 )
 from metasignal.backtest.payouts import payout_policy as named_policy
+from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 from metasignal.data.targets import DEFAULT_WINDOW, parse_window
 from metasignal.signals import stakes, storage
@@ -170,7 +171,7 @@ class _Eligibility:
     reason: np.ndarray  # "" or why the model stakes nothing this round
 
 
-def resolve_round(store: Store, round_date, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
+def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
                   cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
     """Resolve one round; returns False when it was already resolved (nothing changes).
 
@@ -288,7 +289,7 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
         store.con.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)", round_row)
 
 
-def resolve_rounds(store: Store, through=None, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
+def resolve_rounds(store: Store, through: DateLike | None = None, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
                    progress: Callable[[int], None] | None = None) -> list[pd.Timestamp]:
     """Resolve, oldest first, every unresolved round up to ``through`` whose window has passed."""
     ensure_tables(store)
@@ -323,7 +324,7 @@ def rounds_table(store: Store) -> pd.DataFrame:
     return frame
 
 
-def round_results(store: Store, round_date=None, model: str | None = None) -> pd.DataFrame:
+def round_results(store: Store, round_date: DateLike | None = None, model: str | None = None) -> pd.DataFrame:
     """Stored results, optionally for one round and/or one model."""
     ensure_tables(store)
     frame = store.con.execute(
@@ -335,7 +336,7 @@ def round_results(store: Store, round_date=None, model: str | None = None) -> pd
     return frame
 
 
-def leaderboard(store: Store, round_date=None) -> pd.DataFrame:
+def leaderboard(store: Store, round_date: DateLike | None = None) -> pd.DataFrame:
     """Per model: current stake, cumulative payout, return on stake, rounds, and mean scores."""
     results = round_results(store, round_date)
     metrics = [*SCORE_METRICS, "churn", "turnover"]

@@ -34,6 +34,7 @@ every target decided at or before ``t`` and every simulated return up to ``t`` b
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, simul
 from metasignal.backtest.outputs import write_outputs
 from metasignal.data import atomic_write
 from metasignal.data.blas import limits_blas_threads
+from metasignal.data.calendar import DateLike
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
 from metasignal.errors import (
@@ -338,7 +340,7 @@ def backtest_days(store: Store, start, end, settings: WalkForwardSettings = Walk
 
 @limits_blas_threads
 def run_walk_forward(
-    store: Store, start, end, portfolio: PortfolioSettings = PortfolioSettings(),
+    store: Store, start: DateLike, end: DateLike, portfolio: PortfolioSettings = PortfolioSettings(),
     settings: WalkForwardSettings = WalkForwardSettings(), *, signal: SignalSource | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> WalkForwardResult:
@@ -501,7 +503,7 @@ def vectorbt_difference(result: WalkForwardResult) -> float:
     return compare_with_vectorbt(free, result.returns)
 
 
-def save_walk_forward(result: WalkForwardResult, out_dir) -> dict[str, Path]:
+def save_walk_forward(result: WalkForwardResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write a walk-forward's data outputs into ``out_dir``; return name -> path.
 
     returns.csv, weights.parquet, metrics.json (:func:`backtest.outputs.write_outputs`);

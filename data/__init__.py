@@ -16,12 +16,13 @@ Constants: ``DEFAULT_DB`` (the store file used when none is given, ``metasignal.
 ``DB_ENV`` (the environment variable naming it, ``METASIGNAL_DB``), ``STYLE_FACTORS`` (the
 style exposures stored per name and date), ``EXAMPLE_MODELS`` and ``EXAMPLE_STAKES`` (the
 example models' names and starting stakes), ``TRADING_DAYS_PER_YEAR`` (252, the
-annualization convention).
+annualization convention). ``DateLike``: the type of every date argument (a string such as
+``"2024-06-28"``, a ``datetime.date``, a ``numpy.datetime64`` or a ``pandas.Timestamp``).
 """
 
 from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import blas_threads, default_blas_threads, limits_blas_threads
-from metasignal.data.calendar import TRADING_DAYS_PER_YEAR
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR, DateLike
 from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from metasignal.data.file_loader import import_file, read_table, validate_bars, validate_securities
@@ -32,6 +33,7 @@ from metasignal.data.store import DB_ENV, DEFAULT_DB, Store, resolve_db_path
 from metasignal.data.synthetic import SyntheticConfig, SyntheticMarket
 from metasignal.data.targets import bin_targets, parse_window, window_returns
 from metasignal.data.yfinance_loader import FetchReport, fetch
+from metasignal.errors import DataValidationError, NetworkError, StoreError, UnknownTickerError
 
 __all__ = [
     "DB_ENV",
@@ -40,10 +42,15 @@ __all__ = [
     "EXAMPLE_STAKES",
     "STYLE_FACTORS",
     "TRADING_DAYS_PER_YEAR",
+    "DataValidationError",
+    "DateLike",
     "FetchReport",
+    "NetworkError",
     "Store",
+    "StoreError",
     "SyntheticConfig",
     "SyntheticMarket",
+    "UnknownTickerError",
     "atomic_write",
     "bin_targets",
     "blas_threads",

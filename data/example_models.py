@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig, true_expected_residuals, zscore
 from metasignal.errors import ConfigurationError, StoreError
@@ -62,7 +63,7 @@ def synthetic_config(store: Store) -> SyntheticConfig:
     return SyntheticConfig.from_meta(meta)
 
 
-def example_signals(store: Store, date, models: tuple[str, ...] = EXAMPLE_MODELS) -> pd.DataFrame:
+def example_signals(store: Store, date: DateLike, models: tuple[str, ...] = EXAMPLE_MODELS) -> pd.DataFrame:
     """Signals of the example models for ``date``: ticker x model, values in (0, 1).
 
     A model that does not cover a name has NaN there (``partial``); a model whose inputs have

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.derive import Progress, derive_store
 from metasignal.data.identifiers import COUNTRY_NAME_TO_ISO, canonical_from_yahoo, split_yahoo
 from metasignal.data.store import Store
@@ -145,7 +146,7 @@ def _stored_ranges(store: Store, symbols: Sequence[str]) -> pd.DataFrame:
 
 
 def fetch(
-    store: Store, symbols: Sequence[str], start, end, *,
+    store: Store, symbols: Sequence[str], start: DateLike, end: DateLike, *,
     downloader: Downloader = _yfinance_download, info_getter: InfoGetter = _yfinance_info,
     progress: Progress | None = None,
 ) -> FetchReport:

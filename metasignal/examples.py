@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from metasignal.data.store import Store
 from metasignal.signals import stakes, storage
@@ -14,7 +15,7 @@ from metasignal.signals import stakes, storage
 __all__ = ["create_example_models", "submit_example_history", "weekly_round_dates"]
 
 
-def weekly_round_dates(store: Store, start=None, end=None, weekday: int = 4) -> pd.DatetimeIndex:
+def weekly_round_dates(store: Store, start: DateLike | None = None, end: DateLike | None = None, weekday: int = 4) -> pd.DatetimeIndex:
     """The last trading day of each week (Friday-dated eras) within ``[start, end]``."""
     days = store.trading_days(start, end)
     if len(days) == 0:
@@ -23,7 +24,7 @@ def weekly_round_dates(store: Store, start=None, end=None, weekday: int = 4) -> 
     return pd.DatetimeIndex(weeks.max().to_numpy(), name="round")
 
 
-def create_example_models(store: Store, first_round, initial_stakes: dict[str, float] = EXAMPLE_STAKES) -> list[str]:
+def create_example_models(store: Store, first_round: DateLike, initial_stakes: dict[str, float] = EXAMPLE_STAKES) -> list[str]:
     """Create the example models that do not exist yet, each with its initial stake."""
     existing = set(storage.list_models(store)["name"])
     created = []

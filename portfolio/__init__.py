@@ -11,6 +11,13 @@ of capital; returns are simple returns.
     target.table  # ticker, weight, country, sector, previous_weight, trade, ...
 """
 
+from metasignal.errors import (
+    FallbackWarning,
+    InfeasiblePortfolioError,
+    OptimizationError,
+    PortfolioInputError,
+    RiskModelError,
+)
 from metasignal.portfolio._exposure_report import ExposureReport, exposure_report
 from metasignal.portfolio.book import previous_portfolio, store_portfolio
 from metasignal.portfolio.constraints import (
@@ -59,11 +66,15 @@ __all__ = [
     "FactorBounds",
     "FactorNeutral",
     "FactorReturnHistory",
+    "FallbackWarning",
     "GrossLeverage",
     "GroupNeutral",
+    "InfeasiblePortfolioError",
     "MaxWeight",
+    "OptimizationError",
     "OptimizerConfig",
     "ParticipationLimit",
+    "PortfolioInputError",
     "PortfolioInputs",
     "PortfolioOptimizer",
     "PortfolioResult",
@@ -71,6 +82,7 @@ __all__ = [
     "ReachableMaxWeight",
     "RiskModel",
     "RiskModelConfig",
+    "RiskModelError",
     "SectorNeutral",
     "TargetPortfolio",
     "TransactionCostModel",

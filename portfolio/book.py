@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 
 _DDL = (
@@ -19,7 +20,7 @@ def ensure_tables(store: Store) -> None:
     store.ensure_tables("portfolio.book", _DDL)
 
 
-def store_portfolio(store: Store, date, weights: pd.Series, summary: dict) -> None:
+def store_portfolio(store: Store, date: DateLike, weights: pd.Series, summary: dict) -> None:
     """Replace the portfolio of ``date`` (non-zero weights only) and its summary, atomically."""
     ensure_tables(store)
     day = pd.Timestamp(date).date()
@@ -39,7 +40,7 @@ def store_portfolio(store: Store, date, weights: pd.Series, summary: dict) -> No
         )
 
 
-def previous_portfolio(store: Store, date) -> pd.Series:
+def previous_portfolio(store: Store, date: DateLike) -> pd.Series:
     """The last stored portfolio strictly before ``date`` (empty Series if none)."""
     ensure_tables(store)
     row = store.one("SELECT max(date) FROM portfolio_weights WHERE date < ?", [pd.Timestamp(date).date()])

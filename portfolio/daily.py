@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
 from metasignal.errors import StoreError
@@ -35,7 +36,7 @@ class TargetPortfolio:
 
 
 def target_portfolio(
-    store: Store, date, settings: PortfolioSettings = PortfolioSettings(), *,
+    store: Store, date: DateLike, settings: PortfolioSettings = PortfolioSettings(), *,
     signal: pd.Series | None = None, previous: pd.Series | None = None,
 ) -> TargetPortfolio:
     """Optimize the portfolio of ``date`` against the previous stored one.

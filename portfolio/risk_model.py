@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
+from metasignal.data.store import Store
 from metasignal.errors import PortfolioInputError, RiskModelError
 
 GROUP_SEPARATOR = ":"
@@ -303,7 +305,7 @@ def risk_model_from_regressions(
 def estimate_risk_model(
     returns: pd.DataFrame,
     exposures: pd.DataFrame,
-    as_of,
+    as_of: DateLike,
     *,
     weights: pd.Series | pd.DataFrame | None = None,
     config: RiskModelConfig = RiskModelConfig(),
@@ -365,7 +367,7 @@ def risk_inputs_from_store(store, start, end, *, styles: Sequence[str] | None = 
     return RiskInputs(store.returns(start, end), exposures, weights)
 
 
-def risk_model_from_store(store, date, *, config: RiskModelConfig = RiskModelConfig(),
+def risk_model_from_store(store: Store, date: DateLike, *, config: RiskModelConfig = RiskModelConfig(),
                           styles: Sequence[str] | None = None) -> RiskModel:
     """Estimate the model at ``date`` (the last trading day on or before it) from a store.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 from metasignal.errors import ConfigurationError, StoreError
 from metasignal.signals import stakes, storage
@@ -24,7 +25,7 @@ from metasignal.signals.meta_model import (
 META_SIGNAL_METHODS = ("stake_weighted", "equal", "meta_portfolio")
 
 
-def latest_round(store: Store, date) -> pd.Timestamp:
+def latest_round(store: Store, date: DateLike) -> pd.Timestamp:
     """The last submission date on or before ``date``."""
     storage.ensure_tables(store)
     row = store.one("SELECT max(date) FROM submissions WHERE date <= ?", [pd.Timestamp(date).date()])
@@ -36,7 +37,7 @@ def latest_round(store: Store, date) -> pd.Timestamp:
     return pd.Timestamp(row[0])
 
 
-def meta_signal(store: Store, date, *, method: str = "stake_weighted", min_stake: float = DEFAULT_MIN_STAKE) -> pd.Series:
+def meta_signal(store: Store, date: DateLike, *, method: str = "stake_weighted", min_stake: float = DEFAULT_MIN_STAKE) -> pd.Series:
     """Meta-signal (ticker -> value) known on ``date``, over that round's universe.
 
     ``stake_weighted``: stake-weighted mean of cleaned gaussianized signals; ``equal``: the

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 from metasignal.errors import DataValidationError, StoreError
 from metasignal.signals import storage
@@ -47,21 +48,21 @@ def _change_stake(store: Store, model: str, amount: float, date, kind: str) -> N
         )
 
 
-def deposit_stake(store: Store, model: str, amount: float, date) -> None:
+def deposit_stake(store: Store, model: str, amount: float, date: DateLike) -> None:
     """Add ``amount`` to the model's stake for rounds after ``date``."""
     if amount <= 0:
         raise DataValidationError(f"a stake increase must be positive, got {amount}")
     _change_stake(store, model, amount, date, "deposit")
 
 
-def release_stake(store: Store, model: str, amount: float, date) -> None:
+def release_stake(store: Store, model: str, amount: float, date: DateLike) -> None:
     """Take ``amount`` out of the model's stake for rounds after ``date``."""
     if amount <= 0:
         raise DataValidationError(f"a stake release must be positive, got {amount}")
     _change_stake(store, model, -amount, date, "release")
 
 
-def stake_balances(store: Store, date) -> pd.Series:
+def stake_balances(store: Store, date: DateLike) -> pd.Series:
     """Each model's stake for a round dated ``date`` (events effective strictly before it)."""
     ensure_tables(store)
     frame = store.con.execute(

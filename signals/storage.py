@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
+from metasignal.data.store import Store
 from metasignal.errors import (
     DataValidationError,
     ModelExistsError,
@@ -191,7 +193,7 @@ def _insert_values(con, values: pd.DataFrame) -> None:
 
 
 # --------------------------------------------------------------------------- models
-def create_model(store, name: str, owner: str | None = None, *, created_at=None) -> ModelRecord:
+def create_model(store: Store, name: str, owner: str | None = None, *, created_at: DateLike | None = None) -> ModelRecord:
     """Register a model. Names: 1-64 of ``A-Z a-z 0-9 _ . -``, starting alphanumeric."""
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         raise DataValidationError(
@@ -209,7 +211,7 @@ def create_model(store, name: str, owner: str | None = None, *, created_at=None)
     return record
 
 
-def list_models(store) -> pd.DataFrame:
+def list_models(store: Store) -> pd.DataFrame:
     """Columns name, owner, created_at, n_dates (dates with a submission), last_date."""
     ensure_tables(store)
     frame = store.con.execute(
@@ -223,7 +225,7 @@ def list_models(store) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- writes
 def store_submission(
-    store, model: str, validated: ValidatedSubmission, uploaded_at=None, *, source: str | None = None
+    store: Store, model: str, validated: ValidatedSubmission, uploaded_at: DateLike | pd.Series | None = None, *, source: str | None = None
 ) -> SubmissionReceipt:
     """Store a validated submission as the new current version of each of its dates.
 
@@ -313,15 +315,15 @@ def _version_headers(
 
 
 def submit(
-    store,
+    store: Store,
     model: str,
     source: Source,
     *,
-    date=None,
+    date: DateLike | None = None,
     filename: str | None = None,
     min_tickers: int = DEFAULT_MIN_TICKERS,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    uploaded_at=None,
+    uploaded_at: DateLike | pd.Series | None = None,
 ) -> SubmissionReceipt:
     """Parse, validate against the store and store a submission file in one call.
 
@@ -342,7 +344,7 @@ def _as_of(as_of) -> Any:
     return None if as_of is None else _utc_naive(as_of).to_pydatetime()
 
 
-def stored_submission(store, model: str, date, *, version: int | None = None, as_of=None) -> pd.Series:
+def stored_submission(store: Store, model: str, date: DateLike, *, version: int | None = None, as_of: DateLike | None = None) -> pd.Series:
     """One model's signal for ``date``: Series indexed by canonical ticker (sorted), named
     after the model. Default: the current version (as of ``as_of``, if given)."""
     ensure_tables(store)
@@ -369,7 +371,7 @@ def stored_submission(store, model: str, date, *, version: int | None = None, as
     return series.rename(model)
 
 
-def submission_deadline(date) -> pd.Timestamp:
+def submission_deadline(date: DateLike) -> pd.Timestamp:
     """The last upload time (naive UTC) at which a signal for data date ``date`` is on time.
 
     Signals are built after the close of ``date`` and must be in by the end of the next
@@ -378,12 +380,12 @@ def submission_deadline(date) -> pd.Timestamp:
     return (_day(date) + pd.offsets.BDay(1)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
 
 
-def on_time_submissions(store, date) -> pd.DataFrame:
+def on_time_submissions(store: Store, date: DateLike) -> pd.DataFrame:
     """:func:`submissions_for_date` as of the date's :func:`submission_deadline`."""
     return submissions_for_date(store, date, as_of=submission_deadline(date))
 
 
-def submissions_for_date(store, date, *, as_of=None) -> pd.DataFrame:
+def submissions_for_date(store: Store, date: DateLike, *, as_of: DateLike | None = None) -> pd.DataFrame:
     """Current signals of every model for ``date``: ticker x model (NaN where a model did
     not submit a ticker). Sorted tickers and models; empty frame if nobody submitted."""
     ensure_tables(store)
@@ -400,7 +402,7 @@ def submissions_for_date(store, date, *, as_of=None) -> pd.DataFrame:
     return wide
 
 
-def latest_submissions(store, model: str, before, n: int = 5, *, as_of=None) -> pd.DataFrame:
+def latest_submissions(store: Store, model: str, before: DateLike, n: int = 5, *, as_of: DateLike | None = None) -> pd.DataFrame:
     """The model's current signals for its last ``n`` dates strictly before ``before``:
     ticker x date (dates ascending; NaN where a ticker was not submitted). Used for
     churn/turnover checks."""
@@ -421,7 +423,7 @@ def latest_submissions(store, model: str, before, n: int = 5, *, as_of=None) -> 
     return wide
 
 
-def list_submissions(store, model: str | None = None, *, current_only: bool = False) -> pd.DataFrame:
+def list_submissions(store: Store, model: str | None = None, *, current_only: bool = False) -> pd.DataFrame:
     """Stored versions: columns model, date, version, current (bool), uploaded_at,
     id_column, signal_column, n_accepted, n_dropped, source; sorted by model, date, version."""
     ensure_tables(store)

@@ -36,6 +36,8 @@ from typing import IO, Callable, Mapping, Union
 import numpy as np
 import pandas as pd
 
+from metasignal.data.calendar import DateLike
+from metasignal.data.store import Store
 from metasignal.errors import SubmissionError, SubmissionTooLargeError
 from metasignal.signals.tickers import ID_COLUMNS, TickerMap
 
@@ -553,7 +555,7 @@ def validate_submission(
     *,
     tickers: TickerMap | pd.DataFrame,
     universe: Universe,
-    date=None,
+    date: DateLike | None = None,
     min_tickers: int = DEFAULT_MIN_TICKERS,
 ) -> ValidatedSubmission:
     """Match a parsed submission to canonical tickers and each date's universe.
@@ -592,7 +594,7 @@ def _one_date(value) -> pd.Timestamp:
 
 
 def validate_for_store(
-    store, parsed: ParsedSubmission, *, date=None, min_tickers: int = DEFAULT_MIN_TICKERS
+    store: Store, parsed: ParsedSubmission, *, date: DateLike | None = None, min_tickers: int = DEFAULT_MIN_TICKERS
 ) -> ValidatedSubmission:
     """:func:`validate_submission` against a :class:`data.store.Store`.
 

@@ -59,6 +59,19 @@ def test_every_exported_name_imports_and_is_documented(name: str) -> None:
             assert f"``{attribute}``" in docstring, f"constant {name}.{attribute} is not described in {name}'s docstring"
 
 
+@pytest.mark.parametrize("name", PUBLIC_PACKAGES)
+def test_every_exported_function_is_type_annotated(name: str) -> None:
+    package = importlib.import_module(name)
+    for attribute in package.__all__:
+        obj = getattr(package, attribute)
+        if not inspect.isfunction(obj):
+            continue
+        signature = inspect.signature(obj)
+        bare = [p for p, parameter in signature.parameters.items() if parameter.annotation is inspect.Parameter.empty]
+        assert not bare, f"{name}.{attribute}: parameters without a type hint: {bare}"
+        assert signature.return_annotation is not inspect.Signature.empty, f"{name}.{attribute}: no return type"
+
+
 def test_the_names_the_readme_uses_are_what_they_say() -> None:
     from metasignal.backtest import simulate
     from metasignal.portfolio import DollarNeutral, PortfolioOptimizer, TurnoverLimit
