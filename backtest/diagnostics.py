@@ -1,21 +1,21 @@
 """Historical diagnostics of a multi-date signal file: per-era scores, summaries, style exposure.
 
 :func:`diagnose` scores every date of a file whose targets are known in the store (dates
-without targets are skipped and reported), one :func:`signals.scoring.score_era` pass per
+without targets are skipped and reported), one :func:`metasignal.signals.score_era` pass per
 era:
 
 - ``corr``, ``ic``, ``fnc``, ``nc``, ``alpha`` against the era's targets, neutralizers and
   sample weights;
 - ``mmc``, ``nmc`` and ``mpc`` against the meta-model of the *stored* submissions of that
   date (stake-weighted with each model's stake for that round; every submitter counts
-  equally when none has a stake, as :mod:`signals.meta_signal` does). A stored submission
+  equally when none has a stake, as :func:`metasignal.signals.meta_signal` does). A stored submission
   under the file's own model name is left out (the file stands in for it). Eras without
   stored submissions get NaN there, and the metrics are dropped entirely when no era has one;
 - ``churn`` and ``turnover`` of each date against the file's previous date.
 
 Summaries per metric (:func:`summarize_scores`): number of eras, mean, std (ddof 1),
 Sharpe (mean / std, per era, not annualized), max drawdown of the cumulative (additive)
-score and hit rate (share of eras > 0), the last three from :mod:`backtest.metrics`; churn
+score and hit rate (share of eras > 0), the last three from :mod:`metasignal.backtest.metrics`; churn
 and turnover are not scores, so they get mean, std and max only. Style exposure: per era,
 the Pearson correlation of the cleaned, gaussianized signal with each style exposure z-score
 (beta, size, momentum, volatility, value).
@@ -124,10 +124,10 @@ class Diagnostics:
 def summarize_scores(per_era: pd.DataFrame) -> pd.DataFrame:
     """Per-metric aggregates of a date x metric frame (NaN eras skipped): metric x ``SUMMARY_STATS``.
 
-    Scores: n_eras, mean, std (ddof 1), sharpe = mean / std (:func:`backtest.metrics.sharpe_ratio`
+    Scores: n_eras, mean, std (ddof 1), sharpe = mean / std (:func:`metasignal.backtest.metrics.sharpe_ratio`
     per era, not annualized), max_drawdown = largest fall of the cumulative score from its
-    running peak (peak starts at 0; positive number; :func:`backtest.metrics.max_drawdown`,
-    additive), hit_rate = share of eras > 0 (:func:`backtest.metrics.hit_rate`, an era at 0 is
+    running peak (peak starts at 0; positive number; :func:`metasignal.backtest.metrics.max_drawdown`,
+    additive), hit_rate = share of eras > 0 (:func:`metasignal.backtest.metrics.hit_rate`, an era at 0 is
     a miss), max. Churn and turnover: n_eras, mean, std and max only.
     """
     values = per_era.astype(float)

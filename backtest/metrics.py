@@ -14,7 +14,7 @@ column per strategy/model, giving one value per column) and skips NaN periods. C
 For per-era *scores* (correlations, not compounding returns): ``periods_per_year=1`` gives
 the per-era, non-annualized Sharpe (mean / std), ``compound=False`` the drawdown of the
 cumulative (additive) score, and ``skip_flat=False`` a hit rate where an era at exactly 0 is a
-miss. The per-era score summaries (:func:`backtest.diagnostics.summarize_scores`) are built
+miss. The per-era score summaries (:func:`metasignal.backtest.diagnostics.summarize_scores`) are built
 from these functions; every metric is defined here once.
 """
 

@@ -4,7 +4,7 @@
     payout_factor = min(1, stake_threshold / total_at_risk)      (1 when nothing is at risk)
 
 A burn never takes a stake below 0 (payout >= -at_risk, which matters for unclipped
-policies). Stakes are in NMR-like units; scores are the metrics of ``signals.scoring``.
+policies). Stakes are in NMR-like units; scores are the metrics of ``metasignal.signals.scoring``.
 """
 
 from __future__ import annotations

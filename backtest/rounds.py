@@ -6,7 +6,7 @@ round, applies eligibility, computes payouts with the configured policy and comp
 them into stakes. Each round resolves in one transaction: resolving twice changes
 nothing, and a crash mid-resolution leaves the ledger as it was.
 
-Tables (stakes live in :mod:`signals.stakes`; a payout is a stake event effective after
+Tables (stakes live in :mod:`metasignal.signals.stakes`; a payout is a stake event effective after
 its round's resolution date ``t + lag + days``, the close that ends the target window):
 
 - ``rounds(round_date, window, resolution_date, policy, payout_factor, total_at_risk, n_models)``

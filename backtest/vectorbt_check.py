@@ -89,7 +89,7 @@ def vectorbt_equity(
 ) -> pd.Series:
     """Equity (dollars) of ``weights`` traded with ``lag`` through vectorbt, zero costs.
 
-    Same inputs and timing as ``backtest.simulate.simulate`` (decision dates mapped by
+    Same inputs and timing as ``metasignal.backtest.simulate`` (decision dates mapped by
     ``execution_dates``); the series starts on the first trading day on or after the first
     decision, like the simulation.
     """

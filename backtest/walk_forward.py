@@ -8,14 +8,14 @@ For each rebalance date ``t`` on the schedule:
 2. ``alpha = ic * sigma * sqrt(H) * z`` over the universe of ``t`` (names without a view get
    the median signal);
 3. the risk model of ``t`` from the factor-return history up to ``t``
-   (:mod:`portfolio.risk_history`: each day's regression is run once, each date's model reads
+   (:mod:`metasignal.portfolio.risk_history`: each day's regression is run once, each date's model reads
    rows ``<= t`` only);
 4. the optimizer (built once over every classified security of the store, with the per-name
    cap made reachable, :class:`ReachableMaxWeight`) against the book expected at ``t``: the
    previous target as executed (``lag`` days after its decision) and drifted with the returns
    up to ``t``, names that stopped trading closed (as the simulation does);
 
-then :func:`backtest.simulate.simulate` trades the targets with the execution lag and the
+then :func:`metasignal.backtest.simulate` trades the targets with the execution lag and the
 same cost models (spread, impact, borrow) as the optimizer. Rebalance dates whose trade would
 fall after ``end`` are skipped. :func:`save_walk_forward` writes the data outputs (the HTML
 report is drawn by ``metasignal.reports.walk_forward``); :func:`vectorbt_difference` replays
@@ -93,7 +93,7 @@ class WalkForwardSettings:
 
     rebalance: "daily", "weekly" (last trading day of each week), "monthly" (last trading day
     of each month), or explicit trading days; lag: trading days between a decision (after the
-    close of ``t``) and its execution (at a close), see :func:`backtest.simulate.simulate`.
+    close of ``t``) and its execution (at a close), see :func:`metasignal.backtest.simulate`.
     """
 
     rebalance: str | tuple[pd.Timestamp, ...] = "weekly"
@@ -506,7 +506,7 @@ def vectorbt_difference(result: WalkForwardResult) -> float:
 def save_walk_forward(result: WalkForwardResult, out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write a walk-forward's data outputs into ``out_dir``; return name -> path.
 
-    returns.csv, weights.parquet, metrics.json (:func:`backtest.outputs.write_outputs`);
+    returns.csv, weights.parquet, metrics.json (:func:`metasignal.backtest.outputs.write_outputs`);
     metrics.csv (metric, value); rebalances.csv (``result.solves``). The HTML report is
     ``metasignal.reports.walk_forward.write_walk_forward_report``.
     """

@@ -1,6 +1,6 @@
 """Example models for the synthetic market, each with a known character.
 
-They read the hidden truth of :mod:`data.synthetic` (the persistent expected residual
+They read the hidden truth of :mod:`metasignal.data.synthetic` (the persistent expected residual
 return ``a_it``) and the day's point-in-time exposures, and emit submission-ready
 signals in (0, 1). They exist to exercise the tournament end to end; the engine's
 scoring never sees the truth, only what these models submit through the same

@@ -2,7 +2,7 @@
 
 The store's canonical ticker is numerai-style ``"<symbol> <ISO-2 country>"`` ("AAPL US",
 "VOD GB", "7203 JP"). These tables are real exchange conventions; they are the one place
-the engine keeps them (``signals.tickers`` maps submissions with them too).
+the engine keeps them (``metasignal.signals.tickers`` maps submissions with them too).
 """
 
 from __future__ import annotations

@@ -355,7 +355,7 @@ class Store:
         """The neutralizer matrix N of ``date`` (universe x k), with ``N' V N = I``.
 
         Built from the exposure matrix (country and sector one-hots, style factors, a
-        constant) and the sample weights; see :func:`data.neutralizers.neutralizer_matrix`.
+        constant) and the sample weights; see :func:`metasignal.data.neutralizers.neutralizer_matrix`.
         """
         from metasignal.data.neutralizers import exposure_matrix, neutralizer_matrix
 

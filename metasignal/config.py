@@ -1,7 +1,7 @@
 """Configuration from a TOML file: ``[portfolio]`` and ``[backtest]`` tables.
 
 Every key is optional; missing keys keep the documented defaults of
-:class:`portfolio.settings.PortfolioSettings` and :class:`backtest.walk_forward.WalkForwardSettings`
+:class:`metasignal.portfolio.settings.PortfolioSettings` and :class:`metasignal.backtest.walk_forward.WalkForwardSettings`
 (the one source of each default). ``metasignal.example.toml`` at the repository root lists them
 all. An unknown key, or a value outside its range, is a ``ConfigurationError`` naming the key.
 """

@@ -44,7 +44,7 @@ def submit_example_history(
     """Build every example model's signals for ``dates`` and upload one multi-date CSV per model.
 
     The upload is a backfill: each date is stamped as uploaded on its own evening, so it
-    counts as on time for its round (see :func:`signals.storage.submission_deadline`).
+    counts as on time for its round (see :func:`metasignal.signals.submission_deadline`).
 
     Returns the number of (date, ticker) rows accepted per model.
     """

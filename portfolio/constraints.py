@@ -1,7 +1,7 @@
 """Portfolio constraints as small composable objects.
 
 A constraint is declared with its values (scalars or per-ticker Series) and used by
-:class:`portfolio.optimizer.PortfolioOptimizer` in two ways:
+:class:`metasignal.portfolio.optimizer.PortfolioOptimizer` in two ways:
 
 - ``weight_bounds(ctx)``: a per-name box ``lower <= w <= upper`` (numpy). The optimizer
   intersects every box into ONE parameterized box, so per-name caps and participation limits

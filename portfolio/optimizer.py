@@ -11,7 +11,7 @@ The problem (maximize, everything in fractions of capital over a holding period 
 - Risk through the factor model (``F = L L'``, daily), never a dense n x n matrix: ``f`` is a
   variable tied to ``w`` by an equality constraint; the group one-hot block of ``B`` is a
   constant sparse matrix fixed at build time, the style block a parameter.
-- Costs: half-spread ``a_i |x_i|`` plus impact ``c_i |x_i|^{3/2}`` (:mod:`portfolio.costs`).
+- Costs: half-spread ``a_i |x_i|`` plus impact ``c_i |x_i|^{3/2}`` (:mod:`metasignal.portfolio.costs`).
   ``impact="linear_quadratic"`` (default) replaces the 3/2 power by its least-squares fit on
   each name's feasible trade range (capped at ``impact_fit_max``), which keeps the problem a QP;
   ``impact="power"`` uses exact power cones (cvxpy's DPP compilation of cones needs memory
@@ -106,7 +106,7 @@ def alpha_from_signal(
     across names (mean 0, std 1) and ``sigma`` the daily return volatility. Without
     ``volatility`` the result is ``ic * z`` (alpha in IC units; scale risk aversion to match).
     NaN signals are dropped. ``ic`` and ``horizon_days`` have no default here: the fund's are
-    :class:`portfolio.settings.PortfolioSettings` ``ic`` and ``horizon_days``.
+    :class:`metasignal.portfolio.settings.PortfolioSettings` ``ic`` and ``horizon_days``.
     """
     signal = signal.astype(float).dropna()
     std = signal.std(ddof=0)

@@ -1,11 +1,11 @@
 """Factor-return history for fast point-in-time risk models over a backtest.
 
-:func:`portfolio.risk_model.cross_sectional_regressions` takes the exposures as a (date,
+:func:`metasignal.portfolio.risk_model.cross_sectional_regressions` takes the exposures as a (date,
 ticker) panel; over ten years of thousands of names that panel alone is gigabytes. A
 walk-forward backtest holds the exposures as wide arrays instead: static country and sector
 one-hots plus a few style panels. :func:`factor_return_history` runs every day's regression
 once from those (chunked over days), and the model of any date comes from
-:func:`portfolio.risk_model.risk_model_from_regressions` over the days up to it. The
+:func:`metasignal.portfolio.risk_model.risk_model_from_regressions` over the days up to it. The
 regression of day ``s`` uses exposures, universe and weights of day ``s - 1``, so nothing
 after a date enters its model.
 """

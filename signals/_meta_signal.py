@@ -2,7 +2,7 @@
 
 The signal known on ``date`` comes from the latest round (submission date) on or before
 it, using only versions uploaded by that round's deadline
-(:func:`signals.storage.submission_deadline`): a later re-upload never reaches the book. Stakes are the models' stakes for that round (:mod:`signals.stakes`); when no model
+(:func:`metasignal.signals.submission_deadline`): a later re-upload never reaches the book. Stakes are the models' stakes for that round (:mod:`metasignal.signals.stakes`); when no model
 has a stake yet, every submitted model counts equally. Models below ``min_stake`` are left
 out (an error names the rule when none qualifies).
 """

@@ -596,7 +596,7 @@ def _one_date(value) -> pd.Timestamp:
 def validate_for_store(
     store: Store, parsed: ParsedSubmission, *, date: DateLike | None = None, min_tickers: int = DEFAULT_MIN_TICKERS
 ) -> ValidatedSubmission:
-    """:func:`validate_submission` against a :class:`data.store.Store`.
+    """:func:`validate_submission` against a :class:`metasignal.data.store.Store`.
 
     A file without a date column takes ``date`` (default: the store's last trading day).
     Every date must be a trading day the store holds; the universe of each date is

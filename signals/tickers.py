@@ -15,7 +15,7 @@ columns; :class:`TickerMap` turns a whole column of them into canonical tickers 
   Trying the canonical form first settles codes that differ between the two schemes
   (``"ABBN CH"`` is Swiss as a numerai ticker, ``"600519 CH"`` Chinese as a Bloomberg one).
 
-The exchange-code and suffix tables live in :mod:`data.identifiers` (one place for the
+The exchange-code and suffix tables live in :mod:`metasignal.data.identifiers` (one place for the
 engine). Every mapping works on a whole ``pandas.Series`` with vectorized string operations and
 dictionary lookups; unmapped ids come back as missing values.
 """
@@ -87,7 +87,7 @@ def bloomberg_to_numerai(ids: pd.Series) -> pd.Series:
 def yahoo_to_numerai(ids: pd.Series) -> pd.Series:
     """Yahoo symbols -> ``"<symbol> <ISO-2 country>"`` (``"7203.T"`` -> ``"7203 JP"``).
 
-    Follows :func:`data.identifiers.canonical_from_yahoo` (the store's convention: a known
+    Follows :func:`metasignal.data.identifiers.canonical_from_yahoo` (the store's convention: a known
     suffix after the last ``.`` names the exchange, no suffix means US, ``-`` marks a share
     class and becomes ``/``). Ids with spaces are not yahoo symbols (NA).
     """

@@ -3,7 +3,7 @@
 Sections, in order: metrics table, equity and drawdown, rolling Sharpe, exposures, sector and
 country net exposures (when given), turnover and cumulative cost drag, monthly returns
 heatmap, then the caller's ``extra_sections`` (title + plotly figure or an HTML fragment).
-The numbers come from the engine (:mod:`backtest.metrics`, :class:`SimulationResult`); this
+The numbers come from the engine (:mod:`metasignal.backtest.metrics`, :class:`SimulationResult`); this
 module only draws them.
 """
 
@@ -142,7 +142,7 @@ def write_report(
 
     sector_exposure, country_exposure: net weight per group over time (date x group,
         fractions of equity), e.g. from ``net_exposure_by_group(result.weights, sectors)``
-        (:mod:`backtest.exposure`).
+        (:mod:`metasignal.backtest.exposure`).
     extra_sections: (title, content) pairs appended at the end; content is a plotly Figure or
         an HTML fragment (inserted as is).
     """

@@ -2,7 +2,7 @@
 
 Summary table, cumulative score per metric, churn and turnover against the payout
 eligibility limits, style exposure per era, then the notes and the skipped dates; the
-numbers are those of :func:`backtest.diagnostics.diagnose`.
+numbers are those of :func:`metasignal.backtest.diagnostics.diagnose`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 Both share one alignment (``filter_sort_index``; ``DEFAULT_MAX_FILTERED_INDEX_RATIO`` is
 the largest share of an input's ids it may drop, 0.2) and one set of numpy kernels; the
 primitives (``rank``, ``gaussian``, ``power``, ``neutralize``, ...) are re-exported from
-``signals.transforms`` and ``signals.neutralization``.
+``metasignal.signals.transforms`` and ``metasignal.signals.neutralization``.
 """
 
 from metasignal.errors import InsufficientOverlapError

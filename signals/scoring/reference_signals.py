@@ -7,7 +7,7 @@ How much a signal changed since a previous submission: ``churn`` (1 - Spearman),
 
 Differences from the reference: failed checks raise ``DataValidationError``
 (``InsufficientOverlapError`` for the 80 % overlap rule); submission validation (headers,
-value range, minimum ticker count) is left to ``signals.submission``.
+value range, minimum ticker count) is left to ``metasignal.signals.submission``.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def calculate_max_churn_and_turnover(
     Each submission is cleaned over its own era's universe (the sample weights' ids);
     turnover compares centred, L1-normalized neutral weights built with each era's own
     N and v. Comparisons with too little overlap are skipped; none left gives 1.0.
-    Submissions are expected to be validated already (``signals.submission``).
+    Submissions are expected to be validated already (``metasignal.signals.submission``).
     """
     current = _clean_over_universe(curr_sub, curr_sample_weight)
     current_weights = _normalized_weights(current, curr_neutralizer, curr_sample_weight)
