@@ -1,9 +1,11 @@
 """Rounds, the stake ledger and round resolution.
 
-Each submission date is a round. A round resolves once its target window has passed in
-the store (its targets exist); resolution scores every model's submission for the
-round, applies eligibility, computes payouts with the configured policy and compounds
-them into stakes. Each round resolves in one transaction: resolving twice changes
+Rounds are the fund's calendar (:class:`metasignal.signals.RoundCalendar`), from the first
+round anybody uploaded to (on time or late) on. A round resolves once its deadline has passed
+at the store clock and its target window has ended there (its targets are known); resolution
+scores every model's on-time (or queued) submission for the round, applies eligibility,
+computes payouts with the configured policy and compounds them into stakes. Late uploads
+are scored too, without stake and outside the meta-model (``late`` is true, payout 0). Each round resolves in one transaction: resolving twice changes
 nothing, and a crash mid-resolution leaves the ledger as it was.
 
 Tables (stakes live in :mod:`metasignal.signals.stakes`; a payout is a stake event effective after
@@ -11,11 +13,12 @@ its round's resolution date ``t + lag + days``, the close that ends the target w
 
 - ``rounds(round_date, window, resolution_date, policy, payout_factor, total_at_risk, n_models)``
 - ``round_results(round_date, model, stake, at_risk, submitted, eligible, reason,
-  <metrics>, payout_score, payout)``
+  <metrics>, payout_score, payout, late)``
 
-Eligibility looks back at each model's own last five submissions before the round (churn
-and turnover against each, however many rounds ago; a model with nothing to compare against
-is eligible).
+Eligibility looks back at each model's own last five on-time submissions before the round
+(churn and turnover against each, however many rounds ago; a model with nothing to compare
+against is eligible). A model's stake for a round is the ledger's balance from the events
+effective before the round's deadline date.
 
 Logging (``logging.getLogger(__name__)``): skipped rounds (already resolved, or target window
 not passed yet) and each round's resolution time at debug level; a run's total at info.
@@ -44,7 +47,9 @@ from metasignal.backtest.payouts import payout_policy as named_policy
 from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 from metasignal.data.targets import DEFAULT_WINDOW, parse_window
+from metasignal.errors import StoreError
 from metasignal.signals import stakes, storage
+from metasignal.signals.round_calendar import RoundCalendar
 from metasignal.signals.scoring import score_era
 from metasignal.signals.stakes import stake_balances
 
@@ -60,6 +65,7 @@ _DDL = (
     "at_risk DOUBLE, submitted BOOLEAN, eligible BOOLEAN, reason VARCHAR, "
     + ", ".join(f"{m} DOUBLE" for m in (*SCORE_METRICS, "churn", "turnover"))
     + ", payout_score DOUBLE, payout DOUBLE, PRIMARY KEY (round_date, model))",
+    "ALTER TABLE round_results ADD COLUMN IF NOT EXISTS late BOOLEAN",
 )
 
 
@@ -71,10 +77,15 @@ def ensure_tables(store: Store) -> None:
 
 # ----------------------------------------------------------------------------- rounds
 def round_dates(store: Store) -> pd.DatetimeIndex:
-    """Every date some model submitted for (the rounds), ascending."""
+    """The calendar rounds closed at the store clock, from the first one anybody uploaded to
+    (on time or late), ascending."""
     ensure_tables(store)
-    days = store.con.execute("SELECT DISTINCT date FROM submissions ORDER BY date").fetch_df()["date"]
-    return pd.DatetimeIndex(pd.to_datetime(days), name="round")
+    first = store.one("SELECT min(date) FROM submissions WHERE status IN ('on_time', 'late')")[0]
+    if first is None:
+        return pd.DatetimeIndex([], name="round")
+    closed = RoundCalendar.of(store).rounds(store, status="closed")
+    days = pd.DatetimeIndex([r.data_date for r in closed], name="round")
+    return days[days >= pd.Timestamp(first)]
 
 
 def resolved_rounds(store: Store) -> pd.DatetimeIndex:
@@ -113,7 +124,7 @@ class _EraCache:
 def _previous_submission_dates(store: Store, day: pd.Timestamp) -> pd.DataFrame:
     """(model, date): each model's last ``LOOKBACK_ROUNDS`` submission dates before ``day``."""
     frame = store.con.execute(
-        "SELECT model, date FROM (SELECT DISTINCT model, date FROM submissions WHERE date < ?) "
+        "SELECT model, date FROM (SELECT DISTINCT model, date FROM submissions WHERE date < ? AND status = 'on_time') "
         "QUALIFY row_number() OVER (PARTITION BY model ORDER BY date DESC) <= ?",
         [day.date(), LOOKBACK_ROUNDS],
     ).fetch_df()
@@ -184,21 +195,30 @@ def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | No
         logger.debug("round %s is already resolved: skipped", day.date())
         return False
     started = time.perf_counter()
+    round_ = RoundCalendar.of(store).round_of(day)
+    if store.now() <= round_.deadline:
+        raise StoreError(f"round {day.date()} is still open: its deadline is {round_.deadline:%Y-%m-%d %H:%M} UTC")
     targets = store.targets(day, window)  # raises when the window has not passed
     cache = cache or _EraCache(store)
     era = cache(day)
     resolution_date = _resolution_date(store, day, window)
-    balances = stake_balances(store, day)
-    models = balances.index.union(era.submissions.columns)
+    balances = stake_balances(store, round_.deadline.normalize())
+    late = storage.late_submissions(store, day)
+    late = late.loc[:, late.columns.difference(era.submissions.columns)].reindex(era.universe)
+    late = late.loc[:, late.notna().any(axis=0)]
+    models = balances.index.union(era.submissions.columns).union(late.columns)
     predictions = era.submissions.reindex(index=era.universe, columns=models)
     status = _eligibility(store, day, predictions, era, cache)
     stake = balances.reindex(models, fill_value=0.0)
     at_risk = stake.where(status.ok, 0.0)
-    scores = _round_scores(predictions.loc[:, status.submitted], at_risk, targets, era).reindex(models)
+    scored = pd.concat([predictions.loc[:, status.submitted], late], axis=1)
+    scores = _round_scores(scored, at_risk, targets, era, staked=status.submitted).reindex(models)
+    status.reason = np.where(models.isin(late.columns), "late: scored without stake", status.reason)
     paid, factor = stake_payouts(at_risk, scores.fillna(0.0), rule)
     # overlapping rounds stake the same balance: a burn takes at most what is left when it lands
     paid = np.maximum(paid, -_headroom(store, models, resolution_date)) + 0.0  # + 0.0: no negative zeros
     results = _results_frame(day, models, stake, at_risk, status, scores, paid, rule)
+    results["late"] = models.isin(late.columns)
     round_row = [day.date(), window, resolution_date.date(), rule.name, factor, float(at_risk.sum()),
                  int(status.submitted.sum())]
     _write_round(store, results, round_row, _before_commit)
@@ -232,12 +252,13 @@ def _eligibility(store: Store, day: pd.Timestamp, predictions: pd.DataFrame, era
 
 
 def _round_scores(scored: pd.DataFrame, at_risk: pd.Series, targets: pd.DataFrame,
-                  era: _EraInputs) -> pd.DataFrame:
+                  era: _EraInputs, staked: pd.Series) -> pd.DataFrame:
     """Model x metric scores of the submissions (``scored``: ticker x model) against the round's
-    targets; the meta-model weighs them by stake at risk."""
-    meta_stakes = at_risk[scored.columns]
-    if meta_stakes.sum() <= 0:  # nobody at risk: the meta-model weighs every submission equally
-        meta_stakes = pd.Series(1.0, index=scored.columns)
+    targets; the meta-model weighs them by stake at risk (late ones, not in ``staked``, by 0)."""
+    on_time = scored.columns.isin(staked[staked].index)
+    meta_stakes = at_risk.reindex(scored.columns).fillna(0.0).where(on_time, 0.0)
+    if meta_stakes.sum() <= 0:  # nobody at risk: the meta-model weighs every on-time submission equally
+        meta_stakes = pd.Series(np.where(on_time, 1.0, 0.0), index=scored.columns)
     return score_era(
         scored, targets=targets.reindex(era.universe), neutralizers=era.neutralizers,
         sample_weights=era.sample_weights, stakes=meta_stakes, metrics=SCORE_METRICS,
@@ -272,7 +293,8 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
     with store.transaction():
         store.con.register("_results", results.reset_index(drop=True))
         try:
-            store.con.execute("INSERT INTO round_results SELECT * FROM _results")
+            columns = ", ".join(f'"{c}"' for c in results.columns)
+            store.con.execute(f"INSERT INTO round_results ({columns}) SELECT {columns} FROM _results")
         finally:
             store.con.unregister("_results")
         events = pd.DataFrame({"model": results["model"].to_numpy(), "amount": results["payout"].to_numpy()})
@@ -291,7 +313,8 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
 
 def resolve_rounds(store: Store, through: DateLike | None = None, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
                    progress: Callable[[int], None] | None = None) -> list[pd.Timestamp]:
-    """Resolve, oldest first, every unresolved round up to ``through`` whose window has passed."""
+    """Resolve, oldest first, every unresolved closed round up to ``through`` whose window has
+    passed at the store clock."""
     ensure_tables(store)
     started = time.perf_counter()
     pending = round_dates(store).difference(resolved_rounds(store))

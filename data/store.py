@@ -6,6 +6,12 @@ tables in the same file through ``store.con`` inside ``store.transaction()``.
 
 Readers return pandas objects: cross-sections indexed by ticker, panels as wide
 ``date x ticker`` frames. Dates are normalized ``pandas.Timestamp``.
+
+Time. Every store has a clock (:mod:`metasignal.data.clock`, ``live`` by default, ``replay``
+for a synthetic market with a future tail). Readers see only what is known at it: the store
+days up to :meth:`Store.visible_through` (bars, derived fields, securities listed by then),
+and targets whose window has ended by then. Data after the clock may be stored; they are
+invisible until the clock passes them.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data import schema
-from metasignal.data.targets import DEFAULT_WINDOW
+from metasignal.data.calendar import DateLike
+from metasignal.data.clock import Clock
+from metasignal.data.markets import DATA_READY_UTC
+from metasignal.data.targets import DEFAULT_WINDOW, parse_window
 from metasignal.errors import StoreError, UnknownTickerError
 
 DEFAULT_DB = "metasignal.duckdb"
@@ -136,6 +145,34 @@ class Store:
             self.con.execute("DELETE FROM meta WHERE key = ?", [key])
             self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, str(value)])
 
+    # ------------------------------------------------------------------ clock
+    def clock(self) -> Clock:
+        """The store's clock (``live`` unless a replay clock was set)."""
+        rows = self.con.execute(
+            "SELECT key, value FROM meta WHERE key IN ('clock_mode', 'clock_time')").fetchall()
+        return Clock.read(dict(rows))
+
+    def set_clock(self, clock: Clock) -> None:
+        """Record ``clock`` as the store's clock (one transaction)."""
+        with self.transaction():
+            for key, value in clock.to_meta().items():
+                self.set_meta(key, value)
+
+    def now(self) -> pd.Timestamp:
+        """The time at the store's clock (naive UTC)."""
+        return self.clock().now()
+
+    def visible_through(self) -> pd.Timestamp:
+        """The last calendar date whose data are known at the clock: a store day ``d`` is known
+        from ``d`` at :data:`metasignal.data.markets.DATA_READY_UTC` on."""
+        ready = pd.Timedelta(hours=DATA_READY_UTC.hour, minutes=DATA_READY_UTC.minute)
+        return (self.now() - ready).normalize()
+
+    def _visible_end(self, end) -> pd.Timestamp:
+        """``end`` (or no bound) capped at :meth:`visible_through`."""
+        horizon = self.visible_through()
+        return horizon if end is None else min(_date(end), horizon)
+
     # ------------------------------------------------------------------ writers
     def _insert(self, table: str, frame: pd.DataFrame) -> None:
         columns = list(schema.TABLES[table])
@@ -196,50 +233,62 @@ class Store:
         return self.con.execute(query, list(params)).fetch_df()
 
     def securities(self) -> pd.DataFrame:
-        """All securities, indexed by ticker."""
-        frame = self._frame("SELECT * FROM securities ORDER BY ticker")
+        """Securities known at the clock, indexed by ticker: a name listed after
+        :meth:`visible_through` is left out, a delisting after it is not known yet (NaT)."""
+        horizon = self.visible_through().date()
+        frame = self._frame(
+            "SELECT * REPLACE (CASE WHEN delisted > ? THEN NULL ELSE delisted END AS delisted) "
+            "FROM securities WHERE listed IS NULL OR listed <= ? ORDER BY ticker", [horizon, horizon])
         for column in ("listed", "delisted"):
             frame[column] = pd.to_datetime(frame[column])
         return frame.set_index("ticker")
 
     def security(self, ticker: str) -> pd.Series:
         """One security's row; :class:`UnknownTickerError` if the store does not hold it."""
-        frame = self._frame("SELECT * FROM securities WHERE ticker = ?", [ticker])
-        if frame.empty:
+        frame = self.securities()
+        if ticker not in frame.index:
             raise UnknownTickerError(f"unknown ticker {ticker!r}: not in the store's securities")
-        return frame.set_index("ticker").iloc[0]
+        return frame.loc[ticker]
 
     def trading_days(self, start=None, end=None) -> pd.DatetimeIndex:
-        """Dates with at least one bar, within ``[start, end]``."""
+        """Dates with at least one bar, within ``[start, end]`` and known at the clock."""
         query, params = "SELECT DISTINCT date FROM bars", []
         query, params = self._date_filter(query, params, start, end, where=True)
         days = self._frame(query + " ORDER BY date", params)["date"]
         return pd.DatetimeIndex(pd.to_datetime(days), name="date")
 
     def _date_filter(self, query, params, start, end, *, where: bool):
-        clauses = []
+        """Add ``start <= date <= end`` to ``query``, ``end`` capped at the clock's horizon."""
+        if start is not None and end is not None and _date(start) > _date(end):
+            raise StoreError(f"empty date range: start {_date(start).date()} is after end {_date(end).date()}")
+        clauses = ["date <= ?"]
+        params.append(self._visible_end(end).date())
         if start is not None:
             clauses.append("date >= ?")
             params.append(_date(start).date())
-        if end is not None:
-            clauses.append("date <= ?")
-            params.append(_date(end).date())
-        if start is not None and end is not None and _date(start) > _date(end):
-            raise StoreError(f"empty date range: start {_date(start).date()} is after end {_date(end).date()}")
         if clauses:
             query += (" WHERE " if where else " AND ") + " AND ".join(clauses)
         return query, params
 
+    def stored_days(self) -> pd.DatetimeIndex:
+        """Every stored date with a bar, also those after the clock: the schedule a replay steps
+        through (which days the market trades, not what it did). Readers of data use
+        :meth:`trading_days`."""
+        days = self._frame("SELECT DISTINCT date FROM bars ORDER BY date")["date"]
+        return pd.DatetimeIndex(pd.to_datetime(days), name="date")
+
     def last_date(self) -> pd.Timestamp:
-        """The last trading day the store holds bars for."""
-        value = self.one("SELECT max(date) FROM bars")[0]
+        """The last trading day known at the clock."""
+        value = self.one("SELECT max(date) FROM bars WHERE date <= ?", [self.visible_through().date()])[0]
         if value is None:
+            if self.one("SELECT count(*) FROM bars")[0]:
+                raise StoreError(f"store {self.path} holds no bars known at its clock ({self.now():%Y-%m-%d %H:%M} UTC)")
             raise StoreError(f"store {self.path} holds no bars: run `metasignal data generate`")
         return pd.Timestamp(value)
 
     def as_of(self, date) -> pd.Timestamp:
         """The last trading day on or before ``date`` (a date off the calendar rolls back)."""
-        date = _date(date)
+        date = self._visible_end(date)
         value = self.one("SELECT max(date) FROM daily WHERE date <= ?", [date.date()])[0]
         if value is None:
             raise StoreError(f"no derived data on or before {date.date()} in {self.path}")
@@ -247,9 +296,15 @@ class Store:
 
     def _require_day(self, date) -> pd.Timestamp:
         date = _date(date)
+        if date > self.visible_through():
+            raise StoreError(
+                f"{date.date()} is not known yet at the store clock ({self.now():%Y-%m-%d %H:%M} UTC): "
+                "advance the clock (`metasignal clock advance`)"
+            )
         hit = self.one("SELECT 1 FROM daily WHERE date = ? LIMIT 1", [date.date()])
         if hit is None:
-            first, last = self.one("SELECT min(date), max(date) FROM daily")
+            first, last = self.one("SELECT min(date), max(date) FROM daily WHERE date <= ?",
+                                   [self.visible_through().date()])
             if first is None:
                 raise StoreError(f"store {self.path} has no derived data: run `metasignal data generate`")
             raise StoreError(
@@ -301,7 +356,8 @@ class Store:
         unknown = [f for f in fields if f not in DAILY_FIELDS]
         if unknown:
             raise StoreError(f"unknown field(s) {', '.join(unknown)}: choose from {', '.join(DAILY_FIELDS)}")
-        self.con.register("_grid_days", pd.DataFrame({"date": days.date, "row_id": np.arange(len(days))}))
+        known = pd.DatetimeIndex(days) <= self.visible_through()  # later days stay NaN / False
+        self.con.register("_grid_days", pd.DataFrame({"date": days[known].date, "row_id": np.flatnonzero(known)}))
         self.con.register("_grid_tickers", pd.DataFrame({"ticker": np.asarray(tickers, dtype=object),
                                                          "col_id": np.arange(len(tickers))}))
         try:
@@ -371,8 +427,9 @@ class Store:
         """
         date = self._require_day(date)
         frame = self._frame(
-            'SELECT ticker, raw, factor_neutral FROM targets WHERE "window" = ? AND date = ? ORDER BY ticker',
-            [window, date.date()],
+            'SELECT ticker, raw, factor_neutral FROM targets WHERE "window" = ? AND date = ? AND date <= ? '
+            "ORDER BY ticker",
+            [window, date.date(), self._target_cutoff(window).date()],
         )
         if frame.empty:
             if self.one("SELECT 1 FROM daily WHERE date = ? AND in_universe LIMIT 1", [date.date()]) is None:
@@ -382,13 +439,24 @@ class Store:
         return frame.set_index("ticker")
 
     def target_dates(self, window: str = DEFAULT_WINDOW) -> pd.DatetimeIndex:
-        """Dates whose ``window`` targets are known."""
-        days = self._frame('SELECT DISTINCT date FROM targets WHERE "window" = ? ORDER BY date', [window])["date"]
+        """Dates whose ``window`` targets are known at the clock."""
+        days = self._frame('SELECT DISTINCT date FROM targets WHERE "window" = ? AND date <= ? ORDER BY date',
+                           [window, self._target_cutoff(window).date()])["date"]
         return pd.DatetimeIndex(pd.to_datetime(days), name="date")
 
+    def _target_cutoff(self, window: str) -> pd.Timestamp:
+        """The last date whose ``window`` target has ended by :meth:`visible_through` (its last
+        return, ``lag + days`` store days later, is known)."""
+        days, lag = parse_window(window)
+        known = self.trading_days()
+        span = days + lag
+        return known[-span - 1] if len(known) > span else pd.Timestamp("1677-09-22")
+
     def info(self) -> dict[str, object]:
-        """What the store holds: date range, counts, countries, sectors, last derived date."""
+        """What the store holds: date range, counts, countries, sectors, last derived date, and the
+        clock (``clock``, ``now``, ``visible_through``: the last date known at the clock)."""
         first, last, n_bars = self.one("SELECT min(date), max(date), count(*) FROM bars")
+        clock = self.clock()
         n_sec, n_countries, n_sectors = self.one("SELECT count(*), count(DISTINCT country), count(DISTINCT sector) FROM securities")
         n_days = self.one("SELECT count(DISTINCT date) FROM bars")[0]
         return {
@@ -403,5 +471,8 @@ class Store:
             "sectors": n_sectors,
             "last_derived_date": self.get_meta("last_derived_date") or None,
             "source": self.get_meta("source") or None,
+            "clock": clock.mode,
+            "now": clock.now().floor("s"),
+            "visible_through": self.visible_through().date(),
         }
 

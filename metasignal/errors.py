@@ -8,11 +8,13 @@ so ``except MetasignalError`` catches everything the engine raises on purpose.
     MetasignalError
     ├── StoreError                    the store is missing, unreadable or lacks the data
     │   ├── UnknownModelError
-    │   └── SubmissionNotFoundError
+    │   ├── SubmissionNotFoundError
+    │   └── ClockError                the store clock cannot move there (never back)
     ├── DataValidationError           an input file or frame breaks a rule
     │   ├── SubmissionError           (rule, column, lines)
     │   │   └── SubmissionTooLargeError
     │   ├── ModelExistsError
+    │   ├── RoundError                an upload for a date that is not an open round
     │   ├── InsufficientOverlapError
     │   ├── DiagnosticsError
     │   ├── PortfolioInputError
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 __all__ = [
     "BankruptcyError",
+    "ClockError",
     "ConfigurationError",
     "DataValidationError",
     "DiagnosticsError",
@@ -43,6 +46,7 @@ __all__ = [
     "PortfolioInputError",
     "RebalanceError",
     "RiskModelError",
+    "RoundError",
     "StoreError",
     "SubmissionError",
     "SubmissionNotFoundError",
@@ -69,6 +73,10 @@ class UnknownModelError(StoreError):
 
 class SubmissionNotFoundError(StoreError):
     """The store holds no submission for the requested model and date."""
+
+
+class ClockError(StoreError):
+    """The store clock cannot be set or moved as asked (a replay clock never moves back)."""
 
 
 class DataValidationError(MetasignalError):
@@ -106,6 +114,10 @@ class SubmissionTooLargeError(SubmissionError):
 
 class ModelExistsError(DataValidationError):
     """A model with this name already exists."""
+
+
+class RoundError(DataValidationError):
+    """An upload names a date that is not a round of the calendar, or a round not open to it."""
 
 
 class InsufficientOverlapError(DataValidationError):

@@ -10,18 +10,21 @@ score many models at once; the numerai-tools-compatible functions live in
     from metasignal.signals import create_model, submit, stored_submission
 
     create_model(store, "my_model", owner="me")
-    receipt = submit(store, "my_model", "signals.csv")
+    receipt = submit(store, "my_model", "signals.csv")  # to the open round, at the store clock
     signal = stored_submission(store, "my_model", "2024-06-28")  # ticker -> value
 
 Constants: ``ID_COLUMNS``, ``SIGNAL_COLUMNS`` and ``DATE_COLUMNS`` (the column names a
 file may use), ``DEFAULT_MAX_BYTES`` (100 MiB, the largest file read) and
 ``DEFAULT_MIN_TICKERS`` (100, the fewest universe names a submission must cover),
 ``METRICS`` (the metric names of :func:`score_era`), ``META_SIGNAL_METHODS`` (the ways
-:func:`meta_signal` combines stored signals).
+:func:`meta_signal` combines stored signals), ``ROUND_SCHEDULES`` (the fund's round
+calendars, :class:`RoundCalendar`), ``SUBMISSION_STATUSES`` (``on_time``, ``late``,
+``backfill``: how a stored version counts).
 """
 
 from metasignal.errors import (
     ModelExistsError,
+    RoundError,
     SubmissionError,
     SubmissionNotFoundError,
     SubmissionTooLargeError,
@@ -37,19 +40,22 @@ from metasignal.signals.meta_model import (
 )
 from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights, neutralize
 from metasignal.signals.scoring import METRICS, score_era, score_eras
+from metasignal.signals.round_calendar import ROUND_SCHEDULES, Round, RoundCalendar
 from metasignal.signals.stakes import deposit_stake, release_stake, stake_balances, stake_history
 from metasignal.signals.storage import (
+    SUBMISSION_STATUSES,
     ModelRecord,
     ReceiptEntry,
     SubmissionReceipt,
     create_model,
+    current_round,
+    late_submissions,
     latest_submissions,
     list_models,
     list_submissions,
     on_time_submissions,
     store_submission,
     stored_submission,
-    submission_deadline,
     submissions_for_date,
     submit,
 )
@@ -71,14 +77,19 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MIN_TICKERS",
     "ID_COLUMNS",
-    "METRICS",
     "META_SIGNAL_METHODS",
+    "METRICS",
+    "ROUND_SCHEDULES",
     "SIGNAL_COLUMNS",
+    "SUBMISSION_STATUSES",
     "ModelExistsError",
     "ModelRecord",
     "NeutralizerBasis",
     "ParsedSubmission",
     "ReceiptEntry",
+    "Round",
+    "RoundCalendar",
+    "RoundError",
     "SubmissionError",
     "SubmissionNotFoundError",
     "SubmissionReceipt",
@@ -88,9 +99,11 @@ __all__ = [
     "ValidatedSubmission",
     "clean_signals",
     "create_model",
+    "current_round",
     "deposit_stake",
     "equal_weight_meta_model",
     "gaussianize",
+    "late_submissions",
     "latest_round",
     "latest_submissions",
     "list_models",
@@ -111,7 +124,6 @@ __all__ = [
     "stake_weighted_meta_portfolio",
     "store_submission",
     "stored_submission",
-    "submission_deadline",
     "submissions_for_date",
     "submit",
     "validate_for_store",

@@ -1,9 +1,13 @@
 """The meta-signal of a date, read from the store: submissions + stakes -> one signal.
 
-The signal known on ``date`` comes from the latest round (submission date) on or before
-it, using only versions uploaded by that round's deadline
-(:func:`metasignal.signals.submission_deadline`): a later re-upload never reaches the book. Stakes are the models' stakes for that round (:mod:`metasignal.signals.stakes`); when no model
-has a stake yet, every submitted model counts equally. Models below ``min_stake`` are left
+The signal known on ``date`` comes from the latest round of the fund's calendar
+(:class:`metasignal.signals.RoundCalendar`) dated on or before it that has staked
+submissions: each model's on-time version (or its queued late upload), never a later
+re-upload or a backfill (:func:`metasignal.signals.on_time_submissions`). A round nobody
+submitted to on time is passed over: the fund keeps the last known signal. Stakes are the
+models' stakes for that round, i.e. the ledger's events effective before its deadline's date
+(:mod:`metasignal.signals.stakes`); when no model has a stake yet, every submitted model
+counts equally. Models below ``min_stake`` are left
 out (an error names the rule when none qualifies).
 """
 
@@ -15,6 +19,7 @@ from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
 from metasignal.errors import ConfigurationError, StoreError
 from metasignal.signals import stakes, storage
+from metasignal.signals.round_calendar import RoundCalendar
 from metasignal.signals.meta_model import (
     DEFAULT_MIN_STAKE,
     equal_weight_meta_model,
@@ -26,15 +31,29 @@ META_SIGNAL_METHODS = ("stake_weighted", "equal", "meta_portfolio")
 
 
 def latest_round(store: Store, date: DateLike) -> pd.Timestamp:
-    """The last submission date on or before ``date``."""
+    """The data date of the last round dated on or before ``date`` with an on-time (or queued)
+    submission; :class:`StoreError` when there is none."""
     storage.ensure_tables(store)
-    row = store.one("SELECT max(date) FROM submissions WHERE date <= ?", [pd.Timestamp(date).date()])
-    if row is None or row[0] is None:
-        raise StoreError(
-            f"no submissions on or before {pd.Timestamp(date).date()}: submit signals (on the synthetic "
-            "market, `metasignal examples` submits the example models) or pass --alpha FILE"
-        )
-    return pd.Timestamp(row[0])
+    day = pd.Timestamp(date).normalize()
+    staked = store.con.execute(
+        "SELECT DISTINCT date FROM submissions WHERE status IN ('on_time', 'late') AND date <= ? ORDER BY date DESC",
+        [day.date()],
+    ).fetch_df()["date"]
+    candidates = set(pd.to_datetime(staked))
+    calendar = RoundCalendar.of(store)
+    for round_ in reversed(calendar.rounds(store)):
+        if round_.data_date > day:
+            continue
+        previous = calendar.previous_round(store, round_.data_date)
+        if round_.data_date in candidates or (previous is not None and previous.data_date in candidates):
+            if not storage.on_time_submissions(store, round_.data_date).empty:
+                return round_.data_date
+        if not candidates or round_.data_date < min(candidates):
+            break
+    raise StoreError(
+        f"no round on or before {day.date()} has an on-time submission: submit to the open round (on the "
+        "synthetic market, `metasignal examples` makes the example models take part) or pass --alpha FILE"
+    )
 
 
 def meta_signal(store: Store, date: DateLike, *, method: str = "stake_weighted", min_stake: float = DEFAULT_MIN_STAKE) -> pd.Series:
@@ -50,7 +69,8 @@ def meta_signal(store: Store, date: DateLike, *, method: str = "stake_weighted",
     predictions = storage.on_time_submissions(store, round_date).reindex(universe)
     predictions = predictions.loc[:, predictions.notna().any(axis=0)]
     stakes.ensure_tables(store)
-    weights = stakes.stake_balances(store, round_date).reindex(predictions.columns).fillna(0.0)
+    deadline = RoundCalendar.of(store).round_of(round_date).deadline
+    weights = stakes.stake_balances(store, deadline.normalize()).reindex(predictions.columns).fillna(0.0)
     if weights.sum() <= 0:  # no stakes yet: every submitted model counts equally
         weights = pd.Series(1.0, index=predictions.columns)
         min_stake = 0.0

@@ -4,8 +4,13 @@ Tables (created if missing, in the store's file):
 
 - ``models(name PK, owner, created_at)``
 - ``submissions(model, date, version, uploaded_at, id_column, signal_column, n_accepted,
-  n_dropped, content_hash, source)``: one row per stored version of a model's signal
-  for one data date; key ``(model, date, version)``.
+  n_dropped, content_hash, source, status, deadline)``: one row per stored version of a
+  model's signal for one data date; key ``(model, date, version)``. ``status`` is fixed at
+  upload against the round calendar (:mod:`metasignal.signals.round_calendar`):
+  ``on_time`` (uploaded by its round's ``deadline``), ``late`` (after it, before the next
+  round's deadline: scored without stake for its round and queued as the model's submission
+  of the next round unless it has one of its own) or ``backfill`` (research history: never
+  staked, scored in rounds or paid). Versions stored before statuses existed read as backfill.
 - ``submission_values(model, date, version, ticker, signal)``: the signal of each version,
   one row per canonical ticker.
 
@@ -17,8 +22,8 @@ or file format) adds no version: the receipt reports the current one with
 supersedes the current one). Every write happens inside one ``store.transaction()``,
 so a rejected file or a failure mid-write leaves the tables as they were.
 
-Times: ``uploaded_at`` is naive UTC. Readers take ``as_of`` to see only versions
-uploaded at or before it (point in time).
+Times: ``uploaded_at`` is naive UTC, stamped at the store clock (never after it). Readers
+take ``as_of`` to see only versions uploaded at or before it (point in time).
 """
 
 from __future__ import annotations
@@ -33,13 +38,17 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data.calendar import DateLike
+from metasignal.data.clock import utc_naive
 from metasignal.data.store import Store
 from metasignal.errors import (
+    ClockError,
     DataValidationError,
     ModelExistsError,
+    RoundError,
     SubmissionNotFoundError,
     UnknownModelError,
 )
+from metasignal.signals.round_calendar import Round, RoundCalendar
 from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_TICKERS,
@@ -59,19 +68,20 @@ _DDL = (
     " uploaded_at TIMESTAMP NOT NULL, id_column VARCHAR NOT NULL, signal_column VARCHAR NOT NULL,"
     " n_accepted INTEGER NOT NULL, n_dropped INTEGER NOT NULL, content_hash VARCHAR NOT NULL,"
     " source VARCHAR, PRIMARY KEY (model, date, version))",
+    "ALTER TABLE submissions ADD COLUMN IF NOT EXISTS status VARCHAR",
+    "ALTER TABLE submissions ADD COLUMN IF NOT EXISTS deadline TIMESTAMP",
     "CREATE TABLE IF NOT EXISTS submission_values ("
     " model VARCHAR NOT NULL, date DATE NOT NULL, version INTEGER NOT NULL,"
     " ticker VARCHAR NOT NULL, signal DOUBLE NOT NULL)",
 )
+
+SUBMISSION_STATUSES = ("on_time", "late", "backfill")
 
 # The current version of every (model, date), optionally as of an upload time.
 _CURRENT = (
     "SELECT model, date, max(version) AS version FROM submissions "
     "WHERE (CAST(? AS TIMESTAMP) IS NULL OR uploaded_at <= CAST(? AS TIMESTAMP)) GROUP BY model, date"
 )
-
-
-
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,9 @@ class ReceiptEntry:
     new_version: bool  # False when the content equalled the current version
     n_accepted: int
     n_dropped: int
+    status: str = "backfill"  # on_time, late or backfill (SUBMISSION_STATUSES)
+    deadline: pd.Timestamp | None = None  # the round's deadline (None for a backfill)
+    queued_for: pd.Timestamp | None = None  # late: the (projected) data date of the next round
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,9 @@ class SubmissionReceipt:
                     "new_version": e.new_version,
                     "n_accepted": e.n_accepted,
                     "n_dropped": e.n_dropped,
+                    "status": e.status,
+                    "deadline": None if e.deadline is None else e.deadline.isoformat() + "Z",
+                    "queued_for": None if e.queued_for is None else e.queued_for.date().isoformat(),
                 }
                 for e in self.entries
             ],
@@ -143,11 +159,6 @@ def ensure_tables(store) -> None:
     store.ensure_tables("signals.storage", _DDL)
 
 
-def _utc_naive(value) -> pd.Timestamp:
-    stamp = pd.Timestamp.now(tz="UTC") if value is None else pd.Timestamp(value)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp
 
 
 def _day(value) -> pd.Timestamp:
@@ -201,7 +212,7 @@ def create_model(store: Store, name: str, owner: str | None = None, *, created_a
             "letter or digit)"
         )
     ensure_tables(store)
-    record = ModelRecord(name=name, owner=owner, created_at=_utc_naive(created_at))
+    record = ModelRecord(name=name, owner=owner, created_at=store.now() if created_at is None else utc_naive(created_at))
     with store.transaction():
         if store.one("SELECT 1 FROM models WHERE name = ?", [name]):
             raise ModelExistsError(f"model {name!r} already exists (rule: model names are unique)")
@@ -225,34 +236,50 @@ def list_models(store: Store) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- writes
 def store_submission(
-    store: Store, model: str, validated: ValidatedSubmission, uploaded_at: DateLike | pd.Series | None = None, *, source: str | None = None
+    store: Store, model: str, validated: ValidatedSubmission, uploaded_at: DateLike | pd.Series | None = None, *,
+    source: str | None = None, backfill: bool = False,
 ) -> SubmissionReceipt:
     """Store a validated submission as the new current version of each of its dates.
 
-    ``uploaded_at``: the upload time (default now, naive UTC), or a Series date -> time for
-    backfills that should count as uploaded on time. Dates whose content equals their current
-    version get no new version. All or nothing: one transaction.
+    ``uploaded_at``: the upload time (default: the store clock; never after it), or a Series
+    date -> time to record a log of past uploads. Each date gets its status from the round
+    calendar (module docstring); a date that is not a round that has opened, or a round past
+    its late window, is refused with :class:`RoundError`. ``backfill=True`` stores research
+    history for any stored dates instead (status ``backfill``). Dates whose content equals their
+    current version get no new version. All or nothing: one transaction.
     """
     ensure_tables(store)
     frame = validated.frame
     hashes = _content_hashes(frame)
     dates = pd.DatetimeIndex(hashes.index).astype("datetime64[ns]")
-    uploaded, uploaded_each = _upload_times(uploaded_at, dates)
+    uploaded, uploaded_each = _upload_times(store, uploaded_at, dates)
+    if backfill:
+        timing = pd.DataFrame({"status": "backfill", "deadline": pd.NaT, "queued_for": pd.NaT}, index=dates)
+    else:
+        if not isinstance(uploaded_at, pd.Series) and len(dates) > 1:
+            raise RoundError(
+                f"this upload holds {len(dates)} dates ({dates[0].date()} to {dates[-1].date()}): a live upload is "
+                "for one round; store a history as research data with backfill (`submit --backfill`)"
+            )
+        timing = _round_timing(store, dates, uploaded_each)
     with store.transaction():
         _require_model(store, model)
         before = _current_versions(store, model).reindex(dates)
-        unchanged = before["content_hash"].to_numpy(dtype=object) == hashes.to_numpy(dtype=object)
+        unchanged = ((before["content_hash"].to_numpy(dtype=object) == hashes.to_numpy(dtype=object))
+                     & (before["status"].to_numpy(dtype=object) == timing["status"].to_numpy(dtype=object)))
         previous = before["version"].fillna(0).to_numpy(dtype=np.int64)
         versions = np.where(unchanged, previous, previous + 1)
-        headers = _version_headers(model, validated, dates, versions, uploaded_each, hashes, source)
+        headers = _version_headers(model, validated, dates, versions, uploaded_each, hashes, source, timing)
         new = headers[~unchanged]
         if len(new):
             _insert(store.con, "submissions", new)
             values = frame[frame["date"].isin(new["date"])].merge(new[["date", "version"]], on="date")
             _insert_values(store.con, values.assign(model=model)[["model", "date", "version", "ticker", "signal"]])
     entries = tuple(
-        ReceiptEntry(pd.Timestamp(d), int(v), bool(not u), int(a), int(n))
-        for d, v, u, a, n in zip(dates, versions, unchanged, headers["n_accepted"], headers["n_dropped"])
+        ReceiptEntry(pd.Timestamp(d), int(v), bool(not u), int(a), int(n), str(st),
+                     None if pd.isna(dl) else pd.Timestamp(dl), None if pd.isna(q) else pd.Timestamp(q))
+        for d, v, u, a, n, st, dl, q in zip(dates, versions, unchanged, headers["n_accepted"], headers["n_dropped"],
+                                            timing["status"], timing["deadline"], timing["queued_for"])
     )
     return SubmissionReceipt(
         model=model,
@@ -264,24 +291,61 @@ def store_submission(
     )
 
 
-def _upload_times(uploaded_at, dates: pd.DatetimeIndex) -> tuple[pd.Timestamp, object]:
-    """(the receipt's upload time, the upload time of each date: one stamp or a list per date)."""
+def _round_timing(store: Store, dates: pd.DatetimeIndex, uploaded_each) -> pd.DataFrame:
+    """Per data date: status (on_time / late), the round's deadline and, when late, the data
+    date of the round it is queued for; :class:`RoundError` for a date that is not a round that
+    has opened or an upload after the next round's deadline."""
+    calendar = RoundCalendar.of(store)
+    stamps = uploaded_each if isinstance(uploaded_each, list) else [uploaded_each] * len(dates)
+    rows = []
+    for day, stamp in zip(dates, stamps):
+        this = calendar.round_for_upload(store, day)
+        if stamp < this.opens:
+            raise RoundError(f"round {day.date()} opens at {this.opens:%Y-%m-%d %H:%M} UTC: an upload at "
+                             f"{stamp:%Y-%m-%d %H:%M} UTC is before it")
+        if stamp <= this.deadline:
+            rows.append(("on_time", this.deadline, pd.NaT))
+            continue
+        following = calendar.following_round(store, day)
+        if stamp > following.deadline:
+            current = calendar.open_round(store)
+            hint = (f"the open round is {current.data_date.date()}" if current is not None
+                    else f"the next round opens {calendar.next_round(store).opens:%Y-%m-%d %H:%M} UTC")
+            raise RoundError(
+                f"round {day.date()} is closed: its deadline was {this.deadline:%Y-%m-%d %H:%M} UTC and late uploads "
+                f"were taken until the next round's deadline ({following.deadline:%Y-%m-%d %H:%M} UTC); {hint}")
+        rows.append(("late", this.deadline, following.data_date))
+    return pd.DataFrame(rows, index=dates, columns=["status", "deadline", "queued_for"])
+
+
+def _upload_times(store: Store, uploaded_at, dates: pd.DatetimeIndex) -> tuple[pd.Timestamp, object]:
+    """(the receipt's upload time, the upload time of each date: one stamp or a list per date).
+
+    Default: the store clock. An explicit time after the clock is refused (:class:`ClockError`)."""
+    now = store.now()
+
+    def checked(value) -> pd.Timestamp:
+        stamp = now if value is None else utc_naive(value)
+        if stamp > now:
+            raise ClockError(f"upload time {stamp:%Y-%m-%d %H:%M} UTC is after the store clock ({now:%Y-%m-%d %H:%M} UTC)")
+        return stamp
+
     if not isinstance(uploaded_at, pd.Series):
-        uploaded = _utc_naive(uploaded_at)
+        uploaded = checked(uploaded_at)
         return uploaded, uploaded
-    stamps = pd.to_datetime(uploaded_at)  # a backfill: one upload time per data date
+    stamps = pd.to_datetime(uploaded_at)  # a log of past uploads: one upload time per data date
     stamps.index = pd.DatetimeIndex(stamps.index).astype("datetime64[ns]")
     per_date = stamps.reindex(dates)
     if per_date.isna().any():
         raise DataValidationError("uploaded_at gives no upload time for some dates of the submission")
-    uploaded_each = [_utc_naive(v) for v in per_date]
+    uploaded_each = [checked(v) for v in per_date]
     return max(uploaded_each), uploaded_each
 
 
 def _current_versions(store, model: str) -> pd.DataFrame:
     """The current (latest) version and content hash of each stored date of ``model``, by date."""
     current = store.con.execute(
-        "SELECT s.date, s.version, s.content_hash FROM submissions s "
+        "SELECT s.date, s.version, s.content_hash, coalesce(s.status, 'backfill') AS status FROM submissions s "
         "JOIN (SELECT date, max(version) AS version FROM submissions WHERE model = ? GROUP BY date) c "
         "USING (date, version) WHERE s.model = ?",
         [model, model],
@@ -292,7 +356,7 @@ def _current_versions(store, model: str) -> pd.DataFrame:
 
 def _version_headers(
     model: str, validated: ValidatedSubmission, dates: pd.DatetimeIndex, versions: np.ndarray,
-    uploaded_each, hashes: pd.Series, source: str | None,
+    uploaded_each, hashes: pd.Series, source: str | None, timing: pd.DataFrame,
 ) -> pd.DataFrame:
     """One ``submissions`` row per date of the file (the version it is, or stays, at)."""
     accepted = validated.frame.groupby("date").size()
@@ -309,6 +373,8 @@ def _version_headers(
             "n_dropped": dropped.reindex(dates, fill_value=0).to_numpy(dtype=np.int64),
             "content_hash": hashes.to_numpy(dtype=object),
             "source": source,
+            "status": timing["status"].to_numpy(dtype=object),
+            "deadline": pd.to_datetime(timing["deadline"]).to_numpy(),
         }
     )
 
@@ -324,24 +390,39 @@ def submit(
     min_tickers: int = DEFAULT_MIN_TICKERS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     uploaded_at: DateLike | pd.Series | None = None,
+    backfill: bool = False,
 ) -> SubmissionReceipt:
     """Parse, validate against the store and store a submission file in one call.
 
     ``source``: a path, bytes or a binary file object. ``date``: the data date of a file
-    without a date column (default: the store's last trading day). ``filename`` is recorded
-    as the submission's source (default: the path, if ``source`` is one).
+    without a date column (default: :func:`current_round`'s, or the store's last trading day
+    for a backfill). ``filename`` is recorded as the submission's source (default: the path,
+    if ``source`` is one). ``backfill``: store research history (see :func:`store_submission`).
     """
     ensure_tables(store)
     _require_model(store, model)
     parsed = parse_submission(source, max_bytes=max_bytes)
+    if date is None and parsed.date_column is None and not backfill:
+        date = current_round(store).data_date
     validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
     name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else None)
-    return store_submission(store, model, validated, uploaded_at, source=name)
+    return store_submission(store, model, validated, uploaded_at, source=name, backfill=backfill)
+
+
+def current_round(store: Store) -> Round:
+    """The round an upload made now goes to: the open round, else the last round that has
+    closed (an upload then is late for it and queued for the next); :class:`RoundError` when
+    no round has opened yet."""
+    calendar = RoundCalendar.of(store)
+    opened = calendar.rounds(store)
+    if not opened:
+        raise RoundError(f"no round has opened yet: the next opens {calendar.next_round(store).opens:%Y-%m-%d %H:%M} UTC")
+    return opened[-1]
 
 
 # --------------------------------------------------------------------------- reads
 def _as_of(as_of) -> Any:
-    return None if as_of is None else _utc_naive(as_of).to_pydatetime()
+    return None if as_of is None else utc_naive(as_of).to_pydatetime()
 
 
 def stored_submission(store: Store, model: str, date: DateLike, *, version: int | None = None, as_of: DateLike | None = None) -> pd.Series:
@@ -371,18 +452,49 @@ def stored_submission(store: Store, model: str, date: DateLike, *, version: int 
     return series.rename(model)
 
 
-def submission_deadline(date: DateLike) -> pd.Timestamp:
-    """The last upload time (naive UTC) at which a signal for data date ``date`` is on time.
-
-    Signals are built after the close of ``date`` and must be in by the end of the next
-    business day; later uploads are stored but not staked, scored in rounds, or traded.
-    """
-    return (_day(date) + pd.offsets.BDay(1)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-
-
 def on_time_submissions(store: Store, date: DateLike) -> pd.DataFrame:
-    """:func:`submissions_for_date` as of the date's :func:`submission_deadline`."""
-    return submissions_for_date(store, date, as_of=submission_deadline(date))
+    """The staked signals of the round dated ``date``: ticker x model (sorted; NaN where a model
+    did not submit a ticker). Per model, its last ``on_time`` version for the round; a model
+    without one takes its last ``late`` version of the previous round uploaded by this round's
+    deadline (a queued submission). Backfills never count."""
+    ensure_tables(store)
+    day = _day(date)
+    calendar = RoundCalendar.of(store)
+    deadline = calendar.round_of(day).deadline
+    previous = calendar.previous_round(store, day)
+    queued_from = None if previous is None else previous.data_date.date()
+    long = store.con.execute(
+        "WITH own AS (SELECT model, date, max(version) AS version FROM submissions "
+        "  WHERE date = ? AND status = 'on_time' AND uploaded_at <= ? GROUP BY model, date), "
+        "queued AS (SELECT model, date, max(version) AS version FROM submissions "
+        "  WHERE date = ? AND status = 'late' AND uploaded_at <= ? "
+        "  AND model NOT IN (SELECT model FROM own) GROUP BY model, date), "
+        "chosen AS (SELECT * FROM own UNION ALL SELECT * FROM queued) "
+        "SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN chosen USING (model, date, version)",
+        [day.date(), deadline.to_pydatetime(), queued_from, deadline.to_pydatetime()],
+    ).fetch_df()
+    return _wide(long)
+
+
+def late_submissions(store: Store, date: DateLike) -> pd.DataFrame:
+    """Each model's last ``late`` version for the round dated ``date`` (ticker x model): scored
+    for the round without stake, outside its meta-model."""
+    ensure_tables(store)
+    long = store.con.execute(
+        "WITH late AS (SELECT model, date, max(version) AS version FROM submissions "
+        "  WHERE date = ? AND status = 'late' GROUP BY model, date) "
+        "SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN late USING (model, date, version)",
+        [_day(date).date()],
+    ).fetch_df()
+    return _wide(long)
+
+
+def _wide(long: pd.DataFrame) -> pd.DataFrame:
+    """A long (ticker, model, signal) frame as ticker x model, both sorted."""
+    wide = long.pivot(index="ticker", columns="model", values="signal").sort_index().sort_index(axis=1)
+    wide.index = pd.Index(wide.index.astype("str"), name="ticker")
+    wide.columns = pd.Index(wide.columns.astype("str"), name="model")
+    return wide
 
 
 def submissions_for_date(store: Store, date: DateLike, *, as_of: DateLike | None = None) -> pd.DataFrame:
@@ -396,10 +508,7 @@ def submissions_for_date(store: Store, date: DateLike, *, as_of: DateLike | None
         "USING (model, date, version) WHERE v.date = ?",
         [stamp, stamp, day.date()],
     ).fetch_df()
-    wide = long.pivot(index="ticker", columns="model", values="signal").sort_index().sort_index(axis=1)
-    wide.index = pd.Index(wide.index.astype("str"), name="ticker")
-    wide.columns = pd.Index(wide.columns.astype("str"), name="model")
-    return wide
+    return _wide(long)
 
 
 def latest_submissions(store: Store, model: str, before: DateLike, n: int = 5, *, as_of: DateLike | None = None) -> pd.DataFrame:
@@ -424,11 +533,13 @@ def latest_submissions(store: Store, model: str, before: DateLike, n: int = 5, *
 
 
 def list_submissions(store: Store, model: str | None = None, *, current_only: bool = False) -> pd.DataFrame:
-    """Stored versions: columns model, date, version, current (bool), uploaded_at,
-    id_column, signal_column, n_accepted, n_dropped, source; sorted by model, date, version."""
+    """Stored versions: columns model, date, version, current (bool), uploaded_at, status
+    (on_time / late / backfill), deadline, id_column, signal_column, n_accepted, n_dropped,
+    source; sorted by model, date, version."""
     ensure_tables(store)
     frame = store.con.execute(
         "SELECT s.model, s.date, s.version, (s.version = c.version) AS current, s.uploaded_at, "
+        "coalesce(s.status, 'backfill') AS status, s.deadline, "
         "s.id_column, s.signal_column, s.n_accepted, s.n_dropped, s.source "
         "FROM submissions s JOIN (SELECT model, date, max(version) AS version FROM submissions "
         "GROUP BY model, date) c USING (model, date) "
