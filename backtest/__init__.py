@@ -75,6 +75,8 @@ from metasignal.backtest.walk_forward import (
     vectorbt_difference,
 )
 from metasignal.errors import BankruptcyError, RebalanceError
+from metasignal.backtest.fund_job import fund_executions, run_fund_job
+from metasignal.backtest.replay import AdvanceReport, ClockEvent, advance_clock, clock_events
 
 __all__ = [
     "CHURN_LIMIT",
@@ -82,21 +84,26 @@ __all__ = [
     "REBALANCE_SCHEDULES",
     "SIGNALS_STAKE_THRESHOLD",
     "TURNOVER_LIMIT",
+    "AdvanceReport",
     "BankruptcyError",
+    "ClockEvent",
     "Diagnostics",
     "PayoutPolicy",
     "RebalanceError",
     "SimulationResult",
     "WalkForwardResult",
     "WalkForwardSettings",
+    "advance_clock",
     "align_weights",
     "annualized_return",
     "annualized_volatility",
     "calmar_ratio",
+    "clock_events",
     "compare_with_vectorbt",
     "diagnose",
     "drawdown_series",
     "execution_dates",
+    "fund_executions",
     "hit_rate",
     "leaderboard",
     "max_drawdown",
@@ -114,6 +121,7 @@ __all__ = [
     "round_dates",
     "round_results",
     "rounds_table",
+    "run_fund_job",
     "run_walk_forward",
     "save_walk_forward",
     "sharpe_ratio",

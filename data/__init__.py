@@ -16,7 +16,9 @@ Constants: ``DEFAULT_DB`` (the store file used when none is given, ``metasignal.
 ``DB_ENV`` (the environment variable naming it, ``METASIGNAL_DB``), ``STYLE_FACTORS`` (the
 style exposures stored per name and date), ``EXAMPLE_MODELS`` and ``EXAMPLE_STAKES`` (the
 example models' names and starting stakes), ``TRADING_DAYS_PER_YEAR`` (252, the
-annualization convention). ``DateLike``: the type of every date argument (a string such as
+annualization convention). ``CLOCK_MODES`` (``live``, ``replay``: the store clock's modes),
+``MARKET_CLOSE_UTC`` (each country's close as a UTC time of day) and ``DATA_READY_UTC``
+(22:00, when a store day's data are known), see :mod:`metasignal.data.markets`. ``DateLike``: the type of every date argument (a string such as
 ``"2024-06-28"``, a ``datetime.date``, a ``numpy.datetime64`` or a ``pandas.Timestamp``).
 """
 
@@ -34,14 +36,22 @@ from metasignal.data.synthetic import SyntheticConfig, SyntheticMarket
 from metasignal.data.targets import bin_targets, parse_window, window_returns
 from metasignal.data.yfinance_loader import FetchReport, fetch
 from metasignal.errors import DataValidationError, NetworkError, StoreError, UnknownTickerError
+from metasignal.data.clock import CLOCK_MODES, Clock, utc_naive
+from metasignal.data.markets import DATA_READY_UTC, MARKET_CLOSE_UTC, close_times, data_known_at, first_close_after
+from metasignal.errors import ClockError
 
 __all__ = [
+    "CLOCK_MODES",
+    "DATA_READY_UTC",
     "DB_ENV",
     "DEFAULT_DB",
     "EXAMPLE_MODELS",
     "EXAMPLE_STAKES",
+    "MARKET_CLOSE_UTC",
     "STYLE_FACTORS",
     "TRADING_DAYS_PER_YEAR",
+    "Clock",
+    "ClockError",
     "DataValidationError",
     "DateLike",
     "FetchReport",
@@ -54,11 +64,14 @@ __all__ = [
     "atomic_write",
     "bin_targets",
     "blas_threads",
+    "close_times",
+    "data_known_at",
     "default_blas_threads",
     "derive_store",
     "example_signals",
     "exposure_matrix",
     "fetch",
+    "first_close_after",
     "generate_store",
     "import_file",
     "limits_blas_threads",
@@ -66,6 +79,7 @@ __all__ = [
     "parse_window",
     "read_table",
     "resolve_db_path",
+    "utc_naive",
     "validate_bars",
     "validate_securities",
     "window_returns",

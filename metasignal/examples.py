@@ -11,8 +11,9 @@ from metasignal.data.calendar import DateLike
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from metasignal.data.store import Store
 from metasignal.signals import stakes, storage
+from metasignal.signals.round_calendar import Round
 
-__all__ = ["create_example_models", "submit_example_history", "weekly_round_dates"]
+__all__ = ["create_example_models", "submit_example_history", "submit_example_round", "weekly_round_dates"]
 
 
 def weekly_round_dates(store: Store, start: DateLike | None = None, end: DateLike | None = None, weekday: int = 4) -> pd.DatetimeIndex:
@@ -35,6 +36,23 @@ def create_example_models(store: Store, first_round: DateLike, initial_stakes: d
         stakes.deposit_stake(store, name, initial_stakes[name], pd.Timestamp(first_round) - pd.Timedelta(days=1))
         created.append(name)
     return created
+
+
+def submit_example_round(store: Store, round_: Round, *, min_tickers: int = storage.DEFAULT_MIN_TICKERS) -> dict[str, int]:
+    """Every example model uploads its signal for ``round_`` now, at the store clock (one CSV
+    per model through :func:`metasignal.signals.submit`). Returns the rows accepted per model."""
+    signals = example_signals(store, round_.data_date)
+    accepted = {}
+    for model in EXAMPLE_MODELS:
+        rows = signals[model].dropna()
+        if rows.empty:
+            continue
+        buffer = io.StringIO()
+        rows.rename("signal").rename_axis("numerai_ticker").reset_index().to_csv(buffer, index=False, float_format="%.8f")
+        receipt = storage.submit(store, model, buffer.getvalue().encode(), date=round_.data_date,
+                                 filename=f"{model}.csv", min_tickers=min_tickers)
+        accepted[model] = receipt.n_accepted
+    return accepted
 
 
 def submit_example_history(

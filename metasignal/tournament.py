@@ -1,0 +1,40 @@
+"""The tournament in time: who takes part when the replay clock moves, and the fund's job.
+
+:func:`advance` moves a replay clock (:func:`metasignal.backtest.replay.advance_clock`) with
+the participants the store is configured for:
+
+- the example models (``metasignal examples`` turns them on): at each round's opening they
+  build their signals from the data known then and upload them through the CSV path,
+  stamped at the clock, like any user's automation would;
+- the fund's job (on for stores whose meta ``fund_job`` is ``on``): at each round's deadline,
+  the round's target book (:func:`metasignal.backtest.run_fund_job`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from metasignal.backtest.replay import AdvanceReport, advance_clock
+from metasignal.data.calendar import DateLike
+from metasignal.data.store import Store
+from metasignal.examples import submit_example_round
+from metasignal.signals.round_calendar import Round
+
+__all__ = ["EXAMPLE_MODELS_KEY", "FUND_JOB_KEY", "advance"]
+
+EXAMPLE_MODELS_KEY = "example_models_submit"
+FUND_JOB_KEY = "fund_job"
+
+
+def advance(store: Store, to: DateLike, *, progress: Callable[[int], None] | None = None) -> AdvanceReport:
+    """Advance the store's replay clock to ``to`` with its configured participants."""
+    on_open = on_close = None
+    if store.get_meta(EXAMPLE_MODELS_KEY) == "on":
+        def on_open(round_: Round) -> None:
+            submit_example_round(store, round_)
+    if store.get_meta(FUND_JOB_KEY) == "on":
+        from metasignal.backtest import run_fund_job
+
+        def on_close(round_: Round) -> None:
+            run_fund_job(store, round_)
+    return advance_clock(store, to, on_open=on_open, on_close=on_close, progress=progress)
