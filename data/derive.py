@@ -92,7 +92,7 @@ def derive_store(store: Store, *, window: str = DEFAULT_WINDOW, progress: Progre
     started = time.perf_counter()
     with timed_step(say, "reading bars"):
         bars = _wide_bars(store)
-        securities = store.securities()
+        securities = store.securities(include_future=True)
     with timed_step(say, "computing returns, liquidity and exposures"):
         fields = derive_daily(bars["close"], bars["adj_close"], bars["volume"], securities["shares_outstanding"])
         daily = to_long(fields, bars["close"].notna())

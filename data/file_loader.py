@@ -125,7 +125,7 @@ def import_file(store: Store, path: str | Path, *, progress: Progress | None = N
     name = Path(path).name
     if "date" in frame.columns:
         bars = validate_bars(frame, name)
-        known = set(store.securities().index)
+        known = set(store.securities(include_future=True).index)
         unknown = sorted(set(bars["ticker"]) - known)
         if unknown:
             shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")

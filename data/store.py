@@ -232,10 +232,12 @@ class Store:
     def _frame(self, query: str, params: Sequence = ()) -> pd.DataFrame:
         return self.con.execute(query, list(params)).fetch_df()
 
-    def securities(self) -> pd.DataFrame:
+    def securities(self, *, include_future: bool = False) -> pd.DataFrame:
         """Securities known at the clock, indexed by ticker: a name listed after
-        :meth:`visible_through` is left out, a delisting after it is not known yet (NaT)."""
-        horizon = self.visible_through().date()
+        :meth:`visible_through` is left out, a delisting after it is not known yet (NaT).
+        ``include_future=True``: every stored security as stored (for derivation and imports,
+        which work on the whole stored market)."""
+        horizon = (pd.Timestamp.max if include_future else self.visible_through()).date()
         frame = self._frame(
             "SELECT * REPLACE (CASE WHEN delisted > ? THEN NULL ELSE delisted END AS delisted) "
             "FROM securities WHERE listed IS NULL OR listed <= ? ORDER BY ticker", [horizon, horizon])
