@@ -5,15 +5,22 @@ Endpoints (JSON in and out):
 - ``GET  /health`` -> ``{"status": "ok", "store": path, "last_trading_day": "YYYY-MM-DD" | null}``
 - ``POST /models`` with ``{"name": ..., "owner": ...}`` -> 201 and the model
 - ``GET  /models`` -> list of models
-- ``POST /models/{name}/submissions``: multipart ``file`` (CSV or Parquet) and optional form
-  field ``date`` -> 201 and the receipt (see ``SubmissionReceipt.to_dict``)
+- ``GET  /clock`` -> ``{"mode": "live" | "replay", "now": ISO UTC, "visible_through": "YYYY-MM-DD",
+  "schedule": "weekly" | "daily", "open_round": round | null, "next_round": round | null}``: one of
+  the two rounds is set (``Round.to_dict``: ``round``, ``opens``, ``deadline``)
+- ``POST /models/{name}/submissions``: multipart ``file`` (CSV or Parquet), optional form field
+  ``date`` (default: the open round at the store clock) and ``backfill`` (form field or query
+  parameter, ``true``/``1``: research history, never staked or paid) -> 201 and the receipt (see
+  ``SubmissionReceipt.to_dict``: per date its ``status`` on_time / late / backfill, ``deadline``
+  and, when late, ``queued_for``). The upload is stamped at the store clock.
 - ``GET  /models/{name}/submissions[?current_only=true]`` -> list of stored versions
 - ``GET  /models/{name}/submissions/{date}[?version=N]`` -> ``{"ticker": signal, ...}``
 
 Errors are ``{"error": "<one line>", "rule": ..., "column": ..., "lines": [...]}`` with
 status 413 (file too large; checked from Content-Length before the body is read, and
 again while reading), 404 (unknown model or submission), 409 (model exists), 422
-(invalid input) or 400 (other store problems). One store connection serves every
+(invalid input, also an upload for a round that is closed or not open: a ``RoundError``) or 400
+(other store problems, e.g. the clock). One store connection serves every
 request, one request at a time (DuckDB writes are serialized anyway).
 """
 
@@ -25,13 +32,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pandas as pd
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from metasignal.data.store import Store
-from metasignal.errors import DataValidationError, MetasignalError
+from metasignal.errors import DataValidationError, MetasignalError, RoundError
 from metasignal.signals import storage
 from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
@@ -55,7 +62,7 @@ def _status(error: MetasignalError) -> int:
         return 404
     if isinstance(error, storage.ModelExistsError):
         return 409
-    if isinstance(error, DataValidationError):
+    if isinstance(error, (RoundError, DataValidationError)):
         return 422
     return 400
 
@@ -77,6 +84,33 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 None if pd.isna(v) else (v.date().isoformat() if is_date else v.isoformat()) for v in frame[column]
             ]
     return out.to_dict(orient="records")
+
+
+def _flag(value: Optional[str]) -> bool:
+    """A form or query flag: ``true``/``1``/``yes``/``on`` (any case) is set, ``false``/``0``/``no``/``off``
+    or nothing is not; anything else is a one-line 422."""
+    if value is None or value.strip().lower() in ("", "false", "0", "no", "off"):
+        return False
+    if value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    raise DataValidationError(f"backfill must be true or false, got {value!r}")
+
+
+def clock_body(store: Store) -> dict[str, Any]:
+    """The store clock as JSON: mode, now, visible_through, schedule, the open round or the next."""
+    from metasignal.signals.round_calendar import RoundCalendar
+
+    calendar = RoundCalendar.of(store)
+    current = calendar.open_round(store)
+    upcoming = calendar.next_round(store) if current is None else None
+    return {
+        "mode": store.clock().mode,
+        "now": store.now().floor("s").isoformat() + "Z",
+        "visible_through": store.visible_through().date().isoformat(),
+        "schedule": calendar.schedule,
+        "open_round": None if current is None else current.to_dict(),
+        "next_round": None if upcoming is None else upcoming.to_dict(),
+    }
 
 
 def create_app(
@@ -158,6 +192,11 @@ def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock) -> None:
             "last_trading_day": days[-1].date().isoformat() if len(days) else None,
         }
 
+    @app.get("/clock")
+    def clock() -> dict[str, Any]:
+        with lock:
+            return clock_body(store)
+
     @app.post("/models", status_code=201)
     def create_model(body: NewModel) -> dict[str, Any]:
         with lock:
@@ -175,11 +214,16 @@ def _add_submission_routes(app: FastAPI, store: Store, lock: threading.Lock, *, 
     """Upload (``POST``), list and read a model's submissions under ``/models/{name}/submissions``."""
 
     @app.post("/models/{name}/submissions", status_code=201)
-    def upload(name: str, file: UploadFile = File(...), date: Optional[str] = Form(None)) -> dict[str, Any]:
+    def upload(
+        name: str, file: UploadFile = File(...), date: Optional[str] = Form(None),
+        backfill_field: Optional[str] = Form(None, alias="backfill"),
+        backfill_query: Optional[str] = Query(None, alias="backfill"),
+    ) -> dict[str, Any]:
+        backfill = _flag(backfill_field) or _flag(backfill_query)
         with lock:
             receipt = storage.submit(
                 store, name, file.file, date=date or None, filename=file.filename,
-                min_tickers=min_tickers, max_bytes=max_bytes,
+                min_tickers=min_tickers, max_bytes=max_bytes, backfill=backfill,
             )
         return receipt.to_dict()
 

@@ -31,6 +31,7 @@ def _register_groups() -> None:
     # Each module owns one command group and adds its commands to ``app``.
     from metasignal.cli import (  # noqa: F401  (imported for their registration side effect)
         backtest_commands,
+        clock_commands,
         data_commands,
         demo_commands,
         diagnostics_commands,
@@ -41,6 +42,7 @@ def _register_groups() -> None:
 
     for module in (
         data_commands,
+        clock_commands,
         signals_commands,
         diagnostics_commands,
         portfolio_commands,

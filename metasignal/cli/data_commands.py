@@ -11,7 +11,11 @@ from rich.table import Table
 from metasignal.cli.context import db_path, open_store
 from metasignal.cli.display import out as console
 from metasignal.cli.display import steps
+from metasignal.data.clock import Clock
 from metasignal.errors import DataValidationError
+
+DEFAULT_TAIL_WEEKS = 26
+INFO_LABELS = {"last_date": "last stored date", "now": "now (UTC)", "visible_through": "data known through"}
 
 data_app = typer.Typer(help="Market data: synthetic generation, info, yfinance fetch, file import.", no_args_is_help=True)
 
@@ -22,30 +26,64 @@ def generate_command(
     years: float = typer.Option(5.0, "--years", min=0.2, help="Years of trading days (252 a year)."),
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives the same market."),
     start: str = typer.Option("2020-01-02", "--start", help="First trading day."),
+    tail_weeks: int = typer.Option(
+        DEFAULT_TAIL_WEEKS, "--tail-weeks", min=0,
+        help="Weeks of market data kept hidden ahead of a replay clock set at the opening of the weekly round "
+        "that many weeks before the last day (revealed by `metasignal clock advance`); 0: no replay clock (a live store).",
+    ),
 ) -> None:
-    """Fill the store with the synthetic market (offline, deterministic) and derive everything."""
+    """Fill the store with the synthetic market (offline, deterministic), derive everything and set
+    the replay clock (see --tail-weeks)."""
     from metasignal.data.generate import generate_store
     from metasignal.data.synthetic import SyntheticConfig
 
     config = SyntheticConfig(n_tickers=tickers, years=years, seed=seed, start=start)
+    if tail_weeks and tail_weeks >= config.n_days // 5:
+        raise DataValidationError(f"--tail-weeks {tail_weeks} leaves no past: the market has about "
+                                  f"{config.n_days // 5} weeks (lower it, or add --years)")
     began = time.perf_counter()
     with open_store(create=True) as store, steps(6, "generate") as say:
+        store.set_clock(Clock("live"))  # generation writes and derives every day
         counts = generate_store(store, config, progress=say)
+        opens = set_tail_clock(store, tail_weeks)
     size = db_path().stat().st_size / 2**20
     console.print(
         f"[green]generated[/] {counts['securities']} tickers, {counts['bars']:,} bars, "
         f"{counts['targets']:,} target rows into {db_path()} ({size:.0f} MB) in {time.perf_counter() - began:.1f} s"
     )
+    if opens is None:
+        console.print("live clock (the wall clock): every generated day is known")
+    else:
+        console.print(f"replay clock at {opens:%Y-%m-%d %H:%M} UTC: {tail_weeks} weeks of market data ahead stay "
+                      "hidden until `metasignal clock advance`")
+
+
+def set_tail_clock(store, tail_weeks: int):
+    """A replay clock at the opening of the weekly round ``tail_weeks`` rounds before the last one
+    (that round's opening time), or the live clock for 0 (returns None)."""
+    from metasignal.signals.round_calendar import RoundCalendar
+
+    if tail_weeks == 0:
+        store.set_clock(Clock("live"))
+        return None
+    calendar = RoundCalendar.of(store)
+    dates = calendar.data_dates(store.stored_days())
+    if tail_weeks >= len(dates):
+        raise DataValidationError(f"--tail-weeks {tail_weeks}: the store has only {len(dates)} weekly rounds")
+    opens = calendar.round_of(dates[-tail_weeks - 1]).opens
+    store.set_clock(Clock("replay", opens))
+    return opens
 
 
 @data_app.command("info")
 def info_command() -> None:
-    """What the store holds: date range, tickers, countries, sectors, last derived date."""
+    """What the store holds: date range, tickers, countries, sectors, last derived date, and the clock
+    (mode, now, the last date whose data are known)."""
     with open_store() as store:
         info = store.info()
     table = Table(title=f"store {info.pop('path')}", show_header=False)
     for key, value in info.items():
-        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+        table.add_row(INFO_LABELS.get(key, key.replace("_", " ")), "-" if value is None else str(value))
     console.print(table)
 
 

@@ -50,6 +50,98 @@ def list_command() -> None:
     console.print(frame_table(frame, "rounds"))
 
 
+SHOWN_CLOSED = 5
+
+
+@rounds_app.command("calendar")
+def calendar_command(
+    schedule: Optional[str] = typer.Option(
+        None, "--schedule", help="Set the round schedule: weekly or daily (refused once a round is resolved)."),
+) -> None:
+    """The fund's round calendar: schedule, recent rounds, the open or next round and when each market
+    trades it; --schedule sets it."""
+    from metasignal.signals.round_calendar import RoundCalendar
+
+    with open_store() as store:
+        if schedule is not None:
+            _set_schedule(store, RoundCalendar(schedule))
+        calendar = RoundCalendar.of(store)
+        console.print(f"round schedule: [bold]{calendar.schedule}[/]; clock {store.clock().mode} at "
+                      f"{store.now():%Y-%m-%d %H:%M} UTC")
+        console.print(_rounds_table(store, calendar))
+        console.print(_executions_table(store, _current_or_next(store, calendar)))
+
+
+def _set_schedule(store, calendar) -> None:
+    """Record ``calendar`` unless the store's differs and a round is already resolved."""
+    from metasignal.backtest import resolved_rounds
+    from metasignal.errors import RoundError
+    from metasignal.signals.round_calendar import RoundCalendar
+
+    current = RoundCalendar.of(store)
+    if calendar == current:
+        console.print(f"the round schedule is already {calendar.schedule}")
+        return
+    resolved = resolved_rounds(store)
+    if len(resolved):
+        raise RoundError(f"cannot change the round schedule from {current.schedule} to {calendar.schedule}: "
+                         f"{len(resolved)} round(s) are resolved (the last {resolved[-1].date()}) under it")
+    calendar.save(store)
+    console.print(f"[green]set[/] the round schedule to {calendar.schedule} (was {current.schedule})")
+
+
+def _current_or_next(store, calendar):
+    """The open round, else the next one to open."""
+    current = calendar.open_round(store)
+    return current if current is not None else calendar.next_round(store)
+
+
+def _rounds_table(store, calendar):
+    """The last few closed rounds, then the open or next round."""
+    from rich.table import Table
+
+    now = store.now()
+    shown = calendar.rounds(store, status="closed")[-SHOWN_CLOSED:] + [_current_or_next(store, calendar)]
+    table = Table(title="rounds")
+    for column in ("round (data date)", "opens (UTC)", "deadline (UTC)", "status"):
+        table.add_column(column)
+    for round_ in shown:
+        status = round_.status(now)
+        style = {"open": "green", "upcoming": "cyan"}.get(status, "")
+        table.add_row(f"{round_.data_date:%Y-%m-%d}", f"{round_.opens:%Y-%m-%d %a %H:%M}",
+                      f"{round_.deadline:%Y-%m-%d %a %H:%M}", f"[{style}]{status}[/]" if style else status)
+    return table
+
+
+def _executions_table(store, round_):
+    """When each market country trades ``round_``: the first close of its market after the deadline."""
+    from rich.table import Table
+
+    from metasignal.data.markets import MARKET_CLOSE_UTC, UNKNOWN_MARKET_CLOSE
+
+    names = store.securities()["country"].dropna().astype(str)
+    countries = sorted(names.unique())
+    executed = round_.executions(pd.Series(countries, index=countries), _schedule_after(store, round_.data_date))
+    table = Table(title=f"round {round_.data_date:%Y-%m-%d}: execution per market "
+                        f"(first close after the deadline {round_.deadline:%Y-%m-%d %H:%M} UTC)")
+    for column in ("country", "names", "close (UTC)", "trades at close of"):
+        table.add_column(column)
+    counts = names.value_counts()
+    for country in countries:
+        close = MARKET_CLOSE_UTC.get(country, UNKNOWN_MARKET_CLOSE)
+        day = executed[country]
+        table.add_row(country, str(counts[country]), f"{close:%H:%M}", "-" if pd.isna(day) else f"{day:%Y-%m-%d %a}")
+    return table
+
+
+def _schedule_after(store, data_date: pd.Timestamp) -> pd.DatetimeIndex:
+    """The store days after ``data_date`` (the stored schedule), then projected weekdays."""
+    stored = store.stored_days()
+    stored = stored[stored > data_date]
+    start = stored[-1] if len(stored) else data_date
+    return stored.append(pd.bdate_range(start + pd.Timedelta(days=1), periods=10))
+
+
 def leaderboard_command(
     round_date: Optional[str] = typer.Option(None, "--round", help="Scores of one round only."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the leaderboard to this CSV file."),
@@ -80,26 +172,44 @@ def payouts_command(model: str = typer.Option(..., "--model", help="Model name."
     console.print(frame_table(shown.astype({"round_date": str}), f"payouts of {model}"))
 
 
+STAKE_DATE_HELP = "Rounds whose deadline is after this date (YYYY-MM-DD); default: the store clock's date."
+
+
 @stakes_app.command("add")
-def stake_add(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date")) -> None:
-    """Increase a model's stake for rounds after DATE (default: the store's last day)."""
+def stake_add(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date", help=STAKE_DATE_HELP)) -> None:
+    """Increase a model's stake for rounds whose deadline is after DATE (default: the clock's date)."""
     from metasignal.signals import stakes
 
     with open_store() as store:
-        day = store.last_date() if date is None else pd.Timestamp(date)
+        day = _stake_date(store, date)
         stakes.deposit_stake(store, model, amount, day)
-    console.print(f"[green]staked[/] {amount:g} more on {model} for rounds after {day.date()}")
+    console.print(f"[green]staked[/] {amount:g} more on {model} for rounds whose deadline is after {day.date()}")
 
 
 @stakes_app.command("release")
-def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date")) -> None:
-    """Release part of a model's stake for rounds after DATE (default: the store's last day)."""
+def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(None, "--date", help=STAKE_DATE_HELP)) -> None:
+    """Release part of a model's stake for rounds whose deadline is after DATE (default: the clock's date)."""
     from metasignal.signals import stakes
 
     with open_store() as store:
-        day = store.last_date() if date is None else pd.Timestamp(date)
+        day = _stake_date(store, date)
         stakes.release_stake(store, model, amount, day)
-    console.print(f"[green]released[/] {amount:g} of {model}'s stake for rounds after {day.date()}")
+    console.print(f"[green]released[/] {amount:g} of {model}'s stake for rounds whose deadline is after {day.date()}")
+
+
+def _stake_date(store, date: Optional[str]) -> pd.Timestamp:
+    """``--date`` as a day (one-line error when unreadable), default the store clock's date."""
+    from metasignal.errors import DataValidationError
+
+    if date is None:
+        return store.now().normalize()
+    try:
+        day = pd.Timestamp(date)
+    except (TypeError, ValueError):
+        day = pd.NaT
+    if day is pd.NaT:
+        raise DataValidationError(f"--date: cannot read {date!r} as a date (use YYYY-MM-DD)")
+    return day.normalize()
 
 
 @stakes_app.command("list")

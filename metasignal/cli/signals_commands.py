@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -59,36 +60,51 @@ def submit_command(
     file: Path = typer.Argument(..., help="Signal file: CSV or Parquet (id column, signal column, optional date)."),
     model: str = typer.Option(..., "--model", help="The model submitting."),
     date: Optional[str] = typer.Option(
-        None, "--date", help="Data date (YYYY-MM-DD) of a file without a date column; default: the store's last trading day."
+        None, "--date", help="Data date (YYYY-MM-DD) of a file without a date column; default: the open round at the "
+        "store clock (or, when none is open, the last closed one: a late upload). With --backfill: the store's last "
+        "trading day."
     ),
+    backfill: bool = typer.Option(
+        False, "--backfill", help="Store research history (any stored dates, several per file): never staked or paid."),
     min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
     max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."),
+    as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
-    """Validate a signal file, map its tickers and store it as the model's new submission."""
+    """Validate a signal file, map its tickers and store it as the model's submission for a round
+    (stamped at the store clock: on time until the round's deadline, late after it)."""
     from metasignal.signals.storage import submit
 
     with open_store() as store:
         receipt = submit(
             store, model, file, date=date, filename=file.name, min_tickers=min_tickers,
-            max_bytes=int(max_mb * 2**20),
+            max_bytes=int(max_mb * 2**20), backfill=backfill,
         )
+    if as_json:
+        typer.echo(json.dumps(receipt.to_dict(), indent=2))
+        return
+    print_receipt(receipt)
+
+
+def print_receipt(receipt) -> None:
+    """Warnings, the per-date outcome (one line or a table), its status, and the dropped ids."""
     for warning in receipt.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
     entries = receipt.entries
     if len(entries) == 1:
         e = entries[0]
-        status = f"version {e.version}" + ("" if e.new_version else " (unchanged: identical to the current version)")
+        version = f"version {e.version}" + ("" if e.new_version else " (unchanged: identical to the current version)")
         console.print(
             f"[green]accepted[/] {e.n_accepted} tickers, [yellow]dropped[/] {e.n_dropped} for model "
-            f"{receipt.model} on {e.date:%Y-%m-%d}: {status}"
+            f"{receipt.model} on {e.date:%Y-%m-%d}: {version}"
         )
+        console.print(status_line(e), highlight=False)
     else:
         table = Table(title=f"{receipt.model}: {len(entries)} dates")
-        for column in ("date", "accepted", "dropped", "version", "new"):
+        for column in ("date", "accepted", "dropped", "version", "new", "status", "deadline (UTC)"):
             table.add_column(column)
         for e in entries:
             table.add_row(f"{e.date:%Y-%m-%d}", str(e.n_accepted), str(e.n_dropped), str(e.version),
-                          "yes" if e.new_version else "no")
+                          "yes" if e.new_version else "no", e.status.replace("_", " "), _deadline(e.deadline))
         console.print(table)
         console.print(f"[green]accepted[/] {receipt.n_accepted} rows, [yellow]dropped[/] {receipt.n_dropped}")
     if receipt.dropped_ids:
@@ -97,6 +113,21 @@ def submit_command(
         console.print(
             f"dropped ids (unknown or outside the universe): {shown}" + (f" and {more} more" if more > 0 else "")
         )
+
+
+def status_line(entry) -> str:
+    """What the upload counts as for its round (rich markup)."""
+    if entry.status == "on_time":
+        return f"[green]on time for round {entry.date:%Y-%m-%d} (deadline {_deadline(entry.deadline)} UTC)[/]"
+    if entry.status == "late":
+        queued = "-" if entry.queued_for is None else f"{entry.queued_for:%Y-%m-%d}"
+        return (f"[yellow]late for round {entry.date:%Y-%m-%d} (deadline {_deadline(entry.deadline)} UTC passed): "
+                f"scored without stake; queued as your submission for the round of {queued}[/]")
+    return "backfill (research data: never staked or paid)"
+
+
+def _deadline(stamp) -> str:
+    return "-" if _missing(stamp) else f"{stamp:%Y-%m-%d %H:%M}"
 
 
 @submissions_app.command("list")
@@ -113,12 +144,14 @@ def submissions_list_command(
         console.print("no submissions yet")
         return
     table = Table(title="submissions")
-    for column in ("model", "date", "version", "uploaded (UTC)", "id column", "accepted", "dropped", "source"):
+    for column in ("model", "date", "version", "uploaded (UTC)", "status", "deadline (UTC)", "id column", "accepted",
+                   "dropped", "source"):
         table.add_column(column)
     for row in listed.itertuples(index=False):
         table.add_row(
             row.model, f"{row.date:%Y-%m-%d}", f"{row.version}{' *' if row.current else ''}",
-            f"{row.uploaded_at:%Y-%m-%d %H:%M:%S}", row.id_column, str(row.n_accepted), str(row.n_dropped),
+            f"{row.uploaded_at:%Y-%m-%d %H:%M:%S}", row.status.replace("_", " "), _deadline(row.deadline),
+            row.id_column, str(row.n_accepted), str(row.n_dropped),
             "-" if _missing(row.source) else str(row.source),
         )
     console.print(table)
