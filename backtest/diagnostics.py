@@ -48,6 +48,7 @@ from metasignal.signals import stakes as stake_ledger
 from metasignal.signals import storage
 from metasignal.signals.cleaning import clean_signals
 from metasignal.signals.meta_model import equal_weight_meta_model, stake_weighted_meta_model
+from metasignal.signals.round_calendar import RoundCalendar
 from metasignal.signals.scoring import METRICS, score_era
 from metasignal.signals.submission import ValidatedSubmission
 from metasignal.signals.transforms import masked_pearson
@@ -224,7 +225,8 @@ def _stored_meta_model(
     stored = stored.loc[:, stored.notna().any(axis=0)]
     if stored.shape[1] == 0:
         return None, stored, pd.Series(dtype=float), "none"
-    balances = stake_ledger.stake_balances(store, date).reindex(stored.columns).fillna(0.0)
+    deadline = RoundCalendar.of(store).round_of(date).deadline  # the round's stakes, as resolution uses
+    balances = stake_ledger.stake_balances(store, deadline.normalize()).reindex(stored.columns).fillna(0.0)
     if balances.sum() > 0:
         return stake_weighted_meta_model(stored, balances), stored, balances, "stake_weighted"
     equal = pd.Series(1.0, index=stored.columns)

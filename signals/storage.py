@@ -532,6 +532,35 @@ def latest_submissions(store: Store, model: str, before: DateLike, n: int = 5, *
     return wide
 
 
+def stored_history(store: Store, model: str, *, statuses: tuple[str, ...] = SUBMISSION_STATUSES) -> pd.DataFrame:
+    """A model's stored signals as research data: the current version of each date among
+    versions of ``statuses`` (default: all, backfills included), as a long frame with columns
+    ``date``, ``ticker``, ``signal`` sorted by date and ticker (the input of
+    :func:`metasignal.backtest.diagnose` and :func:`metasignal.backtest.signal_history`)."""
+    ensure_tables(store)
+    _require_model(store, model)
+    unknown = sorted(set(statuses) - set(SUBMISSION_STATUSES))
+    if unknown:
+        raise DataValidationError(f"unknown submission status(es) {', '.join(unknown)}: choose from "
+                                  f"{', '.join(SUBMISSION_STATUSES)}")
+    store.con.register("_statuses", pd.DataFrame({"status": list(statuses)}))
+    try:
+        frame = store.con.execute(
+            "WITH chosen AS (SELECT date, max(version) AS version FROM submissions WHERE model = ? "
+            "  AND coalesce(status, 'backfill') IN (SELECT status FROM _statuses) AND uploaded_at <= ? GROUP BY date) "
+            "SELECT v.date, v.ticker, v.signal FROM submission_values v JOIN chosen USING (date, version) "
+            "WHERE v.model = ? ORDER BY v.date, v.ticker",
+            [model, store.now().to_pydatetime(), model],
+        ).fetch_df()
+    finally:
+        store.con.unregister("_statuses")
+    if frame.empty:
+        raise SubmissionNotFoundError(f"model {model!r} has no stored signals with status {', '.join(statuses)}")
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["ticker"] = frame["ticker"].astype(str)
+    return frame
+
+
 def list_submissions(store: Store, model: str | None = None, *, current_only: bool = False) -> pd.DataFrame:
     """Stored versions: columns model, date, version, current (bool), uploaded_at, status
     (on_time / late / backfill), deadline, id_column, signal_column, n_accepted, n_dropped,

@@ -30,6 +30,16 @@ def _signal_file(store, path: Path):
     return signal_history(validated.frame), validated
 
 
+def _model_history(store, model: str):
+    """A stored model's whole history (backfills included) -> the signal source of a research backtest."""
+    from metasignal.backtest.walk_forward import signal_history
+    from metasignal.signals import stored_history
+
+    history = stored_history(store, model)
+    dates = history["date"].nunique()
+    return signal_history(history), f"model {model}'s stored history ({dates} dates, backfills included)"
+
+
 def backtest_command(
     start: str = typer.Option(..., "--start", help="First day of the backtest (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--end", help="Last day of the backtest (YYYY-MM-DD)."),
@@ -45,6 +55,10 @@ def backtest_command(
     out_dir: Path = typer.Option(Path("backtest_out"), "--out", help="Folder for the outputs."),
     signals_file: Optional[Path] = typer.Option(
         None, "--signals", help="Multi-date signal file (submission format) instead of the stored submissions."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model",
+        help="Research backtest of one stored model's history (backfills included) instead of the meta-signal.",
     ),
     vectorbt_check: bool = typer.Option(
         False, "--vectorbt-check",
@@ -69,9 +83,13 @@ def backtest_command(
     schedule = dataclasses.replace(schedule, **overrides)
     with open_store() as store:
         signal, source = None, f"meta-signal ({settings.meta_method}) of the stored submissions"
+        if signals_file is not None and model is not None:
+            raise DataValidationError("give either --signals FILE or --model NAME, not both")
         if signals_file is not None:
             signal, validated = _signal_file(store, signals_file)
             source = f"{signals_file} ({len(validated.dates)} dates, {validated.n_accepted} rows)"
+        if model is not None:
+            signal, source = _model_history(store, model)
         days, dates = backtest_days(store, start, end, schedule)
         named = schedule.rebalance if isinstance(schedule.rebalance, str) else "given dates"
         with bar(len(dates), f"backtest ({named}, {len(dates)} rebalances)") as advance:
@@ -90,7 +108,7 @@ def _print_summary(result, source: str, paths: dict) -> None:
     simulation, solves = result.simulation, result.solves
     days = simulation.equity.index
     out.print(f"[bold]backtest {days[0].date()} to {days[-1].date()}[/]: {len(days)} trading days, "
-              f"{len(solves)} rebalances, lag {simulation.lag}, signal: {escape(source)}")
+              f"{len(solves)} rebalances, lag {_lag_text(simulation.lag)}, signal: {escape(source)}")
     fallbacks = int(solves["fallback"].notna().sum())
     out.print(f"solves: {', '.join(f'{k} {v}' for k, v in solves['status'].value_counts().items())}"
               + (f", [yellow]{fallbacks} with the turnover limit lifted[/]" if fallbacks else "")
@@ -100,6 +118,14 @@ def _print_summary(result, source: str, paths: dict) -> None:
     out.print(frame_table(metrics, "metrics (net of costs; gross_* before costs)"))
     folder = Path(next(iter(paths.values()))).parent
     out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {escape(str(folder))}")
+
+
+def _lag_text(lag) -> str:
+    """An int lag as is; a per-name lag as its range ("1-2 days by market")."""
+    if isinstance(lag, pd.Series):
+        low, high = int(lag.min()), int(lag.max())
+        return f"{low} day(s)" if low == high else f"{low}-{high} days by market"
+    return str(lag)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,24 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import typer
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table, out
 from metasignal.data.targets import DEFAULT_WINDOW
+from metasignal.errors import DataValidationError
 from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
 DEFAULT_OUT = Path("diagnostics_out")
 SHOWN_ERAS = 5  # rows of the per-era table shown at each end
 
 
+def _stored_history(store, model: str):
+    """A stored model's history (backfills included) as a validated submission."""
+    from metasignal.signals import ValidatedSubmission, stored_history
+
+    frame = stored_history(store, model)
+    dropped = pd.DataFrame({"line": [], "id": [], "date": [], "reason": []})
+    return ValidatedSubmission(frame=frame, dropped=dropped, id_column="ticker", signal_column="signal",
+                               date_column="date")
+
+
 def diagnostics_command(
-    file: Path = typer.Argument(
-        ..., help="Signal file: CSV or Parquet with an id column, a signal column and a date column."
+    file: Optional[Path] = typer.Argument(
+        None, help="Signal file: CSV or Parquet with an id column, a signal column and a date column "
+                   "(default with --model: the model's stored history, backfills included).",
     ),
     model: Optional[str] = typer.Option(
         None, "--model",
-        help="Treat the file as this stored model's signals: its own stored submissions leave the meta-model.",
+        help="The stored model the signals are: its own stored submissions leave the meta-model.",
     ),
     out_dir: Path = typer.Option(
         DEFAULT_OUT, "--out",
@@ -51,8 +64,13 @@ def diagnostics_command(
             raise storage.UnknownModelError(
                 f"unknown model {model!r}: --model names a stored model (see `metasignal models list`)"
             )
-        parsed = parse_submission(file, max_bytes=int(max_mb * 2**20))
-        validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
+        if file is None:
+            if model is None:
+                raise DataValidationError("give a signal FILE, or --model NAME to diagnose a stored model's history")
+            validated = _stored_history(store, model)
+        else:
+            parsed = parse_submission(file, max_bytes=int(max_mb * 2**20))
+            validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
         with bar(len(validated.dates), "scoring eras") as advance:
             diagnostics = diagnose(store, validated, model_name=model or "file", window=window, progress=advance)
     paths = write_diagnostics(diagnostics, out_dir)
