@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -26,10 +27,11 @@ def generate_command(
     years: float = typer.Option(5.0, "--years", min=0.2, help="Years of trading days (252 a year)."),
     seed: int = typer.Option(42, "--seed", help="Random seed; the same seed gives the same market."),
     start: str = typer.Option("2020-01-02", "--start", help="First trading day."),
-    tail_weeks: int = typer.Option(
-        DEFAULT_TAIL_WEEKS, "--tail-weeks", min=0,
-        help="Weeks of market data kept hidden ahead of a replay clock set at the opening of the weekly round "
-        "that many weeks before the last day (revealed by `metasignal clock advance`); 0: no replay clock (a live store).",
+    tail_weeks: Optional[int] = typer.Option(
+        None, "--tail-weeks", min=0,
+        help=f"Weeks of market data kept hidden ahead of a replay clock set at the opening of the weekly round "
+        f"that many weeks before the last day (revealed by `metasignal clock advance`); 0: no replay clock (a live "
+        f"store). Default {DEFAULT_TAIL_WEEKS}, or half the weeks of a shorter market.",
     ),
 ) -> None:
     """Fill the store with the synthetic market (offline, deterministic), derive everything and set
@@ -38,7 +40,9 @@ def generate_command(
     from metasignal.data.synthetic import SyntheticConfig
 
     config = SyntheticConfig(n_tickers=tickers, years=years, seed=seed, start=start)
-    if tail_weeks and tail_weeks >= config.n_days // 5:
+    if tail_weeks is None:
+        tail_weeks = min(DEFAULT_TAIL_WEEKS, config.n_days // 10)
+    elif tail_weeks and tail_weeks >= config.n_days // 5:
         raise DataValidationError(f"--tail-weeks {tail_weeks} leaves no past: the market has about "
                                   f"{config.n_days // 5} weeks (lower it, or add --years)")
     began = time.perf_counter()

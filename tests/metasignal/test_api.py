@@ -1,4 +1,8 @@
-"""The HTTP upload API, exercised with FastAPI's TestClient on a temporary store."""
+"""The HTTP upload API, exercised with FastAPI's TestClient on a temporary store.
+
+The store's replay clock is at the opening of the round of Friday 2024-01-05 (2024-01-06 12:00
+UTC; deadline 2024-01-07 14:00 UTC): uploads are stamped then and go to that round.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from metasignal.api import create_app
+from metasignal.data.clock import Clock
+from metasignal.data.store import Store
 from metasignal.errors import StoreError
+from metasignal.signals.round_calendar import RoundCalendar
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 
 MEMBERS = list(universe_members(DAYS[-1]))
+ROUND = RoundCalendar().round_of("2024-01-05")
+ON_TIME = {"status": "on_time", "deadline": "2024-01-07T14:00:00Z", "queued_for": None}
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     path = tmp_path_factory.mktemp("api") / "template.duckdb"
-    build_store(path).close()
+    with build_store(path) as store:
+        store.set_clock(Clock("replay", ROUND.opens))
     return path
 
 
@@ -38,9 +48,10 @@ def client(db):
         yield test_client
 
 
-def _upload(client, data: bytes, *, model="alpha", date=None, filename="sub.csv"):
-    form = {} if date is None else {"date": str(date)}
-    return client.post(f"/models/{model}/submissions", files={"file": (filename, data, "text/csv")}, data=form)
+def _upload(client, data: bytes, *, model="alpha", date=None, filename="sub.csv", form=None, params=None):
+    form = dict(form or {}, **({} if date is None else {"date": str(date)}))
+    return client.post(f"/models/{model}/submissions", files={"file": (filename, data, "text/csv")}, data=form,
+                       params=params)
 
 
 def _counts(client) -> tuple[int, int]:
@@ -50,7 +61,25 @@ def _counts(client) -> tuple[int, int]:
 
 def test_health_names_the_store_and_last_day(client, db):
     body = client.get("/health").json()
-    assert body == {"status": "ok", "store": str(db), "last_trading_day": "2024-01-10"}
+    assert body == {"status": "ok", "store": str(db), "last_trading_day": "2024-01-05"}
+
+
+def test_clock_names_the_open_round(client):
+    assert client.get("/clock").json() == {
+        "mode": "replay", "now": "2024-01-06T12:00:00Z", "visible_through": "2024-01-05", "schedule": "weekly",
+        "open_round": {"round": "2024-01-05", "opens": "2024-01-06T12:00:00Z", "deadline": "2024-01-07T14:00:00Z"},
+        "next_round": None,
+    }
+
+
+def test_clock_names_the_next_round_when_none_is_open(db):
+    with Store.open(db) as store:
+        store.set_clock(Clock("replay", pd.Timestamp("2024-01-08 09:00")))
+    with TestClient(create_app(db)) as client:
+        body = client.get("/clock").json()
+    assert body["open_round"] is None and body["visible_through"] == "2024-01-07"
+    assert body["next_round"] == {"round": "2024-01-12", "opens": "2024-01-13T12:00:00Z",
+                                  "deadline": "2024-01-14T14:00:00Z"}
 
 
 def test_create_and_list_models(client):
@@ -77,8 +106,9 @@ def test_upload_returns_the_receipt_and_stores_it(client):
     receipt = response.json()
     assert receipt["model"] == "alpha" and receipt["n_accepted"] == 120 and receipt["n_dropped"] == 1
     assert receipt["dropped_ids"] == ["NOPE US"] and receipt["id_column"] == "numerai_ticker"
+    assert receipt["uploaded_at"] == "2024-01-06T12:00:00"
     assert receipt["dates"] == [{"date": "2024-01-05", "version": 1, "new_version": True, "n_accepted": 120,
-                                 "n_dropped": 1}]
+                                 "n_dropped": 1, **ON_TIME}]
     listed = client.get("/models/alpha/submissions").json()
     assert [(r["date"], r["version"], r["current"], r["source"]) for r in listed] == [("2024-01-05", 1, True, "sub.csv")]
     signal = client.get("/models/alpha/submissions/2024-01-05").json()
@@ -87,24 +117,62 @@ def test_upload_returns_the_receipt_and_stores_it(client):
     assert all(abs(signal[t] - expected[t]) < 1e-15 for t in expected)
 
 
-def test_upload_defaults_to_last_trading_day_and_reuploads_version(client):
+def test_upload_defaults_to_the_open_round_and_reuploads_version(client):
     first = _upload(client, submission_csv(MEMBERS[:120])).json()
     again = _upload(client, submission_csv(MEMBERS[:120])).json()
     changed = _upload(client, submission_csv(MEMBERS[:120], np.linspace(1, 0, 120))).json()
-    assert [r["dates"][0]["date"] for r in (first, again, changed)] == ["2024-01-10"] * 3
+    assert [r["dates"][0]["date"] for r in (first, again, changed)] == ["2024-01-05"] * 3
+    assert {r["dates"][0]["status"] for r in (first, again, changed)} == {"on_time"}
     assert [(r["dates"][0]["version"], r["dates"][0]["new_version"]) for r in (first, again, changed)] == [
         (1, True), (1, False), (2, True)]
     current = client.get("/models/alpha/submissions", params={"current_only": True}).json()
     assert [r["version"] for r in current] == [2]
-    old = client.get("/models/alpha/submissions/2024-01-10", params={"version": 1}).json()
+    assert current[0]["status"] == "on_time" and current[0]["deadline"] == "2024-01-07T14:00:00"
+    old = client.get("/models/alpha/submissions/2024-01-05", params={"version": 1}).json()
     assert old[MEMBERS[0]] == 0.0
 
 
 def test_parquet_upload(client):
     buffer = io.BytesIO()
     pd.DataFrame({"numerai_ticker": MEMBERS[:110], "prediction": np.linspace(0, 1, 110)}).to_parquet(buffer)
-    response = _upload(client, buffer.getvalue(), filename="sub.parquet", date="2024-01-03")
+    response = _upload(client, buffer.getvalue(), filename="sub.parquet")
     assert response.status_code == 201 and response.json()["n_accepted"] == 110
+
+
+@pytest.mark.parametrize("how", ["form", "query"])
+def test_backfill_flag_stores_research_history(client, how):
+    data = submission_csv(MEMBERS[:110], date=DAYS[1]) + submission_csv(MEMBERS[:110], date=DAYS[2]).split(b"\n", 1)[1]
+    refused = _upload(client, data)
+    assert refused.status_code == 422 and "backfill" in refused.json()["error"]
+    flag = {"backfill": "true"}
+    response = _upload(client, data, **({"form": flag} if how == "form" else {"params": flag}))
+    assert response.status_code == 201, response.text
+    assert [(d["date"], d["status"], d["deadline"]) for d in response.json()["dates"]] == [
+        ("2024-01-02", "backfill", None), ("2024-01-03", "backfill", None)]
+
+
+def test_bad_backfill_flag_is_422(client):
+    response = _upload(client, submission_csv(MEMBERS[:120]), form={"backfill": "maybe"})
+    assert response.status_code == 422 and "backfill must be true or false" in response.json()["error"]
+
+
+def test_round_errors_are_422_one_line_and_store_nothing(client, db):
+    response = _upload(client, submission_csv(MEMBERS[:120]), date="2024-01-04")
+    body = response.json()
+    assert response.status_code == 422 and "\n" not in body["error"]
+    assert "2024-01-04 is not a round" in body["error"] and "the open round is 2024-01-05" in body["error"]
+    assert _counts(client) == (0, 0)
+
+
+def test_late_upload_is_queued_for_the_next_round(db):
+    with Store.open(db) as store:
+        store.set_clock(Clock("replay", pd.Timestamp("2024-01-08 09:00")))
+    with TestClient(create_app(db)) as client:
+        client.post("/models", json={"name": "alpha"})
+        response = _upload(client, submission_csv(MEMBERS[:120]), date="2024-01-05")
+    assert response.status_code == 201, response.text
+    entry = response.json()["dates"][0]
+    assert (entry["status"], entry["deadline"], entry["queued_for"]) == ("late", "2024-01-07T14:00:00Z", "2024-01-12")
 
 
 @pytest.mark.parametrize(
@@ -143,6 +211,8 @@ def test_bad_date_field_is_422(client):
     assert response.status_code == 422 and response.json()["rule"] == "bad_date"
     weekend = _upload(client, submission_csv(MEMBERS[:120]), date="2024-01-06")
     assert weekend.status_code == 422 and "not a trading day" in weekend.json()["error"]
+    hidden = _upload(client, submission_csv(MEMBERS[:120]), date="2024-01-09")
+    assert hidden.status_code == 422 and "covers 2024-01-01 to 2024-01-05" in hidden.json()["error"]
 
 
 def test_missing_file_field_is_422(client):
