@@ -12,6 +12,14 @@ earns returns from the next day on. A decision dated on a non-trading day trades
 of the ``max(L, 1)``-th trading day after it. When two decisions land on the same trading day
 the later one wins; decisions that would trade after the last return date are dropped.
 
+Per-name lags. ``lag`` may also be a Series ticker -> ``L`` (markets close at different UTC
+times, so one decision reaches each market at its own close). The rule above then applies to
+each name with its own ``L``: a decision trades name ``i`` on the execution day of ``L_i``,
+the later decision wins per name, and a decision is dropped for a name whose execution day
+would fall after the last return date. On a day when only some names execute, only those
+names move to their targets (step 3 below); the others keep their holdings, as untradable
+names do. A single int lag is the special case in which every name executes on every trade day.
+
 One day ``d`` of the simulation, in order (amounts in dollars):
 
 1. positions held overnight earn the day's return, ``h_i *= 1 + r_i``; the cash leg
@@ -20,9 +28,10 @@ One day ``d`` of the simulation, in order (amounts in dollars):
 2. a held name whose return is NaN is closed at its last price (the previous close): its value
    moves to cash at no cost. This is how delistings (returns that end) are handled; a halted
    name is treated the same way and can be bought again at the next rebalance;
-3. on a trade day, tradable names (non-NaN return that day and, when impact is charged,
-   positive dollar volume) move to ``target_i * equity`` where ``equity`` is the value after
-   step 1-2; other names keep their holding. The trade ``x`` pays spread and impact from the
+3. on a trade day, the names executing that day (all names for an int lag) that are tradable
+   (non-NaN return that day and, when impact is charged, positive dollar volume) move to
+   ``target_i * equity`` where ``equity`` is the value after step 1-2; other names keep their
+   holding. The trade ``x`` pays spread and impact from the
    ``TransactionCostModel`` evaluated with that day's realized ``volatility`` and dollar
    ``volume``; costs are paid from cash, so held weights after trading are
    ``target * equity_before_costs / equity_after_costs``.
@@ -67,11 +76,17 @@ class SimulationResult:
     weights: held weights (date x ticker), end of day after trading, fractions of equity.
     targets: target weights (execution date x ticker) actually sent to the market, 0 where the
         decision row had no value; ``decision_dates`` maps each execution date to its decision.
+        With per-name lags a row is a day on which at least one name executes: names not
+        executing that day are NaN, and ``decision_dates`` gives the latest decision executed
+        that day (each name's value comes from its own decision, the latest one for its lag).
     turnover: one-way ``0.5 * sum |trade| / equity before trading`` per day (0 on non-trade
         days): the same definition as the optimizer's ``TurnoverLimit`` and exposure report.
     costs: columns ``spread``, ``impact``, ``borrow`` as fractions of previous equity.
     exposure: columns ``long``, ``short`` (both >= 0), ``gross`` = long + short,
         ``net`` = long - short, fractions of end-of-day equity.
+    lag: the int lag, or for per-name lags an int Series ticker -> trading days over the
+        columns of ``returns``; names with no target that the given Series left out get its
+        smallest lag (they never trade).
     """
 
     gross_returns: pd.Series
@@ -85,7 +100,7 @@ class SimulationResult:
     costs: pd.DataFrame
     exposure: pd.DataFrame
     capital: float
-    lag: int
+    lag: int | pd.Series
     periods_per_year: float = field(default=TRADING_DAYS_PER_YEAR)
 
     def metrics(self) -> dict[str, float]:
@@ -156,6 +171,49 @@ def _check_lag(lag) -> None:
         raise DataValidationError(f"lag must be a whole number of trading days >= 0, got {lag!r}.")
 
 
+def _lag_series(lag: pd.Series) -> pd.Series:
+    """A per-name lag (ticker -> trading days) checked and as int64; raises
+    ``DataValidationError`` for duplicate tickers or a value that is not a whole number >= 0."""
+    if lag.index.has_duplicates:
+        raise DataValidationError(
+            f"the lag Series lists ticker {lag.index[lag.index.duplicated()][0]!r} twice."
+        )
+    if pd.api.types.is_bool_dtype(lag) or not pd.api.types.is_numeric_dtype(lag):
+        raise DataValidationError(
+            f"the lag Series must hold whole numbers of trading days, not {lag.dtype} values."
+        )
+    values = lag.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if bad.any():
+        where = int(np.flatnonzero(bad)[0])
+        raise DataValidationError(
+            f"the lag of ticker {lag.index[where]!r} must be a whole number of trading days "
+            f">= 0, got {lag.iloc[where]}."
+        )
+    return pd.Series(values.astype(np.int64), index=lag.index, name="lag")
+
+
+def _lags_by_name(lag: int | pd.Series, tickers: pd.Index, required: pd.Index) -> np.ndarray:
+    """The lag of each of ``tickers`` (n,) int64. For a Series every ticker of ``required``
+    (those with a target) must be covered; the others get the Series' smallest lag."""
+    if not isinstance(lag, pd.Series):
+        _check_lag(lag)
+        return np.full(len(tickers), int(lag), dtype=np.int64)
+    lag = _lag_series(lag)
+    if lag.empty:
+        raise DataValidationError("the lag Series is empty: give a lag per ticker.")
+    missing = required.difference(lag.index)
+    if len(missing):
+        raise DataValidationError(
+            f"the lag Series has no lag for ticker {missing[0]!r}, which has a target "
+            f"({len(missing)} such ticker(s))."
+        )
+    by_name = lag.reindex(tickers)
+    fill = by_name.min() if by_name.notna().any() else lag.min()
+    return by_name.fillna(fill).to_numpy(dtype=np.int64)
+
+
 def execution_dates(
     decisions: pd.DatetimeIndex, trading_days: pd.DatetimeIndex, lag: int
 ) -> pd.Series:
@@ -163,8 +221,14 @@ def execution_dates(
 
     Applies the timing rule of the module docstring (``lag`` trading days after a decision on
     a trading day; the ``max(lag, 1)``-th trading day after a decision on a non-trading day);
-    keeps the latest decision per execution date and drops decisions past the data.
+    keeps the latest decision per execution date and drops decisions past the data. ``lag``
+    is one int: for per-name lags call it once per lag value (``SimulationResult.targets``
+    shows which names executed on each day).
     """
+    if isinstance(lag, pd.Series):
+        raise DataValidationError(
+            "execution_dates takes one int lag; call it once per lag value for per-name lags."
+        )
     _check_lag(lag)
     decisions = pd.DatetimeIndex(decisions)
     trading_days = pd.DatetimeIndex(trading_days)
@@ -190,6 +254,26 @@ def _execution_schedule(
     return execution[last], order[last]
 
 
+def _name_schedule(
+    decisions: pd.DatetimeIndex, trading_days: pd.DatetimeIndex, lags: np.ndarray,
+    target_values: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The schedule of per-name lags ``lags`` (n,): (execution rows of ``trading_days``
+    (k,), the latest decision position executed on each (k,), targets (k x n, NaN where the
+    name does not execute that day), executes (k x n bool)). One schedule per distinct lag."""
+    values, group = np.unique(lags, return_inverse=True)
+    schedules = [_execution_schedule(decisions, trading_days, int(value)) for value in values]
+    rows = np.unique(np.concatenate([execution for execution, _ in schedules]))
+    chosen = np.full((len(rows), len(values)), -1, dtype=np.int64)  # decision per (row, lag value)
+    for column, (execution, order) in enumerate(schedules):
+        chosen[rows.searchsorted(execution), column] = order
+    by_name = chosen[:, group]
+    executes = by_name >= 0
+    picked = target_values[np.maximum(by_name, 0), np.arange(len(lags))]
+    targets = np.where(executes, picked, np.nan)
+    return rows, chosen.max(axis=1), targets, executes
+
+
 def _aligned(frame: pd.DataFrame | None, index, columns, name: str) -> np.ndarray | None:
     if frame is None:
         return None
@@ -203,7 +287,7 @@ def simulate(
     weights: pd.DataFrame | pd.Series,
     returns: pd.DataFrame,
     *,
-    lag: int = EXECUTION_LAG,
+    lag: int | pd.Series = EXECUTION_LAG,
     costs: TransactionCostModel | None = None,
     borrow: BorrowCostModel | None = None,
     volume: pd.DataFrame | None = None,
@@ -216,7 +300,11 @@ def simulate(
     weights: target weights per decision date (date x ticker, fractions of equity), or a Series
         indexed by (date, ticker). Every ticker must be a column of ``returns``.
     returns: daily simple returns (date x ticker); NaN = not trading.
-    lag: trading days between decision and execution (>= 0).
+    lag: trading days between decision and execution (>= 0): one int for every name, or a
+        Series ticker -> whole number of days (per-name lags, e.g. 2 for Asian names, 1 for US
+        ones); it must cover every ticker with a nonzero target (others may be left out).
+        Each name follows the timing rule with its own lag; on a day only some names execute,
+        only they trade (see the module docstring).
     costs: spread + impact model (the optimizer's); None = free trading.
     borrow: borrow fee on shorts held overnight; None = free shorting. Per-name arrays in both
         models follow the column order of ``returns``.
@@ -228,24 +316,29 @@ def simulate(
     capital: starting equity in dollars; default ``costs.capital`` when a cost model is given
         (the capital the impact term was calibrated for), else 1.0.
     """
-    trading_days, weights = _checked_frames(weights, returns, lag)
+    trading_days, weights = _checked_frames(weights, returns)
     decisions = pd.DatetimeIndex(weights.index)
     target_values = weights.to_numpy(dtype=float)
+    tickers = returns.columns
+    traded = tickers[(target_values != 0).any(axis=0)]
+    lags = _lags_by_name(lag, tickers, traded)
     charge_impact = costs is not None and costs.impact != 0
     _require_impact_inputs(charge_impact, volume, volatility)
     capital = _starting_capital(capital, costs)
     start = _first_row(trading_days, decisions)
     days = trading_days[start:]
-    tickers = returns.columns
     if charge_impact:
-        _check_impact_columns(tickers[(target_values != 0).any(axis=0)], volume, volatility)
-    execution_rows, decision_rows = _execution_schedule(decisions, trading_days, lag)
+        _check_impact_columns(traded, volume, volatility)
+    execution_rows, decision_rows, targets, executes = _name_schedule(
+        decisions, trading_days, lags, target_values
+    )
     execution_rows = execution_rows - start
 
     state = _run(
         ret=returns.to_numpy(dtype=float)[start:],
-        targets=target_values,
-        target_on_day=dict(zip(execution_rows.tolist(), decision_rows.tolist())),
+        targets=targets,
+        executes=executes,
+        target_on_day={day: k for k, day in enumerate(execution_rows.tolist())},
         costs=costs,
         charge_impact=charge_impact,
         borrow=borrow,
@@ -256,17 +349,17 @@ def simulate(
         days=days,
     )
     schedule = pd.Series(decisions[decision_rows], index=days[execution_rows], name="decision_date")
-    targets = target_values[decision_rows]
-    return _simulation_result(state, days, tickers, targets, schedule, capital, int(lag))
+    if isinstance(lag, pd.Series):
+        lag = pd.Series(lags, index=tickers, name="lag")
+    return _simulation_result(state, days, tickers, targets, schedule, capital, lag)
 
 
 def _checked_frames(
-    weights: pd.DataFrame | pd.Series, returns: pd.DataFrame, lag
+    weights: pd.DataFrame | pd.Series, returns: pd.DataFrame
 ) -> tuple[pd.DatetimeIndex, pd.DataFrame]:
     """(trading days of ``returns``, target weights aligned to its columns); raises on bad input."""
     if not isinstance(returns, pd.DataFrame):
         raise DataValidationError("returns must be a DataFrame (date x ticker) of daily returns.")
-    _check_lag(lag)
     trading_days = _check_dates(returns, "returns")
     weights = align_weights(weights, returns.columns)
     if len(weights.index) == 0:
@@ -313,10 +406,11 @@ def _check_impact_columns(traded: pd.Index, volume, volatility) -> None:
 
 def _simulation_result(
     state: dict[str, np.ndarray], days: pd.DatetimeIndex, tickers: pd.Index, targets: np.ndarray,
-    schedule: pd.Series, capital: float, lag: int,
+    schedule: pd.Series, capital: float, lag: int | pd.Series,
 ) -> SimulationResult:
-    """Wrap the day loop's arrays; ``schedule``: execution date -> decision date of each trade,
-    ``targets``: the matching target rows (fractions of equity)."""
+    """Wrap the day loop's arrays; ``schedule``: execution date -> (latest) decision date of
+    each trade day, ``targets``: the matching target rows (fractions of equity, NaN for names
+    not executing that day)."""
     long = np.clip(state["held"], 0.0, None).sum(axis=1)
     short = -np.clip(state["held"], None, 0.0).sum(axis=1)
     return SimulationResult(
@@ -337,7 +431,7 @@ def _simulation_result(
             index=days,
         ),
         capital=float(capital),
-        lag=int(lag),
+        lag=lag if isinstance(lag, pd.Series) else int(lag),
     )
 
 
@@ -405,6 +499,7 @@ def _run(
     *,
     ret: np.ndarray,
     targets: np.ndarray,
+    executes: np.ndarray,
     target_on_day: dict[int, int],
     costs: TransactionCostModel | None,
     charge_impact: bool,
@@ -417,6 +512,8 @@ def _run(
 ) -> dict[str, np.ndarray]:
     """The day loop: state is (positions h in dollars, cash, equity); work per day is numpy.
 
+    ``targets`` and ``executes`` (trade days x names): each trade day's targets (fractions of
+    equity) and the names executing that day; ``target_on_day``: day row -> trade-day row.
     Returns the daily fields of :data:`_DAILY_FIELDS` (n_days,) and ``held`` (n_days x names,
     fractions of end-of-day equity).
     """
@@ -437,8 +534,10 @@ def _run(
         interest_rate = cash_daily if d > 0 else 0.0  # capital arrives at the first close
         flows = _hold_overnight(book, day_return[d], trading[d], borrow, interest_rate)
         if d in target_on_day:
-            target = targets[target_on_day[d]]
-            flows = _trade_to_targets(book, target, flows, pricing, d, trading[d], days[d])
+            k = target_on_day[d]
+            flows = _trade_to_targets(
+                book, targets[k], executes[k], flows, pricing, d, trading[d], days[d]
+            )
         _record(out, d, start_equity, flows, book)
         held[d] = book.h / book.equity
     out["held"] = held
@@ -466,17 +565,18 @@ def _hold_overnight(
 
 
 def _trade_to_targets(
-    book: _Book, target: np.ndarray, flows: _DayFlows, pricing: _Pricing, d: int,
-    trading: np.ndarray, date: pd.Timestamp,
+    book: _Book, target: np.ndarray, executes: np.ndarray, flows: _DayFlows, pricing: _Pricing,
+    d: int, trading: np.ndarray, date: pd.Timestamp,
 ) -> _DayFlows:
-    """Step 3 on day ``d`` (``date``): tradable names move to ``target * equity`` (target in
-    fractions of equity) at the close; spread and impact are paid from cash."""
+    """Step 3 on day ``d`` (``date``): tradable names among those that execute today
+    (``executes``) move to ``target * equity`` (target in fractions of equity) at the close;
+    spread and impact are paid from cash."""
     if book.equity <= 0:
         raise BankruptcyError(
             f"equity fell to {book.equity:.6g} before trading on {date.date()}; "
             "the simulation cannot continue."
         )
-    new_h = np.where(pricing.tradable(d, trading), target * book.equity, book.h)
+    new_h = np.where(pricing.tradable(d, trading) & executes, target * book.equity, book.h)
     trade = new_h - book.h
     spread_cost, impact_cost = pricing.cost(d, trade)
     turnover = 0.5 * float(np.abs(trade).sum()) / book.equity

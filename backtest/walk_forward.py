@@ -17,7 +17,16 @@ For each rebalance date ``t`` on the schedule:
 
 then :func:`metasignal.backtest.simulate` trades the targets with the execution lag and the
 same cost models (spread, impact, borrow) as the optimizer. Rebalance dates whose trade would
-fall after ``end`` are skipped. :func:`save_walk_forward` writes the data outputs (the HTML
+fall after ``end`` (with the largest lag) are skipped.
+
+Per-name lags. ``WalkForwardSettings.lag`` may be a Series ticker -> trading days (names
+trade at the first close of their own market): it must cover every classified security, and
+the simulation trades each name with its own lag. The book of step 4 is then the zero-cost
+simulation's book at the close of ``t``, carried day by day: each name holds a decision's
+target from its own execution row on (drifted after), and until then what it held before
+(a name whose trade is still pending at ``t`` counts with its current holding). With one int
+lag, a target still pending at ``t`` counts as held as it is (it will be by the time the new
+decision trades); a Series with a single value over those securities is that int lag. :func:`save_walk_forward` writes the data outputs (the HTML
 report is drawn by ``metasignal.reports.walk_forward``); :func:`vectorbt_difference` replays
 the targets through vectorbt.
 
@@ -44,7 +53,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, simulate
+from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, _lag_series, simulate
 from metasignal.backtest.outputs import write_outputs
 from metasignal.data import atomic_write
 from metasignal.data.blas import limits_blas_threads
@@ -93,11 +102,13 @@ class WalkForwardSettings:
 
     rebalance: "daily", "weekly" (last trading day of each week), "monthly" (last trading day
     of each month), or explicit trading days; lag: trading days between a decision (after the
-    close of ``t``) and its execution (at a close), see :func:`metasignal.backtest.simulate`.
+    close of ``t``) and its execution (at a close), see :func:`metasignal.backtest.simulate`:
+    one int, or a Series ticker -> whole number of days (per-name lags, kept as an int64
+    copy; Python only, the TOML table takes an int).
     """
 
     rebalance: str | tuple[pd.Timestamp, ...] = "weekly"
-    lag: int = EXECUTION_LAG
+    lag: int | pd.Series = EXECUTION_LAG
 
     def __post_init__(self) -> None:
         if isinstance(self.rebalance, str):
@@ -107,17 +118,42 @@ class WalkForwardSettings:
                 )
         else:
             object.__setattr__(self, "rebalance", tuple(pd.DatetimeIndex(self.rebalance)))
-        if isinstance(self.lag, bool) or not isinstance(self.lag, (int, np.integer)) or self.lag < 0:
+        if isinstance(self.lag, pd.Series):
+            try:
+                lag = _lag_series(self.lag)
+            except DataValidationError as error:
+                raise ConfigurationError(f"backtest lag: {error}") from error
+            if lag.empty:
+                raise ConfigurationError("backtest lag: the lag Series is empty")
+            object.__setattr__(self, "lag", lag)
+        elif isinstance(self.lag, bool) or not isinstance(self.lag, (int, np.integer)) or self.lag < 0:
             raise ConfigurationError(
-                f"backtest lag must be a whole number of trading days >= 0, got {self.lag!r}")
+                f"backtest lag must be a whole number of trading days >= 0 (or a Series ticker -> days), "
+                f"got {self.lag!r}")
+
+    def _key(self) -> tuple:
+        lag = ("per-name", tuple(self.lag.sort_index().items())) if isinstance(self.lag, pd.Series) else self.lag
+        return self.rebalance, lag
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WalkForwardSettings):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     @classmethod
     def from_mapping(cls, values: dict) -> "WalkForwardSettings":
-        """Settings from a mapping (e.g. the ``[backtest]`` TOML table); unknown keys are an error."""
+        """Settings from a mapping (e.g. the ``[backtest]`` TOML table); unknown keys are an error.
+        The lag here is one int (per-name lags are given in Python)."""
         unknown = sorted(set(values) - {"rebalance", "lag"})
         if unknown:
             raise ConfigurationError(
                 f"unknown backtest setting(s) {', '.join(unknown)}: known are lag, rebalance")
+        if isinstance(values.get("lag"), pd.Series):
+            raise ConfigurationError("the [backtest] lag is one whole number of trading days; "
+                                     "give per-name lags as WalkForwardSettings(lag=Series)")
         return cls(**values)
 
 
@@ -278,16 +314,25 @@ def signal_history(frame: pd.DataFrame) -> SignalSource:
 
 
 class _Book:
-    """The previous target as the simulation holds it: ``weights`` bought at the close of day
-    ``executed`` (a row of the panels), then carried day by day with zero costs."""
+    """The previous target as the simulation holds it with one int ``lag``: ``weights`` bought
+    at the close of day ``executed`` (a row of the panels, the decision's row + ``lag``), then
+    carried day by day with zero costs. Nothing is held before the first decision."""
 
-    def __init__(self, weights: np.ndarray, executed: int):
-        self.weights, self.executed = weights, executed
+    def __init__(self, n_names: int, lag: int):
+        self.n_names, self.lag = n_names, lag
+        self.weights: np.ndarray | None = None
+        self.executed = -1
+
+    def decided(self, target: np.ndarray, row: int) -> None:
+        """Record the target (n,) decided at the close of day ``row``."""
+        self.weights, self.executed = target, row + self.lag
 
     def at(self, row: int, returns: np.ndarray, date: pd.Timestamp) -> np.ndarray:
         """Weights at the close of day ``row``: positions grow with their returns, a name without
         a return is closed at its last price (its value moves to cash), as in ``simulate``.
         A target not executed yet (``executed >= row``) is returned as it is."""
+        if self.weights is None:
+            return np.zeros(self.n_names)
         held = self.weights.copy()
         cash = 1.0 - held.sum()
         for day in range(self.executed + 1, row + 1):
@@ -303,6 +348,77 @@ class _Book:
         return held / equity
 
 
+class _NameBook:
+    """The zero-cost simulation's book with per-name ``lags`` (n,), carried day by day: dollars
+    per name ``held`` and ``cash`` (equity 1 at the first decision). A decided target moves
+    each name to ``target * equity`` at the close of its own execution row (decision row + its
+    lag) if it trades that day; until then the name keeps what it held; the later decision wins
+    when two execute a name on the same day. ``pending``: (target, execution rows) not done."""
+
+    def __init__(self, lags: np.ndarray):
+        self.lags = lags
+        self.held = np.zeros(len(lags))
+        self.cash = 1.0
+        self.row: int | None = None  # the day the book stands at (close)
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def decided(self, target: np.ndarray, row: int) -> None:
+        """Record the target (n,) decided at the close of day ``row``."""
+        self.pending.append((target, row + self.lags))
+
+    def at(self, row: int, returns: np.ndarray, date: pd.Timestamp) -> np.ndarray:
+        """Weights (fractions of equity) at the close of day ``row`` (>= the last call's row)."""
+        start = row if self.row is None else self.row
+        for day in range(start + 1, row + 1):
+            self._close(day, returns[day])
+        self.row = row
+        equity = self.cash + self.held.sum()
+        if not equity > 0:
+            raise BankruptcyError(
+                f"the backtest book lost all its equity by {date.date()}; returns are undefined")
+        return self.held / equity
+
+    def _close(self, day: int, day_returns: np.ndarray) -> None:
+        """One day as in ``simulate`` with zero costs: drift, close names without a return, then
+        the names executing at this close trade to their targets."""
+        trading = ~np.isnan(day_returns)
+        stopped = ~trading & (self.held != 0.0)
+        self.cash += self.held[stopped].sum()
+        self.held[stopped] = 0.0
+        self.held[trading] *= 1.0 + day_returns[trading]
+        if not self.pending:
+            return
+        equity = self.cash + self.held.sum()  # zero-cost trades leave it unchanged
+        for target, execution in self.pending:  # in decision order: the later one wins
+            now = (execution == day) & trading
+            bought = target[now] * equity
+            self.cash -= (bought - self.held[now]).sum()
+            self.held[now] = bought
+        self.pending = [(target, execution) for target, execution in self.pending if execution.max() > day]
+
+
+def _largest_lag(lag: int | pd.Series) -> int:
+    return int(lag.max()) if isinstance(lag, pd.Series) else int(lag)
+
+
+def _lag_text(lag: int | pd.Series) -> str:
+    return f"up to {int(lag.max())}" if isinstance(lag, pd.Series) else str(lag)
+
+
+def _grid_lags(lag: int | pd.Series, tickers: pd.Index) -> int | np.ndarray:
+    """The lag of the securities the backtest can hold (``tickers``): the int, or (n,) int64 for
+    a Series, which must cover every one of them; a Series with a single value there is that int."""
+    if not isinstance(lag, pd.Series):
+        return int(lag)
+    missing = tickers.difference(lag.index)
+    if len(missing):
+        raise DataValidationError(
+            f"the lag Series has no lag for ticker {missing[0]!r}, a security the backtest can hold "
+            f"({len(missing)} such ticker(s))")
+    lags = lag.reindex(tickers).to_numpy(dtype=np.int64)
+    return int(lags[0]) if len(lags) and (lags == lags[0]).all() else lags
+
+
 def _day(value, name: str) -> pd.Timestamp:
     try:
         day = pd.Timestamp(value)
@@ -316,8 +432,8 @@ def _day(value, name: str) -> pd.Timestamp:
 def backtest_days(store: Store, start, end, settings: WalkForwardSettings = WalkForwardSettings()
                   ) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
     """(trading days in ``[start, end]``, rebalance dates among them that trade by ``end`` after
-    the lag); one-line errors for dates that do not parse, ``start`` after ``end`` or fewer than 2
-    trading days."""
+    the lag, the largest one for per-name lags); one-line errors for dates that do not parse,
+    ``start`` after ``end`` or fewer than 2 trading days."""
     start, end = _day(start, "start"), _day(end, "end")
     if start > end:
         raise DataValidationError(f"the backtest start {start.date()} is after its end {end.date()}")
@@ -326,15 +442,16 @@ def backtest_days(store: Store, start, end, settings: WalkForwardSettings = Walk
         raise StoreError(f"the store has {len(days)} trading day(s) between {start.date()} and {end.date()}; "
                          "a backtest needs at least 2")
     scheduled = rebalance_dates(days, settings.rebalance)
-    trades_in_time = days.get_indexer(scheduled) + settings.lag < len(days)  # decisions that trade by ``end``
+    # decisions that trade every name by ``end``
+    trades_in_time = days.get_indexer(scheduled) + _largest_lag(settings.lag) < len(days)
     dates = scheduled[trades_in_time]
     if not trades_in_time.all():
         late = scheduled[~trades_in_time]
-        logger.debug("skipping %d rebalance date(s) that would trade after %s with lag %d: %s",
-                     len(late), end.date(), settings.lag, ", ".join(str(d.date()) for d in late))
+        logger.debug("skipping %d rebalance date(s) that would trade after %s with lag %s: %s",
+                     len(late), end.date(), _lag_text(settings.lag), ", ".join(str(d.date()) for d in late))
     if len(dates) == 0:
         raise StoreError(f"no rebalance date between {start.date()} and {end.date()} trades by the end "
-                         f"with lag {settings.lag}")
+                         f"with lag {_lag_text(settings.lag)}")
     return days, dates
 
 
@@ -355,11 +472,12 @@ def run_walk_forward(
     started = time.perf_counter()
     days, dates = backtest_days(store, start, end, settings)
     panels = MarketPanels(store, days[0], days[-1], portfolio.risk_lookback)
+    lags = _grid_lags(settings.lag, panels.tickers[panels.classified])
     signal = signal or submissions_signal(store, portfolio)
     history = _factor_history(panels)
     history_seconds = time.perf_counter() - started
     rebalancer = _Rebalancer(panels, history, signal, portfolio)
-    targets, solves = rebalancer.run(dates, settings.lag, progress)
+    targets, solves = rebalancer.run(dates, lags, progress)
     rebalance_seconds = time.perf_counter() - started - history_seconds
 
     began = time.perf_counter()
@@ -400,23 +518,24 @@ class _Rebalancer:
         self.risk_config = portfolio.risk_config()
         self.solve_seconds = 0.0
 
-    def run(self, dates: pd.DatetimeIndex, lag: int, progress: Callable[[int], None] | None
+    def run(self, dates: pd.DatetimeIndex, lag: int | np.ndarray, progress: Callable[[int], None] | None
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(targets: date x ticker, solves: one row of diagnostics per date), fallbacks not warned."""
+        """(targets: date x ticker, solves: one row of diagnostics per date), fallbacks not warned.
+        lag: one int, or (n,) per-name lags over ``self.tickers``."""
         targets, rows = np.zeros((len(dates), len(self.tickers))), []
-        book = None
+        book = _Book(len(self.tickers), lag) if isinstance(lag, int) else _NameBook(lag)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FallbackWarning)
             for i, date in enumerate(dates):
                 row = self.panels.row(date)
                 exposures = self.panels.exposures(date)
                 view = _known_view(self.signal, date, exposures.index)
-                previous = np.zeros(len(self.tickers)) if book is None else book.at(row, self.returns, date)
+                previous = book.at(row, self.returns, date)
                 result = self._solve(date, exposures, view, previous)
                 rows.append(_diagnostics(date, result, len(exposures), self.cap.loosened))
                 _log_solve(date, result)
                 targets[i] = result.weights.reindex(self.tickers).to_numpy(dtype=float)
-                book = _Book(targets[i], row + lag)
+                book.decided(targets[i], row)
                 if progress:
                     progress(1)
         return pd.DataFrame(targets, index=dates, columns=self.tickers), pd.DataFrame(rows).set_index("date")
@@ -450,7 +569,7 @@ def _log_solve(date: pd.Timestamp, result: PortfolioResult) -> None:
 
 
 def _simulate_targets(panels: MarketPanels, targets: pd.DataFrame, portfolio: PortfolioSettings,
-                      lag: int) -> tuple[SimulationResult, pd.DataFrame]:
+                      lag: int | pd.Series) -> tuple[SimulationResult, pd.DataFrame]:
     """Trade ``targets`` from the first rebalance date to the end of the panels with the
     portfolio's cost models; (simulation, the daily returns it used)."""
     classified = panels.classified
@@ -496,10 +615,19 @@ def _diagnostics(date: pd.Timestamp, result, universe: int, over_cap: int) -> di
 
 def vectorbt_difference(result: WalkForwardResult) -> float:
     """Largest |equity difference| between ``simulate`` and vectorbt on the walk-forward's
-    targets, both with zero costs and capital 1 (vectorbt models no costs)."""
+    targets, both with zero costs and capital 1 (vectorbt models no costs). The replay trades
+    whole target rows, so per-name lags (more than one lag value) raise ``DataValidationError``."""
+    lag = result.simulation.lag
+    if isinstance(lag, pd.Series):
+        values = np.unique(lag.to_numpy())
+        if len(values) > 1:
+            raise DataValidationError(
+                "the vectorbt replay trades every name on the same day: it does not support per-name lags "
+                f"(this backtest has lags {', '.join(str(v) for v in values)})")
+        lag = int(values[0])
     from metasignal.backtest.vectorbt_check import compare_with_vectorbt
 
-    free = simulate(result.targets, result.returns, lag=result.simulation.lag, capital=1.0)
+    free = simulate(result.targets, result.returns, lag=lag, capital=1.0)
     return compare_with_vectorbt(free, result.returns)
 
 

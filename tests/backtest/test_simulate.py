@@ -399,3 +399,203 @@ def test_impact_inputs_must_cover_every_traded_name(frame):
     weights = pd.DataFrame({"A": [0.5], "B": [-0.5]}, index=days[:1])
     with pytest.raises(DataValidationError, match=f"{frame} has no column for ticker 'B'"):
         simulate(weights, returns, costs=TransactionCostModel(capital=1e6), **inputs)
+
+
+# --- per-name lags ----------------------------------------------------------------------------
+
+
+def _random_lags(seed: int, names, largest: int = 3) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(rng.integers(0, largest + 1, len(names)), index=names)
+
+
+def _assert_same_simulation(a, b) -> None:
+    """Every output of two simulations bit for bit (the lag field aside)."""
+    for name in ("gross_returns", "net_returns", "equity", "cash", "turnover", "decision_dates"):
+        pd.testing.assert_series_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    for name in ("weights", "targets", "costs", "exposure"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True)
+    assert a.capital == b.capital
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), lag=st.integers(0, 3), with_costs=st.booleans())
+def test_a_constant_lag_series_is_the_int_lag_bit_for_bit(seed, lag, with_costs):
+    returns, volume, volatility, weights = _random_market(seed, 40, 7)
+    kwargs = dict(costs=COSTS if with_costs else None, borrow=BORROW if with_costs else None,
+                  volume=volume, volatility=volatility, cash_rate=0.02)
+    by_int = simulate(weights, returns, lag=lag, **kwargs)
+    # the Series may list more tickers than the returns have
+    per_name = pd.Series(lag, index=[*returns.columns, "ELSEWHERE"])
+    by_series = simulate(weights, returns, lag=per_name, **kwargs)
+    _assert_same_simulation(by_int, by_series)
+    assert by_int.lag == lag
+    pd.testing.assert_series_equal(by_series.lag, pd.Series(lag, index=returns.columns, name="lag"))
+
+
+def test_two_lag_groups_by_hand():
+    # A trades one close after the decision, B two: on day 1 only A moves to its target.
+    returns = pd.DataFrame(
+        {"A": [0.01, 0.02, -0.01, 0.05, 0.00], "B": [-0.02, 0.01, 0.03, -0.04, 0.02]}, index=DAYS
+    )
+    weights = _one_decision(DAYS[0], A=0.5, B=-0.5)
+    result = simulate(weights, returns, lag=pd.Series({"A": 1, "B": 2}), capital=100.0)
+
+    assert list(result.targets.index) == [DAYS[1], DAYS[2]]
+    assert result.targets.loc[DAYS[1], "A"] == 0.5 and np.isnan(result.targets.loc[DAYS[1], "B"])
+    assert np.isnan(result.targets.loc[DAYS[2], "A"]) and result.targets.loc[DAYS[2], "B"] == -0.5
+    assert list(result.decision_dates) == [DAYS[0], DAYS[0]]
+    # day 1: buy 50 of A; day 2: A drifts to 49.5, equity 99.5, B is shorted at -0.5 * 99.5
+    a2, b2 = 50 * 0.99, -0.5 * 99.5
+    a3, b3 = a2 * 1.05, b2 * 0.96
+    equity = [100.0, 100.0, 99.5, 100.0 - 0.5 + (a3 - a2) + (b3 - b2)]
+    np.testing.assert_allclose(result.equity.iloc[:4], equity, rtol=1e-15)
+    np.testing.assert_allclose(result.weights.iloc[1], [0.5, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(result.weights.iloc[2], [a2 / 99.5, -0.5], rtol=1e-15)
+    np.testing.assert_allclose(result.weights.iloc[3], [a3 / equity[3], b3 / equity[3]], rtol=1e-14)
+    np.testing.assert_allclose(result.cash.iloc[:3], [100.0, 50.0, 50.0 + 49.75], rtol=1e-15)
+    np.testing.assert_allclose(result.turnover.iloc[:3], [0.0, 0.25, 49.75 / 2 / 99.5], rtol=1e-15)
+
+
+def _reference_simulation(weights, returns, lags, half_spread, capital):
+    """A plain per-day, per-name loop of the timing rule (decisions on trading days, no NaN
+    returns): (held weights, equity, cash) by day."""
+    days = returns.index
+    decision_rows = days.get_indexer(weights.index)
+    n_days, names = len(days), list(returns.columns)
+    held, cash, equity = {name: 0.0 for name in names}, capital, capital
+    out_weights, out_equity, out_cash = np.zeros((n_days, len(names))), np.zeros(n_days), np.zeros(n_days)
+    for d in range(decision_rows[0], n_days):
+        for name in names:
+            change = held[name] * returns[name].iloc[d]
+            held[name] += change
+            equity += change
+        trades = {}
+        for name in names:
+            for i, row in enumerate(decision_rows):  # in date order: the later decision wins
+                if row + lags[name] == d:
+                    trades[name] = weights[name].iloc[i] * equity
+        spread = 0.0
+        for name, new in trades.items():
+            cash -= new - held[name]
+            spread += half_spread * abs(new - held[name])
+            held[name] = new
+        cash -= spread
+        equity -= spread
+        out_weights[d] = [held[name] / equity for name in names]
+        out_equity[d], out_cash[d] = equity, cash
+    start = decision_rows[0]
+    return out_weights[start:], out_equity[start:], out_cash[start:]
+
+
+@pytest.mark.parametrize("half_spread", [0.0, 0.002])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_lag_groups_match_a_plain_reference_loop(seed, half_spread):
+    returns, _, _, weights = _random_market(seed, 30, 6, holes=False)
+    weights = weights.iloc[::2] if len(weights) > 12 else weights  # some days with overlaps, some not
+    lags = pd.Series([1, 2] * 3, index=returns.columns)  # half the names lag 1, half lag 2
+    costs = TransactionCostModel(half_spread=half_spread, impact=0.0) if half_spread else None
+    result = simulate(weights, returns, lag=lags, costs=costs, capital=100.0)
+    held, equity, cash = _reference_simulation(weights, returns, lags, half_spread, 100.0)
+    np.testing.assert_allclose(result.weights.to_numpy(), held, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(result.equity.to_numpy(), equity, rtol=1e-12)
+    np.testing.assert_allclose(result.cash.to_numpy(), cash, rtol=1e-12, atol=1e-10)
+    assert (result.costs["spread"] > 0).any() == (half_spread > 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), largest=st.integers(1, 3), with_costs=st.booleans())
+def test_each_name_trades_only_on_its_own_execution_days(seed, largest, with_costs):
+    returns, volume, volatility, weights = _random_market(seed, 40, 7)
+    lags = _random_lags(seed, returns.columns, largest)
+    result = simulate(weights, returns, lag=lags, costs=COSTS if with_costs else None,
+                      volume=volume, volatility=volatility)
+    days = result.equity.index
+    # each name's targets are exactly the int-lag schedule of its own lag
+    for lag in np.unique(lags):
+        names = lags.index[lags == lag]
+        schedule = execution_dates(weights.index, returns.index, int(lag))
+        executed = result.targets[names].notna()
+        assert (executed.nunique(axis=1) == 1).all()  # a lag's names execute together
+        assert list(executed.index[executed.iloc[:, 0]]) == list(schedule.index)
+        expected = weights.loc[schedule.to_numpy(), names].to_numpy()
+        np.testing.assert_array_equal(result.targets.loc[schedule.index, names].to_numpy(), expected)
+    assert (result.decision_dates.index == result.targets.index).all()
+    # a name's dollar holding changes by more than its drift only on its own execution days,
+    # never before the first decision's row + its lag
+    dollars = result.weights.mul(result.equity, axis=0)
+    drifted = dollars.shift(1).fillna(0.0) * (1.0 + returns.loc[days].fillna(0.0))
+    moved = (dollars - drifted).abs().gt(1e-12 * result.equity, axis=0)
+    traded = moved & returns.loc[days].notna()
+    first_row = returns.index.get_loc(weights.index[0])
+    for name in returns.columns:
+        trade_days = traded.index[traded[name]]
+        assert set(trade_days) <= set(result.targets.index[result.targets[name].notna()])
+        if len(trade_days):
+            assert returns.index.get_loc(trade_days[0]) >= first_row + lags[name]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), cash_rate=st.sampled_from([0.0, 0.03]), with_costs=st.booleans())
+def test_accounting_identities_hold_with_per_name_lags(seed, cash_rate, with_costs):
+    returns, volume, volatility, weights = _random_market(seed, 40, 7)
+    result = simulate(
+        weights, returns, lag=_random_lags(seed + 1, returns.columns),
+        costs=COSTS if with_costs else None, borrow=BORROW if with_costs else None,
+        volume=volume, volatility=volatility, cash_rate=cash_rate,
+    )
+    costs = result.costs[["spread", "impact", "borrow"]].sum(axis=1)
+    np.testing.assert_allclose(result.net_returns, result.gross_returns - costs, rtol=0, atol=1e-15)
+    assert (result.costs.to_numpy() >= 0).all()
+    compounded = result.capital * np.cumprod(1.0 + result.net_returns.to_numpy())
+    np.testing.assert_allclose(result.equity, compounded, rtol=1e-11)
+    positions = (result.weights.to_numpy() * result.equity.to_numpy()[:, None]).sum(axis=1)
+    np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
+    np.testing.assert_allclose(result.exposure["gross"], result.weights.abs().sum(axis=1), rtol=1e-12)
+
+
+def test_per_name_lags_on_a_weekend_decision_and_at_the_end_of_the_data():
+    trading_days = pd.bdate_range("2024-01-01", periods=10)
+    friday, saturday = pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-06")
+    monday, tuesday = pd.Timestamp("2024-01-08"), pd.Timestamp("2024-01-09")
+    returns = pd.DataFrame(0.0, index=trading_days, columns=["A", "B", "C"])
+    weights = pd.DataFrame({"A": [0.1, 0.2], "B": [0.3, 0.4], "C": [0.5, 0.6]},
+                           index=pd.DatetimeIndex([friday, saturday]))
+    result = simulate(weights, returns, lag=pd.Series({"A": 1, "B": 0, "C": 2}))
+    # B (lag 0) trades Friday's decision on Friday; Saturday's on Monday, the later decision
+    # winning A's Monday (Friday + 1 and Saturday + max(1, 1)); C: both on Tuesday, Saturday wins
+    expected = pd.DataFrame({"A": [np.nan, 0.2, np.nan], "B": [0.3, 0.4, np.nan], "C": [np.nan, np.nan, 0.6]},
+                            index=pd.DatetimeIndex([friday, monday, tuesday]))
+    pd.testing.assert_frame_equal(result.targets, expected, check_exact=True, check_freq=False)
+    assert list(result.decision_dates) == [friday, saturday, saturday]
+    np.testing.assert_allclose(result.weights.loc[monday], [0.2, 0.4, 0.0], rtol=1e-15)
+
+    # a decision on the last day trades the lag-0 name and is dropped for the others
+    last = simulate(_one_decision(trading_days[-1], A=0.5, B=0.5), returns, lag=pd.Series({"A": 0, "B": 1}))
+    assert list(last.targets.index) == [trading_days[-1]]
+    assert last.targets.iloc[0, 0] == 0.5 and np.isnan(last.targets.iloc[0, 1])
+    assert last.weights.iloc[-1].tolist() == [0.5, 0.0, 0.0]  # C: no target, no lag needed
+
+
+def test_bad_per_name_lags_raise_readable_errors():
+    weights = _one_decision(DAYS[0], A=0.5, B=0.0)
+    # B has no target anywhere, so it needs no lag
+    assert simulate(weights, HAND_RETURNS, lag=pd.Series({"A": 2})).targets.index[0] == DAYS[2]
+    with pytest.raises(DataValidationError, match="no lag for ticker 'B'"):
+        simulate(_one_decision(DAYS[0], A=0.5, B=-0.5), HAND_RETURNS, lag=pd.Series({"A": 1}))
+    with pytest.raises(DataValidationError, match="lag of ticker 'A'.*got -1"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series({"A": -1, "B": 1}))
+    with pytest.raises(DataValidationError, match="lag of ticker 'B'.*got 1.5"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series({"A": 1, "B": 1.5}))
+    with pytest.raises(DataValidationError, match="lag of ticker 'A'.*nan"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series({"A": np.nan, "B": 1}))
+    with pytest.raises(DataValidationError, match="whole numbers"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series({"A": True, "B": False}))
+    with pytest.raises(DataValidationError, match="whole numbers"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series({"A": "1", "B": "2"}))
+    with pytest.raises(DataValidationError, match="'A' twice"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series([1, 2], index=["A", "A"]))
+    with pytest.raises(DataValidationError, match="empty"):
+        simulate(weights, HAND_RETURNS, lag=pd.Series([], dtype=int))
+    with pytest.raises(DataValidationError, match="one int lag"):
+        execution_dates(DAYS[:1], DAYS, pd.Series({"A": 1}))

@@ -23,12 +23,13 @@ from metasignal.backtest.walk_forward import (
     run_walk_forward,
     save_walk_forward,
     signal_history,
+    vectorbt_difference,
 )
 from metasignal.config import walk_forward_settings
 from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, example_signals
 from metasignal.data.store import Store
-from metasignal.errors import DataValidationError, StoreError
+from metasignal.errors import ConfigurationError, DataValidationError, StoreError
 from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 from metasignal.portfolio.settings import PortfolioSettings
 from metasignal.signals import stakes, storage
@@ -276,3 +277,119 @@ def test_a_run_logs_skipped_dates_and_its_timings(tournament, caplog):
     summary = [record for record in caplog.records if record.getMessage().startswith("walk-forward: 3 rebalances")]
     assert len(summary) == 1 and summary[0].levelno == logging.INFO
     assert f"solver {result.timings['solver']:.2f} s" in summary[0].getMessage()
+
+
+# --- per-name execution lags -------------------------------------------------------------------
+
+ASIA_PACIFIC = ("AU", "HK", "IN", "JP", "KR", "SG", "TW")
+
+
+def _market_lags(store: Store) -> pd.Series:
+    """Asian-Pacific names trade two closes after a decision (their markets close before the
+    upload deadline), the others one."""
+    securities = store.securities()
+    return pd.Series(np.where(securities["country"].isin(ASIA_PACIFIC), 2, 1),
+                     index=securities.index.astype(str))
+
+
+@pytest.fixture(scope="module")
+def per_name(tournament):
+    """(result, lags): daily rebalancing with lags 1 and 2, so a lag-2 trade is still pending
+    at the next decision."""
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        lags = _market_lags(store)
+        end = days[days.get_loc(rounds[1]) + 8]
+        result = run_walk_forward(store, rounds[1], end, SETTINGS, WalkForwardSettings("daily", lag=lags))
+    return result, lags
+
+
+def test_per_name_lags_trade_each_name_at_its_own_close(per_name):
+    result, lags = per_name
+    sim, decisions = result.simulation, result.targets.index
+    assert set(lags.loc[result.targets.columns]) == {1, 2}
+    assert len(decisions) == 7  # 9 trading days: the last two decisions would trade lag-2 names after the end
+    assert (result.solves["status"] == "optimal").all()
+    assert np.abs(result.targets.sum(axis=1)).max() < TOLERANCE
+    pd.testing.assert_series_equal(sim.lag, lags.loc[result.targets.columns].rename("lag"), check_names=False)
+    days = sim.equity.index
+    for lag in (1, 2):
+        names = lags.index[lags == lag].intersection(result.targets.columns)
+        executed = days[days.get_indexer(decisions) + lag]
+        trades = sim.targets.loc[:, names]
+        assert list(trades.index[trades.notna().all(axis=1)]) == list(executed)
+        assert trades.drop(index=executed).isna().all().all()
+        np.testing.assert_array_equal(trades.loc[executed].to_numpy(), result.targets.loc[decisions, names].to_numpy())
+        # nothing is held before a name's first execution
+        assert (sim.weights.loc[: days[days.get_loc(decisions[0]) + lag - 1], names] == 0.0).all().all()
+        assert (sim.weights.loc[executed[0], names] != 0.0).any()
+    np.testing.assert_array_equal(sim.decision_dates.index, days[1:len(decisions) + 2])
+    assert sim.decision_dates.iloc[-1] == decisions[-1]
+    positions = (sim.weights.to_numpy() * sim.equity.to_numpy()[:, None]).sum(axis=1)
+    np.testing.assert_allclose(sim.cash + positions, sim.equity, rtol=1e-11)
+    costs = sim.costs.sum(axis=1)
+    np.testing.assert_allclose(sim.net_returns, sim.gross_returns - costs, rtol=0, atol=1e-15)
+
+
+def test_with_per_name_lags_the_optimizer_trades_from_the_book_the_simulation_holds(per_name):
+    """Each rebalance starts from the zero-cost simulation's book at its close: every name
+    holds a target from its own execution on, a lag-2 trade still pending counts with what the
+    name holds until then."""
+    result, lags = per_name
+    free = simulate(result.targets, result.returns, lag=lags, capital=1.0)
+    dates = result.targets.index
+    for k in range(1, len(dates)):
+        book = free.weights.loc[dates[k]]
+        turnover = 0.5 * np.abs(result.targets.iloc[k] - book).sum()
+        assert turnover == pytest.approx(result.solves["turnover"].iloc[k], abs=1e-10)
+
+
+def test_a_constant_lag_series_is_the_int_lag(tournament):
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        window = (rounds[0], rounds[3])
+        by_int = run_walk_forward(store, *window, SETTINGS, WalkForwardSettings("weekly", lag=1))
+        ones = pd.Series(1, index=store.securities().index.astype(str))
+        by_series = run_walk_forward(store, *window, SETTINGS, WalkForwardSettings("weekly", lag=ones))
+    pd.testing.assert_frame_equal(by_int.targets, by_series.targets, check_exact=True)
+    timing = ["seconds", "solver_seconds"]
+    pd.testing.assert_frame_equal(by_int.solves.drop(columns=timing), by_series.solves.drop(columns=timing),
+                                  check_exact=True)
+    for name in ("equity", "net_returns"):
+        pd.testing.assert_series_equal(getattr(by_int.simulation, name), getattr(by_series.simulation, name),
+                                       check_exact=True)
+    pd.testing.assert_frame_equal(by_int.simulation.weights, by_series.simulation.weights, check_exact=True)
+
+
+def test_per_name_lag_errors_and_settings(tournament, per_name):
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        lags = _market_lags(store)
+        missing = lags.index.sort_values()[3]
+        with pytest.raises(DataValidationError, match=f"no lag for ticker '{missing}'"):
+            run_walk_forward(store, rounds[0], rounds[2], SETTINGS, WalkForwardSettings(lag=lags.drop(missing)))
+        # decisions are kept only if the slowest market trades them by the end
+        window = (rounds[1], days[days.get_loc(rounds[1]) + 5])
+        assert len(backtest_days(store, *window, WalkForwardSettings("daily", lag=1))[1]) == 5
+        assert len(backtest_days(store, *window, WalkForwardSettings("daily", lag=lags))[1]) == 4
+        with pytest.raises(StoreError, match="with lag up to 7"):
+            backtest_days(store, *window, WalkForwardSettings("daily", lag=lags.replace(2, 7)))
+    with pytest.raises(DataValidationError, match="lag of ticker 'B'.*got -1"):
+        WalkForwardSettings(lag=pd.Series({"A": 1, "B": -1}))
+    with pytest.raises(DataValidationError, match="lag of ticker 'A'.*got 0.5"):
+        WalkForwardSettings(lag=pd.Series({"A": 0.5}))
+    with pytest.raises(DataValidationError, match="empty"):
+        WalkForwardSettings(lag=pd.Series([], dtype=int))
+    with pytest.raises(ConfigurationError, match=r"\[backtest\] lag is one whole number"):
+        WalkForwardSettings.from_mapping({"lag": lags})
+    # settings hold an int64 copy, compare and hash by value
+    given = pd.Series({"A": 1.0, "B": 2.0})
+    settings = WalkForwardSettings(lag=given)
+    given["A"] = 5.0
+    assert settings.lag.dtype == np.int64 and settings.lag["A"] == 1
+    assert settings == WalkForwardSettings(lag=pd.Series({"B": 2, "A": 1}))
+    assert settings != WalkForwardSettings(lag=1) and settings != WalkForwardSettings(lag=pd.Series({"A": 1, "B": 1}))
+    assert hash(settings) == hash(WalkForwardSettings(lag=pd.Series({"A": 1, "B": 2})))
+    # the vectorbt replay trades whole rows: it refuses per-name lags (before importing vectorbt)
+    with pytest.raises(DataValidationError, match="does not support per-name lags .*lags 1, 2"):
+        vectorbt_difference(per_name[0])
