@@ -1,22 +1,25 @@
 """Round resolution on a small synthetic store with the example models."""
 
+import shutil
+
 import pandas as pd
 import pytest
 
-from metasignal.backtest import rounds
+from metasignal.backtest import advance_clock, rounds
 from metasignal.backtest.payouts import PAYOUT_PRESETS, payout_policy
 from metasignal.data.example_models import EXAMPLE_STAKES
-from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
-from metasignal.signals import stakes, storage
+from metasignal.data import Store
+from metasignal.signals import RoundCalendar, meta_signal, stakes, storage
+from tests.backtest.conftest import (
+    ON_TIME_AFTER_OPENING,
+    REPLAY_MODELS,
+    csv_bytes,
+    submit_on_time_history,
+    upload_at_clock,
+    uploads_at_opening,
+)
 
-
-@pytest.fixture
-def tournament(store_copy):
-    days = store_copy.trading_days()
-    dates = weekly_round_dates(store_copy, start=days[260], end=days[330])
-    create_example_models(store_copy, dates[0])
-    submit_example_history(store_copy, dates, min_tickers=20)
-    return store_copy, dates
+# the ``tournament`` fixture (tests/backtest/conftest.py): example models with on-time rounds
 
 
 def _ledger(store):
@@ -126,50 +129,92 @@ def test_eligibility_compares_with_the_models_last_submissions_across_skipped_ro
     storage.create_model(store, "returner")
     first = storage.stored_submission(store, "skilled", dates[0])
     for day, values in ((dates[0], first), (dates[6], 1.0 - first)):
-        frame = pd.DataFrame({"ticker": values.index, "signal": values.to_numpy(), "date": day.date()})
-        on_time = day + pd.Timedelta(hours=20)  # uploaded before the round's deadline
-        storage.submit(store, "returner", frame.to_csv(index=False).encode(), min_tickers=20, uploaded_at=on_time)
+        on_time = RoundCalendar.of(store).round_of(day).opens + ON_TIME_AFTER_OPENING  # before the deadline
+        receipt = storage.submit(store, "returner", csv_bytes(values, day), min_tickers=20, uploaded_at=on_time)
+        assert receipt.entries[0].status == "on_time"
     rounds.resolve_rounds(store, through=dates[6])
     row = rounds.round_results(store, dates[6], "returner").iloc[0]
     assert row["submitted"] and row["churn"] > 0.15
     assert not row["eligible"] and row["reason"] == "churn >= 0.15"
 
 
-def test_a_late_reupload_is_neither_scored_nor_traded(tournament):
-    """A version uploaded after the round's deadline (when the outcome is known) changes nothing."""
-    import io
+def _twin(store, path):
+    """A copy of the store's file now (after a checkpoint, so it holds everything written)."""
+    store.con.execute("CHECKPOINT")
+    shutil.copy(store.path, path)
+    return Store.open(path)
 
-    from metasignal.signals import meta_signal, storage
 
-    store, dates = tournament
-    day = dates[1]
+def test_a_late_reupload_is_neither_traded_nor_staked_and_a_late_only_upload_is_scored_unstaked(
+        replay_tournament, tmp_path):
+    """After a round's deadline (when more of the outcome is known) an upload is ``late``: a model
+    that was on time keeps its on-time version staked, scored and traded; a model whose only
+    upload is late is scored without stake (``late``, payout 0), outside the meta-model, and
+    the late upload is queued as its submission of the next round."""
+    store, first = replay_tournament
+    calendar = RoundCalendar.of(store)
+    on_open = uploads_at_opening(store, REPLAY_MODELS)
+    day = calendar.following_round(store, first.data_date).data_date  # the second round
+    round_ = calendar.round_of(day)
+    storage.create_model(store, "latecomer")
+    stakes.deposit_stake(store, "latecomer", 500.0, first.data_date)
+    advance_clock(store, round_.deadline + pd.Timedelta(hours=1), on_open=on_open)
+    twin = _twin(store, tmp_path / "twin.duckdb")  # the same tournament without the late uploads
     before_signal = meta_signal(store, day)
+    before_stakes = stakes.stake_balances(store, round_.deadline.normalize())
     on_time = storage.stored_submission(store, "skilled", day)
-    reversed_view = (1.0 - on_time).rename("signal").rename_axis("numerai_ticker").reset_index()
-    buffer = io.StringIO()
-    reversed_view.to_csv(buffer, index=False)
-    late = storage.submission_deadline(day) + pd.Timedelta(days=30)
-    storage.submit(store, "skilled", buffer.getvalue().encode(), date=day, min_tickers=20, uploaded_at=late)
+    following = calendar.following_round(store, day)
+    receipts = [upload_at_clock(store, model, day, 1.0 - on_time) for model in ("skilled", "latecomer")]
+    for receipt in receipts:
+        (entry,) = receipt.entries
+        assert (entry.status, entry.deadline, entry.queued_for) == ("late", round_.deadline, following.data_date)
     assert storage.stored_submission(store, "skilled", day).equals(1.0 - on_time)  # stored as the newest version
-    pd.testing.assert_series_equal(meta_signal(store, day), before_signal)  # but not traded
-    rounds.resolve_rounds(store, through=dates[1])
-    skilled = rounds.round_results(store, day, "skilled").iloc[0]
-    assert skilled["corr"] > 0  # the on-time (skilled) view was scored, not its late reversal
+    pd.testing.assert_frame_equal(storage.on_time_submissions(store, day), storage.on_time_submissions(twin, day))
+    assert list(storage.late_submissions(store, day).columns) == ["latecomer", "skilled"]
+    pd.testing.assert_series_equal(meta_signal(store, day), before_signal)  # not traded
+    pd.testing.assert_series_equal(stakes.stake_balances(store, round_.deadline.normalize()), before_stakes)
 
-
-def test_submission_deadline_is_the_end_of_the_next_business_day():
-    from metasignal.signals.storage import submission_deadline
-
-    assert submission_deadline("2024-06-28") == pd.Timestamp("2024-07-01 23:59:59.999999")  # Friday -> Monday
-    assert submission_deadline("2024-06-26") == pd.Timestamp("2024-06-27 23:59:59.999999")
+    resolved = following.resolution_date("20D2L", store.stored_days()) + pd.Timedelta(days=2)
+    for replayed in (store, twin):
+        advance_clock(replayed, resolved, on_open=uploads_at_opening(replayed, REPLAY_MODELS))
+    # queued: the late upload is the next round's submission of the model without one of its own
+    queued = storage.on_time_submissions(store, following.data_date)
+    pd.testing.assert_series_equal(queued["latecomer"].dropna(), (1.0 - on_time).rename("latecomer"),
+                                   check_index_type=False)
+    assert queued["skilled"].equals(storage.on_time_submissions(twin, following.data_date)["skilled"])
+    results = rounds.round_results(store, day).set_index("model")
+    twin_results = rounds.round_results(twin, day).set_index("model")
+    # the on-time models' round is exactly as without the late uploads: scores, meta-model, payouts
+    pd.testing.assert_frame_equal(results.loc[list(REPLAY_MODELS)], twin_results.loc[list(REPLAY_MODELS)])
+    assert not results.loc["skilled", "late"] and results.loc["skilled", "corr"] > 0  # its on-time view
+    assert results.loc["skilled", "at_risk"] == before_stakes["skilled"] > 0
+    latecomer = results.loc["latecomer"]
+    assert latecomer["late"] and latecomer["at_risk"] == 0 and latecomer["payout"] == 0
+    assert latecomer["corr"] < 0  # the late reversal is scored
+    assert latecomer["reason"] == "late: scored without stake"
+    next_round = rounds.round_results(store, following.data_date, "latecomer").iloc[0]
+    assert next_round["submitted"] and not next_round["late"] and next_round["at_risk"] == 500.0
+    # stakes change only by payouts of resolved rounds: nothing for the late round's latecomer
+    events = store.con.execute(
+        "SELECT model, round_date, amount FROM stake_events WHERE kind = 'payout' AND round_date = ?", [day.date()]
+    ).fetch_df()
+    twin_events = twin.con.execute(
+        "SELECT model, round_date, amount FROM stake_events WHERE kind = 'payout' AND round_date = ?", [day.date()]
+    ).fetch_df()
+    pd.testing.assert_frame_equal(events.sort_values("model", ignore_index=True),
+                                  twin_events.sort_values("model", ignore_index=True))
+    twin.close()
 
 
 def test_resolution_logs_each_round_and_the_skipped_ones(tournament, caplog):
     import logging
 
     store, dates = tournament
-    late = store.trading_days()[-5]  # its 20D2L window has not passed yet
-    submit_example_history(store, pd.DatetimeIndex([late]), min_tickers=20)
+    calendar_rounds = RoundCalendar.of(store).data_dates(store.trading_days())
+    calendar_rounds = calendar_rounds[calendar_rounds >= dates[0]]  # rounds start at the first uploaded to
+    waiting = calendar_rounds[~calendar_rounds.isin(store.target_dates("20D2L"))]  # windows not passed yet
+    late = waiting[-1]
+    submit_on_time_history(store, pd.DatetimeIndex([late]))
     with caplog.at_level(logging.DEBUG, logger="metasignal.backtest.rounds"):
         done = rounds.resolve_rounds(store, through=dates[1])
         assert rounds.resolve_round(store, dates[0]) is False
@@ -180,4 +225,9 @@ def test_resolution_logs_each_round_and_the_skipped_ones(tournament, caplog):
     assert all(m.endswith(" s") for m in resolved)
     assert f"round {dates[0].date()} is already resolved: skipped" in messages
     assert any(m.startswith("resolved 2 round(s) in") for m in messages)
-    assert f"skipping 1 round(s) whose 20D2L target window has not passed: {late.date()}" in messages
+    # every closed calendar round from the first uploaded to resolves, with or without uploads...
+    assert list(rounds.resolved_rounds(store)) == list(calendar_rounds[~calendar_rounds.isin(waiting)])
+    # ... but those whose target window has not passed are skipped, with their dates
+    assert len(waiting) > 1
+    listed = ", ".join(str(day.date()) for day in waiting)
+    assert f"skipping {len(waiting)} round(s) whose 20D2L target window has not passed: {listed}" in messages
