@@ -24,6 +24,7 @@ from metasignal.signals.cleaning import clean_signals
 from metasignal.signals.meta_model import stake_weighted_meta_model
 from metasignal.signals.scoring import score_era, score_eras
 from metasignal.signals.submission import parse_submission, validate_for_store
+from tests.backtest.conftest import on_time_log, round_dates
 
 MODELS = ("skilled", "momentum_tilt", "noise", "copycat")
 CROWD_STAKES = {"noise": 100.0, "copycat": 300.0, "skilled": 600.0}
@@ -38,7 +39,7 @@ def _csv(history: pd.DataFrame, model: str) -> bytes:
 @pytest.fixture(scope="module")
 def market(small_store_path, tmp_path_factory):
     """Two copies of the small store (``plain``: no submissions; ``crowd``: noise, copycat and
-    skilled stored with stakes), weekly file dates ~day 260-300 (targets known) and two late
+    skilled uploaded on time with stakes, and a staked backfill), weekly round dates ~day 260-300 (targets known) and two late
     dates without targets, and the example models' history as CSV bytes per model."""
     folder = tmp_path_factory.mktemp("diagnostics")
     plain_path, crowd_path = folder / "plain.duckdb", folder / "crowd.duckdb"
@@ -46,7 +47,7 @@ def market(small_store_path, tmp_path_factory):
     shutil.copy(small_store_path, crowd_path)
     with Store.open(plain_path) as store:
         days = store.trading_days()
-        scored = pd.DatetimeIndex(days[260:300:5])
+        scored = round_dates(store, days[260], days[300])  # weekly rounds: the crowd stores them on time
         late = pd.DatetimeIndex([days[396], days[401]])
         assert not late.isin(store.target_dates()).any() and scored.isin(store.target_dates()).all()
         history = pd.concat(
@@ -59,8 +60,15 @@ def market(small_store_path, tmp_path_factory):
             storage.create_model(store, model)
             stakes.deposit_stake(store, model, stake, scored[0] - pd.Timedelta(days=7))
             stored = history[history["date"].isin(scored)]
-            on_time = pd.Series(scored + pd.Timedelta(hours=20), index=scored)  # a backfill, uploaded on time
-            storage.submit(store, model, _csv(stored, model), uploaded_at=on_time)
+            # a log of past uploads, each on time for its round: diagnostics read the staked rounds
+            receipt = storage.submit(store, model, _csv(stored, model), uploaded_at=on_time_log(store, scored))
+            assert {entry.status for entry in receipt.entries} == {"on_time"}
+        # research history (a backfill, staked model) is never part of a round's meta-model
+        storage.create_model(store, "researcher")
+        stakes.deposit_stake(store, "researcher", 1000.0, scored[0] - pd.Timedelta(days=7))
+        backfill = storage.submit(store, "researcher", _csv(history[history["date"].isin(scored)], "momentum_tilt"),
+                                  backfill=True)
+        assert {entry.status for entry in backfill.entries} == {"backfill"}
     return {"plain": plain_path, "crowd": crowd_path, "scored": scored, "late": late, "files": files, "folder": folder}
 
 
@@ -221,7 +229,9 @@ def test_meta_metrics_against_the_stored_meta_model(market):
         as_file = diagnose(store, validated)  # the stored skilled stays in the meta-model
         date = market["scored"][2]
         universe = store.universe(date)
-        stored = storage.submissions_for_date(store, date).drop(columns="skilled").reindex(universe)
+        assert "researcher" in storage.submissions_for_date(store, date).columns
+        stored = storage.on_time_submissions(store, date).drop(columns="skilled").reindex(universe)
+        assert list(stored.columns) == ["copycat", "noise"]
         balances = stakes.stake_balances(store, date).reindex(stored.columns)
         signal = validated.frame[validated.frame["date"] == date].set_index("ticker")["signal"]
         predictions = pd.concat([signal.reindex(universe).rename("skilled"), stored], axis=1)
