@@ -5,8 +5,11 @@ One test runs the real process end to end (slow); the others call the entry poin
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
+from metasignal.data.store import Store
+from metasignal.signals.round_calendar import RoundCalendar
 from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 
 
@@ -28,6 +31,37 @@ def test_generate_then_info_in_process(capsys, monkeypatch, tmp_path):
     assert "generated 60 tickers" in out
     code, out, err = cli(capsys, monkeypatch, "--db", db, "data", "info")
     assert code == 0 and "countries" in out and "2020-01-02" in out
+    assert "clock" in out and "replay" in out and "data known through" in out
+
+
+def test_generate_sets_a_replay_clock_before_the_tail(capsys, monkeypatch, tmp_path):
+    db = tmp_path / "m.duckdb"
+    code, out, err = cli(capsys, monkeypatch, "--db", db, "data", "generate", "--tickers", "40", "--years", "0.5",
+                         "--seed", "1", "--tail-weeks", "5")
+    assert code == 0, err
+    with Store.open(db) as store:
+        calendar = RoundCalendar.of(store)
+        dates = calendar.data_dates(store.stored_days())
+        opens = calendar.round_of(dates[-6]).opens
+        assert store.clock().mode == "replay" and store.now() == opens
+        assert store.visible_through() == dates[-6]
+        assert calendar.open_round(store).data_date == dates[-6]
+    assert f"replay clock at {opens:%Y-%m-%d %H:%M} UTC: 5 weeks of market data ahead stay hidden" in out
+
+
+def test_generate_with_no_tail_is_a_live_store(capsys, monkeypatch, tmp_path):
+    db = tmp_path / "m.duckdb"
+    code, out, err = cli(capsys, monkeypatch, "--db", db, "data", "generate", "--tickers", "40", "--years", "0.3",
+                         "--tail-weeks", "0")
+    assert code == 0, err
+    with Store.open(db) as store:
+        assert store.clock().mode == "live" and store.visible_through() > pd.Timestamp("2024-01-01")
+    assert "live clock" in out
+
+
+def test_a_tail_longer_than_the_market_is_one_line(capsys, monkeypatch, tmp_path):
+    one_line_error(cli(capsys, monkeypatch, "--db", tmp_path / "m.duckdb", "data", "generate", "--tickers", "40",
+                       "--years", "0.3", "--tail-weeks", "40"), "--tail-weeks 40 leaves no past")
 
 
 def test_missing_store_is_one_line(capsys, monkeypatch, tmp_path):
