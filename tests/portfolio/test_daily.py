@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from metasignal.data.example_models import example_signals
-from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
 from metasignal.portfolio import book
 from metasignal.portfolio.daily import save_target, target_portfolio
 from metasignal.portfolio.settings import PortfolioSettings
+from tests.backtest.conftest import make_tournament
 from tests.metasignal.cli_runner import assert_one_line_error, run_cli
 
 SETTINGS = PortfolioSettings(capital=1e6, max_weight=0.05, turnover=None, risk_lookback=120)
@@ -17,11 +17,9 @@ TOL = 1e-6
 
 @pytest.fixture
 def submitted(store_copy):
+    """The example models, staked, with on-time uploads to the weekly rounds of days 270-300."""
     days = store_copy.trading_days()
-    dates = weekly_round_dates(store_copy, start=days[270], end=days[300])
-    create_example_models(store_copy, dates[0])
-    submit_example_history(store_copy, dates, min_tickers=20)
-    return store_copy, dates
+    return store_copy, make_tournament(store_copy, days[270], days[300])
 
 
 def check_neutral_table(table: pd.DataFrame, settings: PortfolioSettings, styles: pd.DataFrame | None = None) -> None:
@@ -40,6 +38,7 @@ def test_target_portfolio_is_neutral_and_stored(submitted):
     store, dates = submitted
     target = target_portfolio(store, dates[-1], SETTINGS)
     assert target.result.status.startswith("optimal")
+    assert target.signal_source.startswith("meta-signal")  # the on-time submissions of the round
     check_neutral_table(target.table, SETTINGS)
     assert target.table["weight"].abs().sum() > 0.5  # it does take positions
     save_target(store, target)
