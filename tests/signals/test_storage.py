@@ -1,4 +1,13 @@
-"""Models and versioned submissions in the store: supersede, history, idempotence, atomicity."""
+"""Models and versioned submissions in the store: supersede, history, idempotence, atomicity,
+and each upload's status against the round calendar (on time, late and queued, refused, backfill).
+
+The fixture store's days are 2024-01-01 to 2024-01-10; its weekly rounds are Friday 2024-01-05
+(``ROUND``: opens Saturday 12:00 UTC, deadline Sunday 2024-01-07 14:00 UTC) and Wednesday
+2024-01-10 (``NEXT_ROUND``, the last store day of its week). ``round_store`` is the store on a
+replay clock an hour into ``ROUND``; ``submission_store`` has the live (wall) clock, at which
+every round has closed: its tests upload research history (``backfill``) or record a log of
+past uploads (``uploaded_at``).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from submission_fixtures import DAYS, securities, submission_csv, universe_members
 
+from metasignal.data import Clock, ClockError
 from metasignal.errors import DataValidationError
-from metasignal.signals import storage
+from metasignal.signals import RoundCalendar, RoundError, storage
 from metasignal.signals.storage import (
     ModelExistsError,
     SubmissionNotFoundError,
@@ -21,6 +31,8 @@ from metasignal.signals.storage import (
     latest_submissions,
     list_models,
     list_submissions,
+    late_submissions,
+    on_time_submissions,
     store_submission,
     stored_submission,
     submissions_for_date,
@@ -30,6 +42,9 @@ from metasignal.signals.submission import SubmissionError, parse_submission, val
 
 SECURITIES = securities()
 MEMBERS = list(universe_members(DAYS[-1]))  # members on every day
+ROUND, NEXT_ROUND = DAYS[4], DAYS[7]
+WEEKLY = RoundCalendar("weekly")
+ON_TIME = {day: WEEKLY.round_of(day).opens + pd.Timedelta(hours=1) for day in (ROUND, NEXT_ROUND)}
 
 
 def _counts(store) -> tuple[int, int, int]:
@@ -74,16 +89,17 @@ def test_submitting_to_an_unknown_model_fails_before_reading(submission_store):
 
 
 # --------------------------------------------------------------------------- store and read
-def test_stored_signal_reads_back_exactly(submission_store):
+def test_stored_signal_reads_back_exactly(round_store):
+    submission_store = round_store
     create_model(submission_store, "alpha")
     values = np.random.default_rng(1).random(120)
-    receipt = submit(submission_store, "alpha", _csv(values, MEMBERS[:118] + ["NOPE US", "ZZZZ US"]), date=DAYS[3],
+    receipt = submit(submission_store, "alpha", _csv(values, MEMBERS[:118] + ["NOPE US", "ZZZZ US"]), date=ROUND,
                      filename="mine.csv")
     assert receipt.n_accepted == 118 and receipt.n_dropped == 2
     assert receipt.dropped_ids == ("NOPE US", "ZZZZ US")
     (entry,) = receipt.entries
-    assert (entry.date, entry.version, entry.new_version) == (DAYS[3], 1, True)
-    stored = stored_submission(submission_store, "alpha", DAYS[3])
+    assert (entry.date, entry.version, entry.new_version, entry.status) == (ROUND, 1, True, "on_time")
+    stored = stored_submission(submission_store, "alpha", ROUND)
     expected = pd.Series(values[:118], index=MEMBERS[:118]).sort_index()
     assert stored.name == "alpha" and stored.index.name == "ticker"
     np.testing.assert_array_equal(stored.to_numpy(), expected.to_numpy())
@@ -92,14 +108,15 @@ def test_stored_signal_reads_back_exactly(submission_store):
     assert (row["source"], row["id_column"], row["n_accepted"], row["n_dropped"]) == ("mine.csv", "numerai_ticker", 118, 2)
 
 
-def test_reupload_supersedes_and_keeps_history(submission_store):
+def test_reupload_supersedes_and_keeps_history(round_store):
+    submission_store = round_store
     create_model(submission_store, "alpha")
     first, second = np.linspace(0, 1, 120), np.linspace(1, 0, 120)
-    submit(submission_store, "alpha", _csv(first), date=DAYS[2])
-    receipt = submit(submission_store, "alpha", _csv(second), date=DAYS[2])
+    submit(submission_store, "alpha", _csv(first), date=ROUND)
+    receipt = submit(submission_store, "alpha", _csv(second), date=ROUND)
     assert receipt.entries[0].version == 2 and receipt.entries[0].new_version
-    current = stored_submission(submission_store, "alpha", DAYS[2])
-    old = stored_submission(submission_store, "alpha", DAYS[2], version=1)
+    current = stored_submission(submission_store, "alpha", ROUND)
+    old = stored_submission(submission_store, "alpha", ROUND, version=1)
     by_ticker = dict(zip(MEMBERS[:120], second))
     assert np.allclose(current.to_numpy(), [by_ticker[t] for t in current.index])
     by_ticker = dict(zip(MEMBERS[:120], first))
@@ -108,31 +125,34 @@ def test_reupload_supersedes_and_keeps_history(submission_store):
     assert listed[["version", "current"]].values.tolist() == [[1, False], [2, True]]
     assert list_submissions(submission_store, current_only=True)["version"].tolist() == [2]
     # the old content again is a change from the current version: a third version
-    assert submit(submission_store, "alpha", _csv(first), date=DAYS[2]).entries[0].version == 3
+    assert submit(submission_store, "alpha", _csv(first), date=ROUND).entries[0].version == 3
 
 
-def test_identical_reupload_adds_no_version_even_with_another_id_column(submission_store):
+def test_identical_reupload_adds_no_version_even_with_another_id_column(round_store):
+    submission_store = round_store
     create_model(submission_store, "alpha")
     values = np.linspace(0, 1, 120)
-    submit(submission_store, "alpha", _csv(values), date=DAYS[2])
+    submit(submission_store, "alpha", _csv(values), date=ROUND)
     before = _counts(submission_store)
     bloomberg = SECURITIES.loc[MEMBERS[:120], "bloomberg_ticker"]
-    receipt = submit(submission_store, "alpha", _csv(values, bloomberg, column="bloomberg_ticker"), date=DAYS[2])
+    receipt = submit(submission_store, "alpha", _csv(values, bloomberg, column="bloomberg_ticker"), date=ROUND)
     assert receipt.entries[0].version == 1 and not receipt.entries[0].new_version
     assert _counts(submission_store) == before
 
 
 def test_multi_date_file_versions_each_date(submission_store):
     create_model(submission_store, "alpha")
-    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120), date=DAYS[1]))
+    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120), date=DAYS[1]), backfill=True)
     data = _csv(np.linspace(0, 1, 120), date=DAYS[1]) + _csv(np.linspace(1, 0, 120), date=DAYS[2]).split(b"\n", 1)[1]
-    receipt = submit(submission_store, "alpha", data)
+    receipt = submit(submission_store, "alpha", data, backfill=True)
     assert [(e.date, e.version, e.new_version) for e in receipt.entries] == [(DAYS[1], 1, False), (DAYS[2], 1, True)]
     assert receipt.to_dict()["dates"][1] == {"date": "2024-01-03", "version": 1, "new_version": True,
-                                             "n_accepted": 120, "n_dropped": 0}
+                                             "n_accepted": 120, "n_dropped": 0, "status": "backfill",
+                                             "deadline": None, "queued_for": None}
 
 
-def test_submissions_for_date_is_ticker_by_model_of_current_versions(submission_store):
+def test_submissions_for_date_is_ticker_by_model_of_current_versions(round_store):
+    submission_store = round_store
     for name in ("b_model", "a_model"):
         create_model(submission_store, name)
     submit(submission_store, "a_model", _csv(np.linspace(0, 1, 120)), date=DAYS[4])
@@ -147,30 +167,32 @@ def test_submissions_for_date_is_ticker_by_model_of_current_versions(submission_
 
 
 def test_as_of_sees_only_versions_uploaded_by_then(submission_store):
+    # two past uploads to ROUND (opened 2024-01-06 12:00 UTC), recorded at their times
     create_model(submission_store, "alpha")
-    t1, t2 = pd.Timestamp("2024-01-03 10:00"), pd.Timestamp("2024-01-03 12:00")
-    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120)), date=DAYS[2], uploaded_at=t1)
-    submit(submission_store, "alpha", _csv(np.linspace(1, 0, 120)), date=DAYS[2], uploaded_at=t2)
-    noon_minus = pd.Timestamp("2024-01-03 11:00")
+    t1, t2 = pd.Timestamp("2024-01-06 13:00"), pd.Timestamp("2024-01-06 15:00")
+    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120)), date=ROUND, uploaded_at=t1)
+    submit(submission_store, "alpha", _csv(np.linspace(1, 0, 120)), date=ROUND, uploaded_at=t2)
+    assert list_submissions(submission_store)["uploaded_at"].tolist() == [t1, t2]
+    noon_minus = pd.Timestamp("2024-01-06 14:00")
     pd.testing.assert_series_equal(
-        stored_submission(submission_store, "alpha", DAYS[2], as_of=noon_minus),
-        stored_submission(submission_store, "alpha", DAYS[2], version=1),
+        stored_submission(submission_store, "alpha", ROUND, as_of=noon_minus),
+        stored_submission(submission_store, "alpha", ROUND, version=1),
     )
-    wide = submissions_for_date(submission_store, DAYS[2], as_of=noon_minus)
-    pd.testing.assert_series_equal(wide["alpha"], stored_submission(submission_store, "alpha", DAYS[2], version=1),
+    wide = submissions_for_date(submission_store, ROUND, as_of=noon_minus)
+    pd.testing.assert_series_equal(wide["alpha"], stored_submission(submission_store, "alpha", ROUND, version=1),
                                    check_names=False)
     with pytest.raises(SubmissionNotFoundError):
-        stored_submission(submission_store, "alpha", DAYS[2], as_of="2024-01-03 09:00")
+        stored_submission(submission_store, "alpha", ROUND, as_of="2024-01-06 12:30")
     # a time-zone-aware as_of is converted to UTC
-    tz = pd.Timestamp("2024-01-03 13:00", tz="Europe/Paris")  # 12:00 UTC
-    assert stored_submission(submission_store, "alpha", DAYS[2], as_of=tz).equals(stored_submission(submission_store, "alpha", DAYS[2]))
+    tz = pd.Timestamp("2024-01-06 16:00", tz="Europe/Paris")  # 15:00 UTC
+    assert stored_submission(submission_store, "alpha", ROUND, as_of=tz).equals(stored_submission(submission_store, "alpha", ROUND))
 
 
 def test_latest_submissions_returns_the_last_n_dates_before(submission_store):
     create_model(submission_store, "alpha")
     for i, day in enumerate(DAYS[:7]):
         values = np.roll(np.linspace(0, 1, 120), i)
-        submit(submission_store, "alpha", _csv(values), date=day)
+        submit(submission_store, "alpha", _csv(values), date=day, backfill=True)  # research history
     recent = latest_submissions(submission_store, "alpha", before=DAYS[6], n=3)
     assert list(recent.columns) == list(DAYS[3:6])
     pd.testing.assert_series_equal(recent[DAYS[5]], stored_submission(submission_store, "alpha", DAYS[5]), check_names=False)
@@ -187,12 +209,13 @@ def test_reading_missing_submissions_is_a_clear_error(submission_store):
         list_submissions(submission_store, "ghost")
 
 
-def test_storage_reads_leave_no_open_result_on_the_connection(submission_store):
+def test_storage_reads_leave_no_open_result_on_the_connection(round_store):
     # duckdb 2: a half-fetched result blocks the connection's next register/query
+    submission_store = round_store
     create_model(submission_store, "alpha")
-    submit(submission_store, "alpha", _csv(), date=DAYS[0])
+    submit(submission_store, "alpha", _csv(), date=ROUND)
     tickers = MEMBERS[:3]
-    assert len(stored_submission(submission_store, "alpha", DAYS[0])) == 120
+    assert len(stored_submission(submission_store, "alpha", ROUND)) == 120
     assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
     with pytest.raises(SubmissionNotFoundError):
         stored_submission(submission_store, "alpha", DAYS[1])
@@ -215,19 +238,20 @@ def test_storage_reads_leave_no_open_result_on_the_connection(submission_store):
     ],
     ids=["non_numeric", "too_few_tickers", "constant_signal", "duplicate_ticker", "not_trading_day", "empty_file"],
 )
-def test_bad_input_leaves_the_store_unchanged(submission_store, data, rule):
+def test_bad_input_leaves_the_store_unchanged(round_store, data, rule):
+    submission_store = round_store
     create_model(submission_store, "alpha")
-    submit(submission_store, "alpha", _csv(), date=DAYS[0])
+    submit(submission_store, "alpha", _csv(), date=ROUND)
     before = _counts(submission_store)
     with pytest.raises(SubmissionError) as caught:
-        submit(submission_store, "alpha", data, date=DAYS[0])
+        submit(submission_store, "alpha", data, date=ROUND)
     assert caught.value.rule == rule
     assert _counts(submission_store) == before
 
 
 def test_failure_mid_write_leaves_no_partial_submission(submission_store, monkeypatch):
     create_model(submission_store, "alpha")
-    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120)), date=DAYS[0])
+    submit(submission_store, "alpha", _csv(np.linspace(0, 1, 120)), date=DAYS[0], backfill=True)
     before = _counts(submission_store)
     real_insert = storage._insert_values
 
@@ -238,21 +262,22 @@ def test_failure_mid_write_leaves_no_partial_submission(submission_store, monkey
     monkeypatch.setattr(storage, "_insert_values", crash_halfway)
     data = _csv(np.linspace(0, 1, 120), date=DAYS[1]) + _csv(np.linspace(1, 0, 120), date=DAYS[0]).split(b"\n", 1)[1]
     with pytest.raises(RuntimeError, match="disk on fire"):
-        submit(submission_store, "alpha", data)
+        submit(submission_store, "alpha", data, backfill=True)
     assert _counts(submission_store) == before
     assert list_submissions(submission_store)["version"].tolist() == [1]
     monkeypatch.setattr(storage, "_insert_values", real_insert)
-    receipt = submit(submission_store, "alpha", data)
+    receipt = submit(submission_store, "alpha", data, backfill=True)
     assert [(e.date, e.version) for e in receipt.entries] == [(DAYS[0], 2), (DAYS[1], 1)]
     assert _counts(submission_store)[2] == before[2] + 240
 
 
-def test_a_store_transaction_around_it_rolls_back_too(submission_store):
+def test_a_store_transaction_around_it_rolls_back_too(round_store):
+    submission_store = round_store
     create_model(submission_store, "alpha")
     before = _counts(submission_store)
     with pytest.raises(KeyError):
         with submission_store.transaction():
-            submit(submission_store, "alpha", _csv(), date=DAYS[0])
+            submit(submission_store, "alpha", _csv(), date=ROUND)
             raise KeyError("caller failed after the upload")
     assert _counts(submission_store) == before
 
@@ -262,7 +287,8 @@ _contents = [np.linspace(0, 1, 120), np.linspace(1, 0, 120), np.roll(np.linspace
 _names = itertools.count()
 _validated = {
     (content, day): validate_submission(
-        parse_submission(_csv(_contents[content])), tickers=SECURITIES, universe=universe_members, date=DAYS[day]
+        parse_submission(_csv(_contents[content])), tickers=SECURITIES, universe=universe_members,
+        date=(ROUND, NEXT_ROUND)[day],
     )
     for content in range(3)
     for day in range(2)
@@ -272,14 +298,17 @@ _validated = {
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(uploads=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1)), min_size=1, max_size=5))
 def test_versions_count_content_changes_and_identical_reuploads_are_idempotent(submission_store, uploads):
-    """uploads: (content index, date index) pairs. A version is added exactly when a date's
-    content differs from its current one; re-uploading the current content changes nothing."""
+    """uploads: (content index, round index) pairs, each recorded as uploaded on time for its
+    round. A version is added exactly when a round's content differs from its current one;
+    re-uploading the current content changes nothing."""
     model = f"m{next(_names)}"
     create_model(submission_store, model)
     expected_versions: dict[int, list[int]] = {0: [], 1: []}
     for content, day in uploads:
         validated = _validated[content, day]
-        receipt = store_submission(submission_store, model, validated)
+        uploaded_at = ON_TIME[(ROUND, NEXT_ROUND)[day]]
+        receipt = store_submission(submission_store, model, validated, uploaded_at)
+        assert receipt.entries[0].status == "on_time"
         history = expected_versions[day]
         changed = not history or history[-1] != content
         if changed:
@@ -287,15 +316,15 @@ def test_versions_count_content_changes_and_identical_reuploads_are_idempotent(s
         assert receipt.entries[0].new_version == changed
         assert receipt.entries[0].version == len(history)
         before = _counts(submission_store)
-        again = store_submission(submission_store, model, validated)  # identical re-upload
+        again = store_submission(submission_store, model, validated, uploaded_at)  # identical re-upload
         assert not again.entries[0].new_version and again.entries[0].version == len(history)
         assert _counts(submission_store) == before
     listed = list_submissions(submission_store, model)
     for day, history in expected_versions.items():
-        of_day = listed[listed["date"] == DAYS[day]]
+        of_day = listed[listed["date"] == (ROUND, NEXT_ROUND)[day]]
         assert len(of_day) == len(history)
         if history:
-            current = stored_submission(submission_store, model, DAYS[day])
+            current = stored_submission(submission_store, model, (ROUND, NEXT_ROUND)[day])
             expected = pd.Series(_contents[history[-1]], index=MEMBERS[:120]).sort_index()
             np.testing.assert_array_equal(current.to_numpy(), expected.to_numpy())
     values = submission_store.con.execute(
