@@ -1,8 +1,13 @@
 """The end-to-end demo: the whole tournament and fund loop on the synthetic market, offline.
 
-generate market -> example models with stakes -> weekly submissions through the CSV path
--> resolve every round (scores, eligibility, payouts, compounding) -> walk-forward fund
-backtest on the meta-signal -> ``report.html`` and a printed leaderboard.
+generate the market -> a replay clock at the opening of the first round (a year of prices
+in) -> the example models with their stakes, uploading to that round -> the clock advanced
+to the end of the market (:func:`metasignal.tournament.advance`): the example models upload
+through the CSV path at each round's opening, stamped at the clock, and each round resolves
+(scores, eligibility, payouts, compounding) once its target window has ended -> the
+walk-forward fund backtest on the meta-signal of the on-time uploads -> ``report.html`` and
+a printed leaderboard. With ``DemoConfig(fund_job=True)`` the fund's job also runs at every
+deadline (the round's target book and per-market executions).
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import pandas as pd
 from metasignal.backtest import rounds
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.outputs import write_outputs
+from metasignal.backtest.replay import clock_events
 from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward
+from metasignal.data.clock import Clock
 from metasignal.data.generate import generate_store
+from metasignal.data.markets import data_known_at
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig
-from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
+from metasignal.examples import start_example_models
 from metasignal.portfolio.settings import PortfolioSettings
 from metasignal.reports.backtest import write_report
 from metasignal.reports.tournament import (
@@ -31,6 +39,8 @@ from metasignal.reports.tournament import (
     stake_figure,
 )
 from metasignal.signals import stakes
+from metasignal.signals.round_calendar import RoundCalendar
+from metasignal.tournament import FUND_JOB_KEY, advance
 
 FIRST_ROUND_DAY = 260  # momentum needs a year of history
 
@@ -43,6 +53,7 @@ class DemoConfig:
     market: SyntheticConfig = SyntheticConfig(n_tickers=2000, years=4.0, seed=42)
     portfolio: PortfolioSettings = PortfolioSettings()
     backtest: WalkForwardSettings = WalkForwardSettings(rebalance="weekly", lag=1)
+    fund_job: bool = False  # run the fund's job at every deadline of the replay too
 
 
 @dataclass
@@ -51,6 +62,8 @@ class DemoResult:
     metrics: dict[str, float]
     report: Path
     timings: dict[str, float] = field(default_factory=dict)
+    rounds_resolved: int = 0  # rounds resolved during the replay
+    rounds_opened: int = 0  # rounds the example models uploaded to (the first one included)
 
 
 Bar = Callable[[int, str], ContextManager[Callable[[int], None]]]
@@ -79,18 +92,22 @@ def run_demo(config: DemoConfig, *, db: Path | None = None, bar: Bar | None = No
         say(f"generating {config.market.n_tickers} tickers x {config.market.n_days} days")
         generate_store(store, config.market)
         lap("generate")
-        days = store.trading_days()
-        dates = weekly_round_dates(store, start=days[min(FIRST_ROUND_DAY, len(days) - 1)], end=days[-1])
-        create_example_models(store, dates[0])
-        with bar(len(dates), "example models submit") as advance:
-            submit_example_history(store, dates, advance=advance)
-        lap("submit")
-        resolvable = dates[dates.isin(store.target_dates())]
-        with bar(len(resolvable), "resolving rounds") as advance:
-            rounds.resolve_rounds(store, progress=advance)
-        lap("resolve")
-        with bar(len(dates), "walk-forward backtest") as advance:
-            fund = run_walk_forward(store, dates[0], days[-1], config.portfolio, config.backtest, progress=advance)
+        days = store.stored_days()
+        calendar = RoundCalendar.of(store)
+        dates = calendar.data_dates(days)
+        first = calendar.round_of(dates[dates >= days[min(FIRST_ROUND_DAY, len(days) - 1)]][0])
+        store.set_clock(Clock("replay", first.opens))
+        if config.fund_job:
+            store.set_meta(FUND_JOB_KEY, "on")
+        start_example_models(store)
+        lap("examples")
+        end = data_known_at(days[-1])  # every stored day revealed
+        say(f"replaying the tournament from {first.opens:%Y-%m-%d %H:%M} UTC to {end:%Y-%m-%d %H:%M} UTC")
+        with bar(len(clock_events(store, end)), "replaying rounds") as tick:
+            replay = advance(store, end, progress=tick)
+        lap("replay")
+        with bar(len(dates[dates >= first.data_date]), "walk-forward backtest") as tick:
+            fund = run_walk_forward(store, first.data_date, days[-1], config.portfolio, config.backtest, progress=tick)
         lap("backtest")
         board = rounds.leaderboard(store)
         results = rounds.round_results(store)
@@ -110,4 +127,5 @@ def run_demo(config: DemoConfig, *, db: Path | None = None, bar: Bar | None = No
         ],
     )
     lap("report")
-    return DemoResult(board, fund.simulation.metrics(), report, timings)
+    return DemoResult(board, fund.simulation.metrics(), report, timings,
+                      rounds_resolved=len(replay.resolved), rounds_opened=1 + len(replay.opened))
