@@ -1,10 +1,14 @@
-"""The demo end to end on a small market, and the ledger commands on its store."""
+"""The demo end to end on a small market (a replay of the tournament in time), and the ledger
+commands on its store."""
 
 import pandas as pd
 import pytest
 
+from metasignal.backtest import rounds_table
+from metasignal.data import Store, data_known_at
 from metasignal.data.synthetic import SyntheticConfig
 from metasignal.demo import DemoConfig, run_demo
+from metasignal.signals import RoundCalendar, list_submissions
 from tests.metasignal.cli_runner import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.slow  # the whole demo, end to end
@@ -30,6 +34,31 @@ def test_demo_writes_the_report_and_leaderboard(demo):
     churner = board.set_index("model").loc["churner"]
     assert churner["eligible_rounds"] <= 1  # re-drawn every round: cut by the churn rule
     assert result.metrics["average_gross_exposure"] > 0
+    assert set(result.timings) == {"generate", "examples", "replay", "backtest", "report"}
+
+
+def test_the_demo_is_the_users_path_in_time(demo):
+    out, result = demo
+    with Store.open(out / "metasignal.duckdb") as store:
+        days = store.stored_days()
+        assert store.clock().mode == "replay" and store.now() == data_known_at(days[-1])  # every day revealed
+        calendar = RoundCalendar.of(store)
+        uploads = list_submissions(store)
+        assert set(uploads["status"]) == {"on_time"}  # no backfill, no hand-stamped history
+        by_round = {r.data_date: r for r in calendar.rounds(store)}
+        opened = uploads["date"].map(lambda d: by_round[d].opens)
+        deadline = uploads["date"].map(lambda d: by_round[d].deadline)
+        assert (uploads["uploaded_at"] == opened).all() and (uploads["uploaded_at"] <= deadline).all()
+        assert uploads.groupby("date")["model"].nunique().eq(7).all()  # every model, every round
+        assert result.rounds_opened == uploads["date"].nunique()
+        known = store.target_dates()
+        closed = [r.data_date for r in calendar.rounds(store, status="closed")
+                  if r.data_date >= uploads["date"].min() and r.data_date in known]
+        resolved = list(rounds_table(store)["round_date"])
+        assert resolved == closed and result.rounds_resolved == len(closed) > 10
+        board = result.leaderboard.set_index("model")
+        on_time_rounds = uploads[uploads["date"].isin(resolved)].groupby("model")["date"].nunique()
+        assert (board["rounds"] == on_time_rounds.reindex(board.index)).all()
 
 
 def test_ledger_commands_on_the_demo_store(demo, tmp_path):
