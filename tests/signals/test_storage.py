@@ -225,6 +225,120 @@ def test_storage_reads_leave_no_open_result_on_the_connection(round_store):
     assert list(submission_store.panel("close", tickers=tickers).columns) == tickers
 
 
+# --------------------------------------------------------------------------- round statuses
+def _at(store, time) -> None:
+    store.set_clock(Clock("replay", pd.Timestamp(time)))
+
+
+def test_an_upload_in_the_open_round_is_on_time_up_to_its_deadline(round_store):
+    create_model(round_store, "alpha")
+    deadline = pd.Timestamp("2024-01-07 14:00")
+    receipt = submit(round_store, "alpha", _csv())  # no date: the open round's
+    (entry,) = receipt.entries
+    assert receipt.uploaded_at == round_store.now() == pd.Timestamp("2024-01-06 13:00")
+    assert (entry.date, entry.status, entry.deadline, entry.queued_for) == (ROUND, "on_time", deadline, None)
+    assert receipt.to_dict()["dates"][0]["deadline"] == "2024-01-07T14:00:00Z"
+    _at(round_store, deadline)  # an upload at the deadline itself is on time
+    at_deadline = submit(round_store, "alpha", _csv(np.linspace(1, 0, 120)), date=ROUND).entries[0]
+    assert (at_deadline.version, at_deadline.status) == (2, "on_time")
+    listed = list_submissions(round_store, "alpha")
+    assert listed["status"].tolist() == ["on_time", "on_time"] and (listed["deadline"] == deadline).all()
+    assert listed["uploaded_at"].tolist() == [pd.Timestamp("2024-01-06 13:00"), deadline]
+    pd.testing.assert_series_equal(on_time_submissions(round_store, ROUND)["alpha"],
+                                   stored_submission(round_store, "alpha", ROUND), check_names=False)
+    assert late_submissions(round_store, ROUND).empty
+
+
+def test_a_late_upload_is_queued_for_the_next_round_unless_the_model_has_its_own(round_store):
+    for name in ("tardy", "diligent"):
+        create_model(round_store, name)
+    late, own = np.linspace(1, 0, 120), np.roll(np.linspace(0, 1, 120), 9)
+    _at(round_store, "2024-01-07 14:00:01")  # a second after the deadline
+    following = RoundCalendar.of(round_store).following_round(round_store, ROUND)
+    for name in ("tardy", "diligent"):
+        (entry,) = submit(round_store, name, _csv(late), date=ROUND).entries
+        assert (entry.status, entry.deadline) == ("late", pd.Timestamp("2024-01-07 14:00"))
+        # the next round's data date, projected: the store does not know its week ends on Wednesday yet
+        assert entry.queued_for == following.data_date == pd.Timestamp("2024-01-12")
+    assert list_submissions(round_store)["status"].tolist() == ["late", "late"]
+    assert on_time_submissions(round_store, ROUND).empty  # not staked for its own round
+    assert list(late_submissions(round_store, ROUND).columns) == ["diligent", "tardy"]  # scored without stake
+    _at(round_store, ON_TIME[NEXT_ROUND])  # the next round (Wednesday 2024-01-10) is open
+    assert RoundCalendar.of(round_store).open_round(round_store).data_date == NEXT_ROUND
+    assert submit(round_store, "diligent", _csv(own)).entries[0].status == "on_time"
+    staked = on_time_submissions(round_store, NEXT_ROUND)
+    pd.testing.assert_series_equal(staked["tardy"], stored_submission(round_store, "tardy", ROUND), check_names=False)
+    pd.testing.assert_series_equal(staked["diligent"], stored_submission(round_store, "diligent", NEXT_ROUND),
+                                   check_names=False)  # its own upload, not the queued one
+    assert not np.allclose(staked["diligent"], staked["tardy"])
+
+
+def test_an_upload_after_the_next_rounds_deadline_is_refused_naming_the_open_round(submission_store):
+    RoundCalendar("daily").save(submission_store)  # a round every store day, deadline 13:00 UTC the next day
+    create_model(submission_store, "alpha")
+    _at(submission_store, "2024-01-04 12:59")  # round 2024-01-03 open: round 2024-01-02 takes late uploads
+    assert submit(submission_store, "alpha", _csv(), date=DAYS[1]).entries[0].status == "late"
+    _at(submission_store, "2024-01-05 12:30")  # round 2024-01-04 open, past round 2024-01-03's deadline
+    before = _counts(submission_store)
+    with pytest.raises(RoundError, match=r"round 2024-01-02 is closed.*the open round is 2024-01-04"):
+        submit(submission_store, "alpha", _csv(np.linspace(1, 0, 120)), date=DAYS[1])
+    assert _counts(submission_store) == before
+
+
+def test_a_date_that_is_not_an_open_round_is_refused(round_store):
+    create_model(round_store, "alpha")
+    with pytest.raises(RoundError, match="2024-01-04 is not a round of the weekly calendar that has opened: "
+                                         "the open round is 2024-01-05"):
+        submit(round_store, "alpha", _csv(), date=DAYS[3])  # a Thursday
+    _at(round_store, "2024-01-06 11:59")  # Friday's data are known, its round opens at noon
+    with pytest.raises(RoundError, match="the next round opens 2024-01-06 12:00 UTC"):
+        submit(round_store, "alpha", _csv(), date=ROUND)
+    assert _counts(round_store) == (1, 0, 0)
+
+
+def test_a_multi_date_live_upload_is_refused_naming_backfill(submission_store):
+    create_model(submission_store, "alpha")
+    data = _csv(date=ROUND) + _csv(np.linspace(1, 0, 120), date=NEXT_ROUND).split(b"\n", 1)[1]
+    with pytest.raises(RoundError, match=r"holds 2 dates \(2024-01-05 to 2024-01-10\).*submit --backfill"):
+        submit(submission_store, "alpha", data)
+    assert _counts(submission_store) == (1, 0, 0)
+    # a log of past uploads, one time per date, is a history of live uploads
+    receipt = submit(submission_store, "alpha", data, uploaded_at=pd.Series(ON_TIME))
+    assert [e.status for e in receipt.entries] == ["on_time", "on_time"]
+    assert list_submissions(submission_store)["uploaded_at"].tolist() == [ON_TIME[ROUND], ON_TIME[NEXT_ROUND]]
+
+
+def test_a_backfill_is_research_history_never_staked(submission_store):
+    create_model(submission_store, "alpha")
+    data = _csv(np.linspace(0, 1, 120), date=DAYS[0]) + b"".join(  # every store day, rounds or not
+        _csv(np.roll(np.linspace(0, 1, 120), i), date=day).split(b"\n", 1)[1] for i, day in enumerate(DAYS) if i)
+    receipt = submit(submission_store, "alpha", data, backfill=True)
+    assert [(e.date, e.status, e.deadline, e.queued_for) for e in receipt.entries] == [
+        (day, "backfill", None, None) for day in DAYS]
+    assert (list_submissions(submission_store)["status"] == "backfill").all()
+    for day in (ROUND, NEXT_ROUND):
+        assert on_time_submissions(submission_store, day).empty and late_submissions(submission_store, day).empty
+    assert len(submissions_for_date(submission_store, ROUND).columns) == 1  # readable as research data
+    # the same content uploaded on time for the round is a new, staked version
+    round_content = stored_submission(submission_store, "alpha", ROUND)
+    entry = submit(submission_store, "alpha", _csv(np.roll(np.linspace(0, 1, 120), 4)), date=ROUND,
+                   uploaded_at=ON_TIME[ROUND]).entries[0]
+    assert (entry.version, entry.new_version, entry.status) == (2, True, "on_time")
+    pd.testing.assert_series_equal(on_time_submissions(submission_store, ROUND)["alpha"], round_content,
+                                   check_names=False)
+
+
+def test_an_upload_time_after_the_clock_is_refused(round_store):
+    create_model(round_store, "alpha")
+    later = round_store.now() + pd.Timedelta(minutes=1)
+    with pytest.raises(ClockError, match="is after the store clock"):
+        submit(round_store, "alpha", _csv(), date=ROUND, uploaded_at=later)
+    with pytest.raises(ClockError, match="is after the store clock"):
+        submit(round_store, "alpha", _csv(), date=ROUND, uploaded_at=pd.Series({ROUND: later}))
+    assert _counts(round_store) == (1, 0, 0)
+    assert submit(round_store, "alpha", _csv(), date=ROUND, uploaded_at=round_store.now()).entries[0].status == "on_time"
+
+
 # --------------------------------------------------------------------------- atomicity
 @pytest.mark.parametrize(
     "data, rule",
