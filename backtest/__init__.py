@@ -18,7 +18,7 @@ scaled down), ``PAYOUT_PRESETS`` (the named payout policies), ``REBALANCE_SCHEDU
 named rebalance calendars).
 """
 
-from metasignal.backtest._simulate import SimulationResult, align_weights, execution_dates, simulate
+from metasignal.backtest._simulate import SimulationResult, align_weights, describe_lag, execution_dates, simulate
 from metasignal.backtest.diagnostics import (
     Diagnostics,
     diagnose,
@@ -27,6 +27,7 @@ from metasignal.backtest.diagnostics import (
     write_diagnostics,
 )
 from metasignal.backtest.exposure import net_exposure_by_group
+from metasignal.backtest.fund_job import fund_executions, run_fund_job
 from metasignal.backtest.metrics import (
     annualized_return,
     annualized_volatility,
@@ -53,6 +54,7 @@ from metasignal.backtest.payouts import (
     payout_scores,
     stake_payouts,
 )
+from metasignal.backtest.replay import AdvanceReport, ClockEvent, advance_clock, clock_events
 from metasignal.backtest.rounds import (
     leaderboard,
     resolve_round,
@@ -67,6 +69,7 @@ from metasignal.backtest.walk_forward import (
     REBALANCE_SCHEDULES,
     WalkForwardResult,
     WalkForwardSettings,
+    calendar_lagged,
     rebalance_dates,
     run_walk_forward,
     save_walk_forward,
@@ -75,8 +78,6 @@ from metasignal.backtest.walk_forward import (
     vectorbt_difference,
 )
 from metasignal.errors import BankruptcyError, RebalanceError
-from metasignal.backtest.fund_job import fund_executions, run_fund_job
-from metasignal.backtest.replay import AdvanceReport, ClockEvent, advance_clock, clock_events
 
 __all__ = [
     "CHURN_LIMIT",
@@ -97,9 +98,11 @@ __all__ = [
     "align_weights",
     "annualized_return",
     "annualized_volatility",
+    "calendar_lagged",
     "calmar_ratio",
     "clock_events",
     "compare_with_vectorbt",
+    "describe_lag",
     "diagnose",
     "drawdown_series",
     "execution_dates",

@@ -59,7 +59,7 @@ from metasignal.errors import BankruptcyError, DataValidationError
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
 
 __all__ = [
-    "BankruptcyError", "SimulationResult", "align_weights", "execution_dates", "simulate",
+    "BankruptcyError", "SimulationResult", "align_weights", "describe_lag", "execution_dates", "simulate",
 ]
 
 
@@ -151,6 +151,15 @@ def align_weights(weights: pd.DataFrame | pd.Series, tickers: pd.Index) -> pd.Da
     if np.isinf(aligned.to_numpy()).any():
         raise DataValidationError("weights contain an infinite value.")
     return aligned.fillna(0.0)
+
+
+def describe_lag(lag: int | pd.Series) -> str:
+    """An execution lag in words: an int as is (``"1"``), a per-name lag as its range
+    (``"1-2 (by market)"``, or ``"1"`` when every name has the same lag)."""
+    if not isinstance(lag, pd.Series):
+        return str(int(lag))
+    low, high = int(lag.min()), int(lag.max())
+    return str(low) if low == high else f"{low}-{high} (by market)"
 
 
 def _check_dates(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:

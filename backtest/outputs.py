@@ -33,7 +33,7 @@ def write_outputs(result: SimulationResult, out_dir: str | os.PathLike) -> dict[
     returns.csv: date, gross, net (daily fractions of previous equity).
     weights.parquet: date (execution date), decision_date, ticker, target_weight, held_weight
         (end of the execution day, after trading), for each rebalance and each ticker with a
-        non-zero target or held weight.
+        non-zero target or held weight (target NaN: with a per-name lag, the name did not trade that day).
     metrics.json: ``result.metrics()`` (NaN written as null).
     """
     out = Path(out_dir)
@@ -51,7 +51,8 @@ def write_outputs(result: SimulationResult, out_dir: str | os.PathLike) -> dict[
     executed = result.targets.index
     target = result.targets.to_numpy(dtype=float)
     held = result.weights.loc[executed].to_numpy(dtype=float)
-    rows, cols = np.nonzero((target != 0) | (held != 0))
+    # NaN target: the name did not execute that day (a per-name lag); it is listed only if held
+    rows, cols = np.nonzero((np.nan_to_num(target) != 0) | (held != 0))
     weights = pd.DataFrame(
         {
             "date": executed[rows],

@@ -46,14 +46,14 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, _lag_series, simulate
+from metasignal.backtest._simulate import EXECUTION_LAG, SimulationResult, _lag_series, describe_lag, simulate
 from metasignal.backtest.outputs import write_outputs
 from metasignal.data import atomic_write
 from metasignal.data.blas import limits_blas_threads
@@ -79,11 +79,11 @@ from metasignal.portfolio.optimizer import (
 from metasignal.portfolio.risk_history import FactorReturnHistory, factor_return_history
 from metasignal.portfolio.risk_model import factor_exposure_matrix
 from metasignal.portfolio.settings import PortfolioSettings
-from metasignal.signals import latest_round, meta_signal
+from metasignal.signals import RoundCalendar, latest_round, meta_signal
 
 __all__ = [
     "MarketPanels", "RebalanceError", "REBALANCE_SCHEDULES", "SignalSource",
-    "WalkForwardResult", "WalkForwardSettings", "backtest_days", "build_walk_forward_optimizer",
+    "WalkForwardResult", "WalkForwardSettings", "backtest_days", "build_walk_forward_optimizer", "calendar_lagged",
     "rebalance_dates", "run_walk_forward", "save_walk_forward", "signal_history", "submissions_signal",
     "vectorbt_difference",
 ]
@@ -401,10 +401,6 @@ def _largest_lag(lag: int | pd.Series) -> int:
     return int(lag.max()) if isinstance(lag, pd.Series) else int(lag)
 
 
-def _lag_text(lag: int | pd.Series) -> str:
-    return f"up to {int(lag.max())}" if isinstance(lag, pd.Series) else str(lag)
-
-
 def _grid_lags(lag: int | pd.Series, tickers: pd.Index) -> int | np.ndarray:
     """The lag of the securities the backtest can hold (``tickers``): the int, or (n,) int64 for
     a Series, which must cover every one of them; a Series with a single value there is that int."""
@@ -448,10 +444,10 @@ def backtest_days(store: Store, start, end, settings: WalkForwardSettings = Walk
     if not trades_in_time.all():
         late = scheduled[~trades_in_time]
         logger.debug("skipping %d rebalance date(s) that would trade after %s with lag %s: %s",
-                     len(late), end.date(), _lag_text(settings.lag), ", ".join(str(d.date()) for d in late))
+                     len(late), end.date(), describe_lag(settings.lag), ", ".join(str(d.date()) for d in late))
     if len(dates) == 0:
         raise StoreError(f"no rebalance date between {start.date()} and {end.date()} trades by the end "
-                         f"with lag {_lag_text(settings.lag)}")
+                         f"with lag {describe_lag(settings.lag)}")
     return days, dates
 
 
@@ -470,6 +466,8 @@ def run_walk_forward(
     Optimizer fallbacks are not warned about: ``solves["fallback"]`` records them.
     """
     started = time.perf_counter()
+    if signal is None:  # the stored submissions: never traded before their round's deadline
+        settings = calendar_lagged(store, start, end, settings)
     days, dates = backtest_days(store, start, end, settings)
     panels = MarketPanels(store, days[0], days[-1], portfolio.risk_lookback)
     lags = _grid_lags(settings.lag, panels.tickers[panels.classified])
@@ -491,6 +489,26 @@ def run_walk_forward(
                 timings["history"], timings["simulation"])
     groups = panels.securities.loc[targets.columns, list(GROUPS)]
     return WalkForwardResult(targets, simulation, solves, groups, returns, timings)
+
+
+def calendar_lagged(store: Store, start: DateLike, end: DateLike,
+                    settings: WalkForwardSettings = WalkForwardSettings()) -> WalkForwardSettings:
+    """``settings`` with each name's lag raised to the round calendar's execution lag over the
+    trading days in ``[start, end]`` (:meth:`metasignal.signals.RoundCalendar.execution_lags`),
+    so a round's signal trades no name before the first close after its deadline. A lag equal
+    for every name stays an int."""
+    securities = store.securities()
+    countries = securities["country"].astype(object)
+    calendar_lags = RoundCalendar.of(store).execution_lags(countries, store.trading_days(_day(start, "start"),
+                                                                                        _day(end, "end")))
+    if isinstance(settings.lag, pd.Series):  # names the given lags leave out stay out (an error downstream)
+        lags = np.maximum(calendar_lags.reindex(settings.lag.index).fillna(0), settings.lag).astype(np.int64)
+    else:
+        lags = np.maximum(calendar_lags, settings.lag).astype(np.int64)
+    lag = int(lags.iloc[0]) if len(lags) and (lags == lags.iloc[0]).all() else lags.rename("lag")
+    if isinstance(lag, pd.Series) or isinstance(settings.lag, pd.Series) or lag != settings.lag:
+        logger.info("execution lag from the %s round calendar: %s", RoundCalendar.of(store).schedule, describe_lag(lag))
+    return replace(settings, lag=lag)
 
 
 def _factor_history(panels: MarketPanels) -> FactorReturnHistory:

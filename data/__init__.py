@@ -25,20 +25,19 @@ annualization convention). ``CLOCK_MODES`` (``live``, ``replay``: the store cloc
 from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import blas_threads, default_blas_threads, limits_blas_threads
 from metasignal.data.calendar import TRADING_DAYS_PER_YEAR, DateLike
+from metasignal.data.clock import CLOCK_MODES, Clock, utc_naive
 from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
 from metasignal.data.file_loader import import_file, read_table, validate_bars, validate_securities
 from metasignal.data.generate import generate_store
+from metasignal.data.markets import DATA_READY_UTC, MARKET_CLOSE_UTC, close_times, data_known_at, first_close_after
 from metasignal.data.neutralizers import exposure_matrix, neutralizer_matrix
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import DB_ENV, DEFAULT_DB, Store, resolve_db_path
 from metasignal.data.synthetic import SyntheticConfig, SyntheticMarket
 from metasignal.data.targets import bin_targets, parse_window, window_returns
 from metasignal.data.yfinance_loader import FetchReport, fetch
-from metasignal.errors import DataValidationError, NetworkError, StoreError, UnknownTickerError
-from metasignal.data.clock import CLOCK_MODES, Clock, utc_naive
-from metasignal.data.markets import DATA_READY_UTC, MARKET_CLOSE_UTC, close_times, data_known_at, first_close_after
-from metasignal.errors import ClockError
+from metasignal.errors import ClockError, DataValidationError, NetworkError, StoreError, UnknownTickerError
 
 __all__ = [
     "CLOCK_MODES",

@@ -149,12 +149,12 @@ class RoundCalendar:
         return current[-1] if current else None
 
     def next_round(self, store: Store) -> Round:
-        """The next round to open after the store's clock (projected from the weekday rule when
-        its data date is not stored yet)."""
+        """The next round to open after the store's clock (projected from the weekday rule:
+        its data date is not known yet)."""
         now = store.now()
-        days = store.trading_days()
-        last = days[-1] if len(days) else now.normalize()
-        candidate = self.round_of(last) if len(days) else self.round_of(self.next_data_date(last))
+        opened = self.rounds(store)
+        start = opened[-1].data_date if opened else store.visible_through() - pd.Timedelta(days=7)
+        candidate = self.round_of(self.next_data_date(start))
         while candidate.opens <= now:
             candidate = self.round_of(self.next_data_date(candidate.data_date))
         return candidate
@@ -182,12 +182,12 @@ class RoundCalendar:
         return self.round_of(earlier[-1]) if len(earlier) else None
 
     def following_round(self, store: Store, data_date: DateLike) -> Round:
-        """The round after the one dated ``data_date``: from the stored days when known, else
-        projected (:meth:`next_data_date`)."""
+        """The round after the one dated ``data_date``: among the rounds that have opened when
+        there is one, else projected (:meth:`next_data_date`: a week in progress has no round
+        date yet)."""
         day = _day(data_date)
-        dates = self.data_dates(store.trading_days(start=day))
-        later = dates[dates > day]
-        return self.round_of(later[0]) if len(later) else self.round_of(self.next_data_date(day))
+        later = [r for r in self.rounds(store) if r.data_date > day]
+        return later[0] if later else self.round_of(self.next_data_date(day))
 
     def execution_lags(self, countries: pd.Series, trading_days: pd.DatetimeIndex) -> pd.Series:
         """Per name, the most store days between a round's data date and the close it trades at,

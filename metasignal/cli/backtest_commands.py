@@ -105,10 +105,12 @@ def backtest_command(
 
 
 def _print_summary(result, source: str, paths: dict) -> None:
+    from metasignal.backtest import describe_lag
+
     simulation, solves = result.simulation, result.solves
     days = simulation.equity.index
     out.print(f"[bold]backtest {days[0].date()} to {days[-1].date()}[/]: {len(days)} trading days, "
-              f"{len(solves)} rebalances, lag {_lag_text(simulation.lag)}, signal: {escape(source)}")
+              f"{len(solves)} rebalances, lag {describe_lag(simulation.lag)}, signal: {escape(source)}")
     fallbacks = int(solves["fallback"].notna().sum())
     out.print(f"solves: {', '.join(f'{k} {v}' for k, v in solves['status'].value_counts().items())}"
               + (f", [yellow]{fallbacks} with the turnover limit lifted[/]" if fallbacks else "")
@@ -118,14 +120,6 @@ def _print_summary(result, source: str, paths: dict) -> None:
     out.print(frame_table(metrics, "metrics (net of costs; gross_* before costs)"))
     folder = Path(next(iter(paths.values()))).parent
     out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {escape(str(folder))}")
-
-
-def _lag_text(lag) -> str:
-    """An int lag as is; a per-name lag as its range ("1-2 days by market")."""
-    if isinstance(lag, pd.Series):
-        low, high = int(lag.min()), int(lag.max())
-        return f"{low} day(s)" if low == high else f"{low}-{high} days by market"
-    return str(lag)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from metasignal.backtest import SimulationResult
+from metasignal.backtest import SimulationResult, describe_lag
 from metasignal.backtest import metrics as perf
 from metasignal.reports.html import figure_html, page, section, table, write_page
 
@@ -125,7 +125,7 @@ def _overview(result: SimulationResult) -> str:
     start, end = result.equity.index[0].date(), result.equity.index[-1].date()
     return (
         f"<p>{start} to {end}, {len(result.equity)} trading days, {len(result.targets)} "
-        f"rebalances, execution lag {result.lag} day(s), starting capital {result.capital:,.0f}.</p>"
+        f"rebalances, execution lag {describe_lag(result.lag)} day(s), starting capital {result.capital:,.0f}.</p>"
     )
 
 
@@ -162,3 +162,4 @@ def write_report(
         sections.append(section(extra_title, body))
     body = f"<h1>{html.escape(title)}</h1>{_overview(result)}" + "".join(sections)
     return write_page(path, page(title, body))
+

@@ -30,9 +30,11 @@ from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, example_signals
 from metasignal.data.store import Store
 from metasignal.errors import ConfigurationError, DataValidationError, StoreError
-from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates
+from metasignal.backtest import advance_clock, calendar_lagged
+from metasignal.data import Clock, data_known_at
+from metasignal.examples import create_example_models, submit_example_round
 from metasignal.portfolio.settings import PortfolioSettings
-from metasignal.signals import stakes, storage
+from metasignal.signals import RoundCalendar, stakes, storage
 
 # A 1e6 book on the small market: liquidity allows a full 2x gross book, and costs matter.
 SETTINGS = PortfolioSettings(capital=1e6, max_weight=0.05)
@@ -40,14 +42,24 @@ TOLERANCE = 1e-6  # the solver's feasibility tolerance on equalities (fractions 
 
 
 def make_tournament(small_store_path, folder) -> tuple:
-    """A copy of the small store with the example models' weekly rounds from trading day 260."""
+    """A copy of the small store where the example models took part in the weekly rounds from
+    trading day 260 to 310, uploading at each round's opening on a replay clock that then ran
+    to the end of the market (every day known)."""
     path = folder / "tournament.duckdb"
     shutil.copy(small_store_path, path)
     with Store.open(path) as store:
         days = store.trading_days()
-        rounds = weekly_round_dates(store, start=days[260], end=days[310])
-        create_example_models(store, rounds[0])
-        submit_example_history(store, rounds, min_tickers=20)
+        rounds = RoundCalendar().data_dates(days)
+        rounds = rounds[(rounds >= days[260]) & (rounds <= days[310])]
+        store.set_clock(Clock("replay", RoundCalendar().round_of(rounds[0]).opens))
+        create_example_models(store)
+
+        def on_open(round_) -> None:
+            if round_.data_date <= rounds[-1]:
+                submit_example_round(store, round_, min_tickers=20)
+
+        on_open(RoundCalendar().round_of(rounds[0]))
+        advance_clock(store, data_known_at(store.stored_days()[-1]), on_open=on_open)
     return path, rounds, days
 
 
@@ -79,15 +91,17 @@ def _perturb_after(store: Store, t: pd.Timestamp, rounds: pd.DatetimeIndex, seed
                       [t.date(), list(listed_before)])
     derive_store(store)
     later = rounds[rounds > t]
-    extra = store.trading_days(start=t)[1]  # a new round on the first day after t
+    extra = store.trading_days(start=t)[1]  # the first day after t
+    opened = pd.Series([RoundCalendar().round_of(day).opens + pd.Timedelta(hours=1) for day in later], index=later)
     for model in EXAMPLE_MODELS[:4]:
         rows = []
-        for day in [*later, extra]:
-            signal = 1.0 - example_signals(store, day, models=(model,))[model].dropna()  # reversed views
+        for day in later:  # reversed views, uploaded on time (a log of uploads at each opening)
+            signal = 1.0 - example_signals(store, day, models=(model,))[model].dropna()
             rows.append(pd.DataFrame({"numerai_ticker": signal.index, "signal": signal.to_numpy(), "date": day.date()}))
         buffer = io.StringIO()
         pd.concat(rows).to_csv(buffer, index=False)
-        storage.submit(store, model, buffer.getvalue().encode(), filename="later.csv", min_tickers=20)
+        storage.submit(store, model, buffer.getvalue().encode(), filename="later.csv", min_tickers=20,
+                       uploaded_at=opened)
     stakes.deposit_stake(store, "noise", 50_000.0, extra)
 
 
@@ -236,7 +250,7 @@ def test_bad_windows_are_one_line_errors(tournament):
             backtest_days(store, "someday", days[290])
         with pytest.raises(StoreError, match="at least 2"):
             backtest_days(store, "1990-01-01", "1990-02-01")
-        with pytest.raises(StoreError, match="no submissions on or before"):
+        with pytest.raises(StoreError, match="no round on or before .* has an on-time submission"):
             run_walk_forward(store, days[200], days[210], SETTINGS)
         broken = PortfolioSettings(capital=1e6, solver="NO_SUCH_SOLVER")
         with pytest.raises(RebalanceError, match=f"rebalance of {rounds[0].date()}: .*NO_SUCH_SOLVER"):
@@ -372,7 +386,7 @@ def test_per_name_lag_errors_and_settings(tournament, per_name):
         window = (rounds[1], days[days.get_loc(rounds[1]) + 5])
         assert len(backtest_days(store, *window, WalkForwardSettings("daily", lag=1))[1]) == 5
         assert len(backtest_days(store, *window, WalkForwardSettings("daily", lag=lags))[1]) == 4
-        with pytest.raises(StoreError, match="with lag up to 7"):
+        with pytest.raises(StoreError, match=r"with lag 1-7 \(by market\)"):
             backtest_days(store, *window, WalkForwardSettings("daily", lag=lags.replace(2, 7)))
     with pytest.raises(DataValidationError, match="lag of ticker 'B'.*got -1"):
         WalkForwardSettings(lag=pd.Series({"A": 1, "B": -1}))
@@ -393,3 +407,17 @@ def test_per_name_lag_errors_and_settings(tournament, per_name):
     # the vectorbt replay trades whole rows: it refuses per-name lags (before importing vectorbt)
     with pytest.raises(DataValidationError, match="does not support per-name lags .*lags 1, 2"):
         vectorbt_difference(per_name[0])
+
+
+def test_the_stored_submissions_trade_with_the_calendars_execution_lag(store_copy):
+    days = store_copy.trading_days()
+    weekly = calendar_lagged(store_copy, days[0], days[-1], WalkForwardSettings("weekly", lag=1))
+    assert weekly.lag == 1, "weekly rounds: every market trades Monday's close"
+    RoundCalendar("daily").save(store_copy)
+    daily = calendar_lagged(store_copy, days[0], days[-1], WalkForwardSettings("weekly", lag=1))
+    countries = store_copy.securities()["country"]
+    assert isinstance(daily.lag, pd.Series)
+    assert (daily.lag[countries.isin(["JP", "KR", "TW", "AU", "HK"])] == 2).all()
+    assert (daily.lag[countries.isin(["US", "GB", "DE", "BR"])] == 1).all()
+    longer = calendar_lagged(store_copy, days[0], days[-1], WalkForwardSettings("weekly", lag=3))
+    assert longer.lag == 3, "a longer lag than the calendar's is kept"
