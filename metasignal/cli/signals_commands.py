@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -179,9 +180,36 @@ def _missing(value) -> bool:
     return value is None or bool(pd.isna(value))
 
 
+def starter_command(
+    file: Path = typer.Argument(..., help="CSV file to write (submission format)."),
+    date: Optional[str] = typer.Option(
+        None, "--date", help="Data date of the signal (default: the round an upload made now goes to)."
+    ),
+    history: int = typer.Option(
+        0, "--history", min=0,
+        help="Instead, the signals of the last N rounds that have closed (a multi-date file, e.g. for diagnostics).",
+    ),
+) -> None:
+    """Write the starter model's signal (residual momentum from the store's prices) to upload as yours."""
+    from metasignal.signals import RoundCalendar
+    from metasignal.signals.storage import current_round
+    from metasignal.starter import write_starter_file
+
+    with open_store() as store:
+        if history:
+            closed = RoundCalendar.of(store).rounds(store, status="closed")
+            dates = [r.data_date for r in closed[-history:]]
+        else:
+            dates = [current_round(store).data_date if date is None else pd.Timestamp(date)]
+        path = write_starter_file(store, file, dates)
+    span = f"{dates[0]:%Y-%m-%d}" if len(dates) == 1 else f"{len(dates)} rounds, {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}"
+    console.print(f"[green]wrote[/] the starter signal for {span} to {path}")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``models``, ``submit``, ``submissions`` and ``serve`` to the root app."""
     app.add_typer(models_app, name="models")
     app.command("submit")(submit_command)
+    app.command("starter")(starter_command)
     app.add_typer(submissions_app, name="submissions")
     app.command("serve")(serve_command)
