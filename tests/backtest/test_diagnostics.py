@@ -19,7 +19,7 @@ from metasignal.backtest.diagnostics import (
 from metasignal.data.example_models import example_signals
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
-from metasignal.signals import stakes, storage
+from metasignal.signals import RoundCalendar, stakes, storage
 from metasignal.signals.cleaning import clean_signals
 from metasignal.signals.meta_model import stake_weighted_meta_model
 from metasignal.signals.scoring import score_era, score_eras
@@ -63,6 +63,8 @@ def market(small_store_path, tmp_path_factory):
             # a log of past uploads, each on time for its round: diagnostics read the staked rounds
             receipt = storage.submit(store, model, _csv(stored, model), uploaded_at=on_time_log(store, scored))
             assert {entry.status for entry in receipt.entries} == {"on_time"}
+        # a deposit effective on a round's data date counts for it (effective before its deadline's date)
+        stakes.deposit_stake(store, "noise", 900.0, scored[2])
         # research history (a backfill, staked model) is never part of a round's meta-model
         storage.create_model(store, "researcher")
         stakes.deposit_stake(store, "researcher", 1000.0, scored[0] - pd.Timedelta(days=7))
@@ -232,7 +234,9 @@ def test_meta_metrics_against_the_stored_meta_model(market):
         assert "researcher" in storage.submissions_for_date(store, date).columns
         stored = storage.on_time_submissions(store, date).drop(columns="skilled").reindex(universe)
         assert list(stored.columns) == ["copycat", "noise"]
-        balances = stakes.stake_balances(store, date).reindex(stored.columns)
+        deadline = RoundCalendar.of(store).round_of(date).deadline  # the round's stakes
+        balances = stakes.stake_balances(store, deadline.normalize()).reindex(stored.columns)
+        assert balances["noise"] == CROWD_STAKES["noise"] + 900.0
         signal = validated.frame[validated.frame["date"] == date].set_index("ticker")["signal"]
         predictions = pd.concat([signal.reindex(universe).rename("skilled"), stored], axis=1)
         expected = score_era(
