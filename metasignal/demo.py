@@ -90,6 +90,7 @@ def run_demo(config: DemoConfig, *, db: Path | None = None, bar: Bar | None = No
 
     with Store.open(path, create=True) as store:
         say(f"generating {config.market.n_tickers} tickers x {config.market.n_days} days")
+        store.set_clock(Clock("live"))  # generation writes and derives every day
         generate_store(store, config.market)
         lap("generate")
         days = store.stored_days()

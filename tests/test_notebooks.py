@@ -28,6 +28,7 @@ CELL_TIMEOUT = 120  # seconds
 PUBLIC_MODULES = {  # the names a user imports from (each package's __init__ is its public API)
     "metasignal.data", "metasignal.signals", "metasignal.signals.scoring", "metasignal.portfolio",
     "metasignal.backtest", "metasignal.errors", "metasignal.reports", "metasignal.examples",
+    "metasignal.tournament",  # the app's replay with its participants: advance(store, to)
 }
 
 
