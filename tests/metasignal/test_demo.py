@@ -8,7 +8,7 @@ from metasignal.backtest import rounds_table
 from metasignal.data import Store, data_known_at
 from metasignal.data.synthetic import SyntheticConfig
 from metasignal.demo import DemoConfig, run_demo
-from metasignal.signals import RoundCalendar, list_submissions
+from metasignal.signals import RoundCalendar, list_submissions, stake_balances
 from tests.metasignal.cli_runner import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.slow  # the whole demo, end to end
@@ -73,3 +73,31 @@ def test_ledger_commands_on_the_demo_store(demo, tmp_path):
     assert payouts.code == 0 and "payouts of skilled" in payouts.out
     assert_one_line_error(run_cli("--db", db, "payouts", "--model", "nobody"), "no resolved rounds")
     assert_one_line_error(run_cli("--db", db, "stakes", "release", "skilled", "1e12"), "cannot release")
+
+
+def test_examples_command_takes_part_in_time(tmp_path):
+    db = tmp_path / "m.duckdb"
+    assert run_cli("--db", db, "data", "generate", "--tickers", "250", "--years", "1.6", "--seed", "3").code == 0
+    first = run_cli("--db", db, "examples", "--history")
+    assert first.code == 0, first.err
+    assert "created 7 example model(s)" in first.out and "uploaded to the open round" in first.out
+    again = run_cli("--db", db, "examples")
+    assert again.code == 0 and "created 0 example model(s)" in again.out
+    with Store.open(db) as store:
+        open_round = RoundCalendar.of(store).open_round(store)
+        deposited_on = store.now().normalize()
+        uploads = list_submissions(store, current_only=True)
+        assert store.get_meta("example_models_submit") == "on"
+    assert set(uploads.loc[uploads["date"] == open_round.data_date, "status"]) == {"on_time"}
+    history = uploads[uploads["date"] < open_round.data_date]
+    assert len(history) and set(history["status"]) == {"backfill"}  # research data, never staked or paid
+    assert run_cli("--db", db, "clock", "advance", "--weeks", "2").code == 0
+    with Store.open(db) as store:
+        later = list_submissions(store, current_only=True)
+        later = later[later["date"] > open_round.data_date]
+        rounds = {r.data_date: r for r in RoundCalendar.of(store).rounds(store)}
+        stake = stake_balances(store, open_round.deadline.normalize())  # what counts for the round
+    assert later["date"].nunique() == 2 and set(later["status"]) == {"on_time"}  # uploaded at each opening
+    assert (later["uploaded_at"] == later["date"].map(lambda d: rounds[d].opens)).all()
+    assert stake["skilled"] == 5000.0 and deposited_on < open_round.deadline.normalize()
+
