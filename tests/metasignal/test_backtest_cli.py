@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
 
 from metasignal.data.example_models import example_signals
 from metasignal.data.store import Store
+from metasignal.signals import create_model, on_time_submissions, submit
 from tests.backtest.test_walk_forward import make_tournament
 from tests.metasignal.cli_runner import assert_one_line_error, cli, one_line_error, run_cli
 
@@ -83,6 +85,34 @@ def test_a_signal_file_replaces_the_submissions(tournament, tmp_path, capsys, mo
                         rounds[4].date(), "--out", out, "--signals", late), "no date on or before")
 
 
+def test_a_research_backtest_and_diagnostics_read_a_models_backfilled_history(tournament, tmp_path, capsys,
+                                                                             monkeypatch):
+    path, rounds, days, config = tournament
+    research = tmp_path / "research.duckdb"
+    with Store.open(path) as store:
+        store.con.execute("CHECKPOINT")
+    shutil.copy(path, research)
+    with Store.open(research) as store:
+        create_model(store, "researcher")
+        rows = [example_signals(store, day, models=("skilled",))["skilled"].dropna()
+                .rename("signal").rename_axis("ticker").reset_index().assign(date=day.date()) for day in rounds[:4]]
+        receipt = submit(store, "researcher", pd.concat(rows).to_csv(index=False).encode(), min_tickers=20,
+                         backfill=True)
+        assert {e.status for e in receipt.entries} == {"backfill"}
+        assert "researcher" not in on_time_submissions(store, rounds[0]).columns
+    out = tmp_path / "research_out"
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", research, "backtest", "--start", rounds[0].date(),
+                               "--end", rounds[5].date(), "--config", config, "--out", out, "--model", "researcher")
+    assert code == 0, stderr
+    assert "model researcher's stored history (4 dates, backfills included)" in " ".join(stdout.split())
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", research, "diagnostics", "--model", "researcher",
+                               "--out", tmp_path / "diag")
+    assert code == 0, stderr
+    assert "model researcher:" in stdout and (tmp_path / "diag" / "diagnostics.html").exists()
+    one_line_error(cli(capsys, monkeypatch, "--db", research, "diagnostics", "--out", tmp_path / "diag"),
+                   "--model NAME")
+
+
 def test_bad_input_is_one_line(tournament, tmp_path, capsys, monkeypatch):
     path, rounds, days, config = tournament
     window = ["--start", rounds[0].date(), "--end", days[300].date(), "--out", tmp_path / "x"]
@@ -98,7 +128,7 @@ def test_bad_input_is_one_line(tournament, tmp_path, capsys, monkeypatch):
     one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", *window, "--config", bad_config),
                     "unknown backtest setting(s) cadence")
     one_line_error(cli(capsys, monkeypatch, "--db", path, "backtest", "--start", days[10].date(), "--end",
-                        days[20].date()), "no submissions on or before")
+                        days[20].date()), "has an on-time submission")
     assert not (tmp_path / "x").exists()
 
 
