@@ -26,7 +26,7 @@ from typing import Callable
 import pandas as pd
 
 from metasignal.backtest.payouts import PayoutPolicy
-from metasignal.backtest.rounds import resolve_rounds
+from metasignal.backtest.rounds import _EraCache, resolve_rounds
 from metasignal.data.calendar import DateLike
 from metasignal.data.clock import utc_naive
 from metasignal.data.markets import data_known_at
@@ -91,6 +91,7 @@ def advance_clock(
     clock = store.clock()
     target = clock.moved_to(to)  # raises for a live clock or a move back
     report = AdvanceReport(started=clock.time, now=target.time)
+    cache = _EraCache(store)  # the inputs of closed rounds, shared by every resolution of the advance
     for event in clock_events(store, target.time):
         with store.transaction():
             store.set_clock(clock.moved_to(event.time))
@@ -104,7 +105,7 @@ def advance_clock(
                 report.closed.append(event.date)
             else:
                 report.days.append(event.date)
-                report.resolved += resolve_rounds(store, window=window, rule=rule)
+                report.resolved += resolve_rounds(store, window=window, rule=rule, cache=cache)
         if progress is not None:
             progress(1)
     store.set_clock(target)

@@ -312,9 +312,10 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
 
 
 def resolve_rounds(store: Store, through: DateLike | None = None, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
-                   progress: Callable[[int], None] | None = None) -> list[pd.Timestamp]:
+                   progress: Callable[[int], None] | None = None, cache: _EraCache | None = None) -> list[pd.Timestamp]:
     """Resolve, oldest first, every unresolved closed round up to ``through`` whose window has
-    passed at the store clock."""
+    passed at the store clock. ``cache``: per-date inputs shared across calls (a replay's
+    advance): only closed rounds' inputs are cached, and those no longer change."""
     ensure_tables(store)
     started = time.perf_counter()
     pending = round_dates(store).difference(resolved_rounds(store))
@@ -326,7 +327,7 @@ def resolve_rounds(store: Store, through: DateLike | None = None, *, rule: Payou
         logger.debug("skipping %d round(s) whose %s target window has not passed: %s", len(waiting), window,
                      ", ".join(str(d.date()) for d in waiting))
     pending = pending[pending.isin(known)]
-    cache = _EraCache(store)
+    cache = cache or _EraCache(store)
     done = []
     for day in pending:
         if resolve_round(store, day, rule=rule, window=window, cache=cache):

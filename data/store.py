@@ -63,6 +63,8 @@ class Store:
         self.con = con
         self._depth = 0
         self._ensured: set[str] = set()
+        self._ensured_in_transaction: set[str] = set()  # kept at commit, forgotten at rollback
+        self._cached: dict[str, object] = {}  # the stored days and securities, until a write
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -113,22 +115,30 @@ class Store:
         except BaseException:
             self._depth = 0
             self.con.execute("ROLLBACK")
+            self.forget_cached()
+            self._ensured_in_transaction.clear()
             raise
         self._depth = 0
         self.con.execute("COMMIT")
+        self._ensured |= self._ensured_in_transaction
+        self._ensured_in_transaction.clear()
+
+    def forget_cached(self) -> None:
+        """Drop the cached stored days and securities (the store's writers do it; call it after
+        writing ``bars`` or ``securities`` with raw SQL)."""
+        self._cached.clear()
 
     def ensure_tables(self, owner: str, statements: Sequence[str]) -> None:
         """Run an owner's ``CREATE TABLE IF NOT EXISTS`` statements once per open store.
 
         Floors above ``data`` keep their own tables in the file; this is how they create them.
-        Statements run inside a transaction are repeated next time (a rollback may undo them).
+        Statements run inside a transaction count once it commits (a rollback undoes them).
         """
-        if owner in self._ensured:
+        if owner in self._ensured or owner in self._ensured_in_transaction:
             return
         for statement in statements:
             self.con.execute(statement)
-        if not self._depth:
-            self._ensured.add(owner)
+        (self._ensured_in_transaction if self._depth else self._ensured).add(owner)
 
     def one(self, query: str, params: Sequence = ()) -> tuple | None:
         """First row of a query (the result is fully consumed), or ``None``."""
@@ -194,6 +204,7 @@ class Store:
     def write_securities(self, frame: pd.DataFrame) -> int:
         """Insert or replace securities (a frame with a ``ticker`` column). Returns rows written."""
         frame = frame.reset_index() if "ticker" not in frame.columns else frame
+        self.forget_cached()
         with self.transaction():
             self.con.register("_keys", frame[["ticker"]])
             try:
@@ -205,6 +216,7 @@ class Store:
 
     def write_bars(self, frame: pd.DataFrame) -> int:
         """Insert or replace daily bars (long frame: date, ticker, open..volume)."""
+        self.forget_cached()
         with self.transaction():
             if self.one("SELECT count(*) FROM bars")[0]:
                 self.con.register("_keys", frame[["date", "ticker"]])
@@ -220,6 +232,7 @@ class Store:
 
     def replace_derived(self, daily: pd.DataFrame, targets: pd.DataFrame, window: str) -> None:
         """Replace the whole ``daily`` table and the targets of ``window`` in one transaction."""
+        self.forget_cached()
         with self.transaction():
             self.con.execute("DELETE FROM daily")
             self._insert("daily", daily)
@@ -237,13 +250,18 @@ class Store:
         :meth:`visible_through` is left out, a delisting after it is not known yet (NaT).
         ``include_future=True``: every stored security as stored (for derivation and imports,
         which work on the whole stored market)."""
-        horizon = (pd.Timestamp.max if include_future else self.visible_through()).date()
-        frame = self._frame(
-            "SELECT * REPLACE (CASE WHEN delisted > ? THEN NULL ELSE delisted END AS delisted) "
-            "FROM securities WHERE listed IS NULL OR listed <= ? ORDER BY ticker", [horizon, horizon])
-        for column in ("listed", "delisted"):
-            frame[column] = pd.to_datetime(frame[column])
-        return frame.set_index("ticker")
+        if "securities" not in self._cached:
+            frame = self._frame("SELECT * FROM securities ORDER BY ticker")
+            for column in ("listed", "delisted"):
+                frame[column] = pd.to_datetime(frame[column])
+            self._cached["securities"] = frame.set_index("ticker")
+        frame = self._cached["securities"].copy()
+        if include_future:
+            return frame
+        horizon = self.visible_through()
+        frame = frame[frame["listed"].isna() | (frame["listed"] <= horizon)]
+        frame.loc[frame["delisted"] > horizon, "delisted"] = pd.NaT
+        return frame
 
     def security(self, ticker: str) -> pd.Series:
         """One security's row; :class:`UnknownTickerError` if the store does not hold it."""
@@ -254,10 +272,12 @@ class Store:
 
     def trading_days(self, start=None, end=None) -> pd.DatetimeIndex:
         """Dates with at least one bar, within ``[start, end]`` and known at the clock."""
-        query, params = "SELECT DISTINCT date FROM bars", []
-        query, params = self._date_filter(query, params, start, end, where=True)
-        days = self._frame(query + " ORDER BY date", params)["date"]
-        return pd.DatetimeIndex(pd.to_datetime(days), name="date")
+        if start is not None and end is not None and _date(start) > _date(end):
+            raise StoreError(f"empty date range: start {_date(start).date()} is after end {_date(end).date()}")
+        days = self.stored_days()
+        last = days.searchsorted(self._visible_end(end), side="right")
+        first = 0 if start is None else days.searchsorted(_date(start), side="left")
+        return days[first:last]
 
     def _date_filter(self, query, params, start, end, *, where: bool):
         """Add ``start <= date <= end`` to ``query``, ``end`` capped at the clock's horizon."""
@@ -276,8 +296,10 @@ class Store:
         """Every stored date with a bar, also those after the clock: the schedule a replay steps
         through (which days the market trades, not what it did). Readers of data use
         :meth:`trading_days`."""
-        days = self._frame("SELECT DISTINCT date FROM bars ORDER BY date")["date"]
-        return pd.DatetimeIndex(pd.to_datetime(days), name="date")
+        if "days" not in self._cached:
+            days = self._frame("SELECT DISTINCT date FROM bars ORDER BY date")["date"]
+            self._cached["days"] = pd.DatetimeIndex(pd.to_datetime(days), name="date")
+        return self._cached["days"]
 
     def last_date(self) -> pd.Timestamp:
         """The last trading day known at the clock."""

@@ -112,8 +112,9 @@ class RoundCalendar:
         days = pd.DatetimeIndex(trading_days)
         if self.schedule == "daily" or len(days) == 0:
             return pd.DatetimeIndex(days, name="round")
-        last = pd.Series(days, index=days).groupby(days.to_period("W-FRI")).max()
-        return pd.DatetimeIndex(last.to_numpy(), name="round")
+        weeks = days.to_period("W-FRI").asi8
+        last_of_week = np.r_[weeks[1:] != weeks[:-1], True]
+        return pd.DatetimeIndex(days[last_of_week], name="round")
 
     def next_data_date(self, after: DateLike) -> pd.Timestamp:
         """The projected data date of the round after the one dated ``after`` (the next Friday,
