@@ -41,7 +41,8 @@ from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forwa
 from metasignal.data.generate import generate_store  # noqa: E402
 from metasignal.data.store import Store  # noqa: E402
 from metasignal.data.synthetic import SyntheticConfig  # noqa: E402
-from metasignal.examples import create_example_models, submit_example_history, weekly_round_dates  # noqa: E402
+from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals  # noqa: E402
+from metasignal.signals import RoundCalendar, create_model, deposit_stake, submit  # noqa: E402
 from metasignal.portfolio.settings import PortfolioSettings  # noqa: E402
 
 
@@ -51,16 +52,22 @@ def load() -> str:
 
 
 def prepare_store(path: Path, n_tickers: int, years: float, warmup: int) -> None:
-    """Generate the market and submit the example models' weekly history (timed)."""
+    """Generate the market and record the example models' weekly uploads (timed): each round's
+    signal uploaded an hour after the round opened, as a log of past uploads on the live store."""
     with Store.open(path, create=True) as store:
         began = time.perf_counter()
         generate_store(store, SyntheticConfig(n_tickers=n_tickers, years=years))
         print(f"generate store: {time.perf_counter() - began:.1f} s")
-        days = store.trading_days()
-        rounds = weekly_round_dates(store, start=days[warmup])
+        calendar = RoundCalendar.of(store)
+        rounds = calendar.data_dates(store.trading_days(start=store.trading_days()[warmup]))
         began = time.perf_counter()
-        create_example_models(store, rounds[0])
-        submit_example_history(store, rounds)
+        signals = pd.concat([example_signals(store, day).assign(date=day.date()) for day in rounds])
+        stamps = pd.Series([calendar.round_of(day).opens + pd.Timedelta(hours=1) for day in rounds], index=rounds)
+        for model in EXAMPLE_MODELS:
+            create_model(store, model, owner="examples")
+            deposit_stake(store, model, EXAMPLE_STAKES[model], rounds[0] - pd.Timedelta(days=1))
+            rows = signals[[model, "date"]].dropna().rename(columns={model: "signal"}).rename_axis("ticker")
+            submit(store, model, rows.reset_index().to_csv(index=False).encode(), uploaded_at=stamps)
         print(f"example models' history: {len(rounds)} weekly rounds in {time.perf_counter() - began:.1f} s")
 
 
