@@ -169,3 +169,29 @@ def test_stakes_default_to_the_clock_date(replay_db, capsys, monkeypatch):
     code, out, err = cli(capsys, monkeypatch, "--db", replay_db, "stakes", "release", "alpha", "2")
     assert code == 0, err
     assert f"released 2 of alpha's stake for rounds whose deadline is after {today:%Y-%m-%d}" in out
+
+
+def test_the_fund_job_books_each_closed_round_and_trades_it_after_its_deadline(replay_db, capsys, monkeypatch):
+    day = _submit_skilled(replay_db)
+    # the rounds closed so far had no upload: no signal to book yet
+    one_line_error(cli(capsys, monkeypatch, "--db", replay_db, "fund", "run"), "has an on-time submission")
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", replay_db, "fund", "job")
+    assert code == 0 and "fund job: off" in stdout
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", replay_db, "fund", "job", "on")
+    assert code == 0 and "fund job: on" in stdout
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", replay_db, "clock", "advance", "--days", "2")
+    assert code == 0, stderr
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", replay_db, "fund", "executions")
+    assert code == 0, stderr
+    assert f"executions of round {day:%Y-%m-%d}" in " ".join(stdout.split())
+    from metasignal.backtest import fund_executions
+    from metasignal.data.markets import close_times
+
+    with Store.open(replay_db) as store:
+        rows = fund_executions(store, day)
+        deadline = RoundCalendar.of(store).round_of(day).deadline
+        closes = close_times(rows.set_index("ticker")["country"])
+        assert len(rows) > 0 and (rows["round_date"] == day).all()
+        assert ((rows["execution_date"] + closes.to_numpy()) > deadline).all()
+        assert store.one("SELECT count(*) FROM portfolio_runs WHERE date = ?", [day.date()])[0] == 1
+    one_line_error(cli(capsys, monkeypatch, "--db", replay_db, "fund", "job", "maybe"), "on or off")
