@@ -8,15 +8,15 @@ from typing import Optional
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from metasignal.cli.context import db_path, open_store
+from metasignal.cli.display import out
 from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
 models_app = typer.Typer(help="Models that submit signals: create and list.", no_args_is_help=True)
 submissions_app = typer.Typer(help="Stored submissions (every version).", no_args_is_help=True)
-console = Console()
+console = out  # tables on stdout, wide when piped (metasignal.cli.display)
 SHOWN_DROPPED = 10
 
 
