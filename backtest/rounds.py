@@ -301,8 +301,8 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
         store.con.register("_payouts", events[events["amount"] != 0])
         try:
             store.con.execute(
-                "INSERT INTO stake_events SELECT model, ?, 'payout', amount, ?, now() FROM _payouts",
-                [resolution_date, day],
+                "INSERT INTO stake_events SELECT model, ?, 'payout', amount, ?, ? FROM _payouts",
+                [resolution_date, day, store.now().to_pydatetime()],
             )
         finally:
             store.con.unregister("_payouts")

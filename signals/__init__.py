@@ -41,7 +41,7 @@ from metasignal.signals.meta_model import (
 from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights, neutralize
 from metasignal.signals.scoring import METRICS, score_era, score_eras
 from metasignal.signals.round_calendar import ROUND_SCHEDULES, Round, RoundCalendar
-from metasignal.signals.stakes import deposit_stake, release_stake, stake_balances, stake_history
+from metasignal.signals.stakes import deposit_stake, latest_stamp, release_stake, stake_balances, stake_history
 from metasignal.signals.storage import (
     SUBMISSION_STATUSES,
     ModelRecord,
@@ -105,6 +105,7 @@ __all__ = [
     "equal_weight_meta_model",
     "gaussianize",
     "late_submissions",
+    "latest_stamp",
     "latest_round",
     "latest_submissions",
     "list_models",

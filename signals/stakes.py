@@ -44,7 +44,8 @@ def _change_stake(store: Store, model: str, amount: float, date, kind: str) -> N
             raise DataValidationError(f"cannot release {-amount:g} from {model!r}: its stake is {balance:g}")
     with store.transaction():
         store.con.execute(
-            "INSERT INTO stake_events VALUES (?, ?, ?, ?, NULL, now())", [model, day.date(), kind, float(amount)]
+            "INSERT INTO stake_events VALUES (?, ?, ?, ?, NULL, ?)",
+            [model, day.date(), kind, float(amount), store.now().to_pydatetime()],
         )
 
 
@@ -62,13 +63,26 @@ def release_stake(store: Store, model: str, amount: float, date: DateLike) -> No
     _change_stake(store, model, -amount, date, "release")
 
 
+def latest_stamp(store: Store) -> pd.Timestamp | None:
+    """The latest time stamped on the tournament's records (model creations, uploads, stake
+    events), naive UTC; None for a store without any. A replay clock set before it would put
+    recorded events in its future."""
+    ensure_tables(store)
+    value = store.one(
+        "SELECT max(t) FROM (SELECT max(created_at) AS t FROM models UNION ALL SELECT max(uploaded_at) FROM submissions "
+        "UNION ALL SELECT max(created_at) FROM stake_events)")[0]
+    return None if value is None else pd.Timestamp(value)
+
+
 def stake_balances(store: Store, date: DateLike) -> pd.Series:
-    """Each model's stake for a round dated ``date`` (events effective strictly before it)."""
+    """Each model's stake for a round whose deadline falls on ``date``: the events effective
+    strictly before it and recorded by the store clock."""
     ensure_tables(store)
     frame = store.con.execute(
         "SELECT m.name AS model, coalesce(sum(e.amount), 0) AS stake FROM models m "
-        "LEFT JOIN stake_events e ON e.model = m.name AND e.effective < ? GROUP BY m.name ORDER BY m.name",
-        [pd.Timestamp(date).date()],
+        "LEFT JOIN stake_events e ON e.model = m.name AND e.effective < ? "
+        "AND (e.created_at IS NULL OR e.created_at <= ?) GROUP BY m.name ORDER BY m.name",
+        [pd.Timestamp(date).date(), store.now().to_pydatetime()],
     ).fetch_df()
     return pd.Series(frame["stake"].to_numpy(float), index=frame["model"].astype(str), name="stake").clip(lower=0.0)
 

@@ -421,8 +421,9 @@ def current_round(store: Store) -> Round:
 
 
 # --------------------------------------------------------------------------- reads
-def _as_of(as_of) -> Any:
-    return None if as_of is None else utc_naive(as_of).to_pydatetime()
+def _as_of(store: Store, as_of) -> Any:
+    """The upload-time bound of a read: ``as_of``, else the store clock (nothing after it counts)."""
+    return (store.now() if as_of is None else utc_naive(as_of)).to_pydatetime()
 
 
 def stored_submission(store: Store, model: str, date: DateLike, *, version: int | None = None, as_of: DateLike | None = None) -> pd.Series:
@@ -430,7 +431,7 @@ def stored_submission(store: Store, model: str, date: DateLike, *, version: int 
     after the model. Default: the current version (as of ``as_of``, if given)."""
     ensure_tables(store)
     day = _day(date)
-    stamp = _as_of(as_of)
+    stamp = _as_of(store, as_of)
     if version is None:
         row = store.one(
             "SELECT max(version) FROM submissions WHERE model = ? AND date = ? "
@@ -460,7 +461,7 @@ def on_time_submissions(store: Store, date: DateLike) -> pd.DataFrame:
     ensure_tables(store)
     day = _day(date)
     calendar = RoundCalendar.of(store)
-    deadline = calendar.round_of(day).deadline
+    deadline = min(calendar.round_of(day).deadline, store.now())  # before the deadline: what is in so far
     previous = calendar.previous_round(store, day)
     queued_from = None if previous is None else previous.data_date.date()
     long = store.con.execute(
@@ -482,9 +483,9 @@ def late_submissions(store: Store, date: DateLike) -> pd.DataFrame:
     ensure_tables(store)
     long = store.con.execute(
         "WITH late AS (SELECT model, date, max(version) AS version FROM submissions "
-        "  WHERE date = ? AND status = 'late' GROUP BY model, date) "
+        "  WHERE date = ? AND status = 'late' AND uploaded_at <= ? GROUP BY model, date) "
         "SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN late USING (model, date, version)",
-        [_day(date).date()],
+        [_day(date).date(), store.now().to_pydatetime()],
     ).fetch_df()
     return _wide(long)
 
@@ -502,7 +503,7 @@ def submissions_for_date(store: Store, date: DateLike, *, as_of: DateLike | None
     not submit a ticker). Sorted tickers and models; empty frame if nobody submitted."""
     ensure_tables(store)
     day = _day(date)
-    stamp = _as_of(as_of)
+    stamp = _as_of(store, as_of)
     long = store.con.execute(
         f"SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN ({_CURRENT}) c "
         "USING (model, date, version) WHERE v.date = ?",
@@ -517,7 +518,7 @@ def latest_submissions(store: Store, model: str, before: DateLike, n: int = 5, *
     churn/turnover checks."""
     ensure_tables(store)
     day = _day(before)
-    stamp = _as_of(as_of)
+    stamp = _as_of(store, as_of)
     long = store.con.execute(
         f"WITH c AS ({_CURRENT}), "
         "recent AS (SELECT date, version FROM c WHERE model = ? AND date < ? ORDER BY date DESC LIMIT ?) "

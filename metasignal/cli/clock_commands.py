@@ -137,9 +137,21 @@ def set_command(
             new = current.moved_to(parse_time(replay, "--replay"))  # raises for a move back
         else:
             new = Clock("replay", parse_time(replay, "--replay"))
+        _refuse_before_records(store, new)
         store.set_clock(new)
         console.print(f"[green]clock set[/]: {new.mode} at {fmt(store.now().floor('s'))}; "
                       f"data known through {store.visible_through().date()}; {round_line(store)}")
+
+
+def _refuse_before_records(store, clock: Clock) -> None:
+    """A replay clock may not start before the store's latest recorded upload or stake event."""
+    from metasignal.errors import ClockError
+    from metasignal.signals import latest_stamp
+
+    last = latest_stamp(store) if clock.mode == "replay" else None
+    if last is not None and clock.time < last:
+        raise ClockError(f"the store holds records stamped up to {fmt(last.floor('s'))}: a replay clock cannot start "
+                         "before them (they would be in its future)")
 
 
 def register(app: typer.Typer) -> None:

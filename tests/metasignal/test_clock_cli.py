@@ -195,3 +195,15 @@ def test_the_fund_job_books_each_closed_round_and_trades_it_after_its_deadline(r
         assert ((rows["execution_date"] + closes.to_numpy()) > deadline).all()
         assert store.one("SELECT count(*) FROM portfolio_runs WHERE date = ?", [day.date()])[0] == 1
     one_line_error(cli(capsys, monkeypatch, "--db", replay_db, "fund", "job", "maybe"), "on or off")
+
+
+def test_a_replay_clock_cannot_start_before_recorded_uploads(live_db, capsys, monkeypatch):
+    with Store.open(live_db) as store:
+        store.set_clock(Clock("replay", _round(store, 3).opens))
+    _submit_skilled(live_db)
+    code, stdout, stderr = cli(capsys, monkeypatch, "--db", live_db, "clock", "set", "--live")
+    assert code == 0, stderr
+    with Store.open(live_db) as store:
+        before = _round(store, 5).opens
+    one_line_error(cli(capsys, monkeypatch, "--db", live_db, "clock", "set", "--replay", before.isoformat()),
+                   "cannot start before them")
