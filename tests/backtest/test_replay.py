@@ -202,3 +202,21 @@ def test_events_come_in_time_order_and_only_after_the_clock(replay):
     assert times == sorted(times) and times[0] > replay.now()
     assert {e.kind for e in events} == {"day", "open", "close"}
     assert resolved_rounds(replay).empty
+
+
+def test_an_on_time_upload_changes_the_rounds_meta_signal_and_book(replay, tmp_path):
+    round_ = RoundCalendar().open_round(replay)
+    _twin(replay, tmp_path / "without.duckdb")
+    create_model(replay, "mine")
+    deposit_stake(replay, "mine", 3000.0, replay.now())
+    _upload(replay, "mine", round_.data_date, like="copycat")
+    assert list_submissions(replay, "mine")["status"].tolist() == ["on_time"]
+    advance_clock(replay, round_.deadline)
+    with Store.open(tmp_path / "without.duckdb") as without:
+        advance_clock(without, round_.deadline)
+        assert "mine" in on_time_submissions(replay, round_.data_date).columns
+        with_mine, without_mine = meta_signal(replay, round_.data_date), meta_signal(without, round_.data_date)
+        assert not np.allclose(with_mine.to_numpy(), without_mine.reindex(with_mine.index).to_numpy())
+        booked, other = run_fund_job(replay, round_), run_fund_job(without, round_)
+        weights = booked.table.set_index("ticker")["weight"]
+        assert not np.allclose(weights, other.table.set_index("ticker")["weight"].reindex(weights.index).fillna(0))
