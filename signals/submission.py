@@ -606,6 +606,8 @@ def validate_for_store(
     if len(days) == 0:
         store.last_date()  # raises the store's one-line "no bars" error
     covers = f"the store covers {days[0].date()} to {days[-1].date()}"
+    if store.stored_days()[-1] > days[-1]:
+        covers += f", the last known at its clock ({store.now():%Y-%m-%d %H:%M} UTC)"
     if parsed.date_column is None:
         stamp = store.last_date() if date is None else _one_date(date)
         if stamp not in days:
