@@ -13,6 +13,7 @@ out (an error names the rule when none qualifies).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from metasignal.data.calendar import DateLike
@@ -35,25 +36,26 @@ def latest_round(store: Store, date: DateLike) -> pd.Timestamp:
     submission; :class:`StoreError` when there is none."""
     storage.ensure_tables(store)
     day = pd.Timestamp(date).normalize()
-    staked = store.con.execute(
-        "SELECT DISTINCT date FROM submissions WHERE status IN ('on_time', 'late') AND date <= ? ORDER BY date DESC",
-        [day.date()],
-    ).fetch_df()["date"]
-    candidates = set(pd.to_datetime(staked))
-    calendar = RoundCalendar.of(store)
-    for round_ in reversed(calendar.rounds(store)):
-        if round_.data_date > day:
-            continue
-        previous = calendar.previous_round(store, round_.data_date)
-        if round_.data_date in candidates or (previous is not None and previous.data_date in candidates):
-            if not storage.on_time_submissions(store, round_.data_date).empty:
-                return round_.data_date
-        if not candidates or round_.data_date < min(candidates):
-            break
-    raise StoreError(
-        f"no round on or before {day.date()} has an on-time submission: submit to the open round (on the "
-        "synthetic market, `metasignal examples` makes the example models take part) or pass --alpha FILE"
-    )
+    rows = store.con.execute(
+        "SELECT DISTINCT date, status FROM submissions WHERE status IN ('on_time', 'late') AND date <= ? "
+        "AND uploaded_at <= ?", [day.date(), store.now().to_pydatetime()],
+    ).fetch_df()
+    rows["date"] = pd.to_datetime(rows["date"])
+    candidates = list(rows.loc[rows["status"] == "on_time", "date"])
+    late = rows.loc[rows["status"] == "late", "date"]
+    if len(late):  # a late upload is the next round's submission (queued): that round has one too
+        calendar = RoundCalendar.of(store)
+        dates = calendar.data_dates(store.trading_days(start=late.min()))
+        following = dates[np.minimum(dates.searchsorted(late, side="right"), len(dates) - 1)]
+        now = store.now()
+        candidates += [d for p, d in zip(late, following)
+                       if p < d <= day and calendar.round_of(d).opens <= now]
+    if not candidates:
+        raise StoreError(
+            f"no round on or before {day.date()} has an on-time submission: submit to the open round (on the "
+            "synthetic market, `metasignal examples` makes the example models take part) or pass --alpha FILE"
+        )
+    return max(candidates)
 
 
 def meta_signal(store: Store, date: DateLike, *, method: str = "stake_weighted", min_stake: float = DEFAULT_MIN_STAKE) -> pd.Series:

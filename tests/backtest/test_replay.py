@@ -220,3 +220,23 @@ def test_an_on_time_upload_changes_the_rounds_meta_signal_and_book(replay, tmp_p
         booked, other = run_fund_job(replay, round_), run_fund_job(without, round_)
         weights = booked.table.set_index("ticker")["weight"]
         assert not np.allclose(weights, other.table.set_index("ticker")["weight"].reindex(weights.index).fillna(0))
+
+
+def test_a_round_whose_only_submission_is_queued_is_the_latest_round(small_store_path, tmp_path):
+    from metasignal.signals import latest_round
+
+    path = tmp_path / "queued.duckdb"
+    shutil.copy(small_store_path, path)
+    with Store.open(path) as store:
+        calendar = RoundCalendar()
+        first = calendar.round_of(calendar.data_dates(store.stored_days())[-8])
+        store.set_clock(Clock("replay", first.deadline + pd.Timedelta(hours=1)))
+        create_model(store, "tardy")
+        _upload(store, "tardy", first.data_date, like="skilled")  # late for the first, queued for the next
+        with pytest.raises(Exception, match="has an on-time submission"):
+            latest_round(store, first.data_date)
+        following = calendar.following_round(store, first.data_date)
+        advance_clock(store, following.opens)
+        assert latest_round(store, following.data_date + pd.Timedelta(days=3)) == following.data_date
+        assert list(on_time_submissions(store, following.data_date).columns) == ["tardy"]
+        assert meta_signal(store, following.data_date).notna().sum() > 100

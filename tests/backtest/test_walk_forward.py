@@ -421,3 +421,47 @@ def test_the_stored_submissions_trade_with_the_calendars_execution_lag(store_cop
     assert (daily.lag[countries.isin(["US", "GB", "DE", "BR"])] == 1).all()
     longer = calendar_lagged(store_copy, days[0], days[-1], WalkForwardSettings("weekly", lag=3))
     assert longer.lag == 3, "a longer lag than the calendar's is kept"
+
+
+def test_no_name_trades_a_rounds_signal_before_the_rounds_deadline(tournament, backtest):
+    """The backtest's rule is the live fund's: each trade of a decision dated t, which uses the
+    meta-signal of the latest round on or before t, happens at a close after that round's deadline."""
+    from metasignal.data import close_times
+    from metasignal.signals import latest_round
+
+    path, rounds, days = tournament
+    with Store.open(path) as store:
+        calendar = RoundCalendar.of(store)
+        closes = close_times(store.securities()["country"])
+        decisions = backtest.simulation.decision_dates
+        assert len(decisions) >= 5
+        for executed, decided in decisions.items():
+            deadline = calendar.round_of(latest_round(store, decided)).deadline
+            traded = backtest.simulation.targets.loc[executed].dropna()
+            traded = traded[traded != 0].index
+            assert ((executed + closes.reindex(traded).to_numpy()) > deadline).all(), executed
+
+
+def test_with_daily_rounds_asia_pacific_trades_a_day_later_and_never_before_the_deadline(tournament, tmp_path):
+    from metasignal.data import close_times
+    from metasignal.signals import latest_round
+
+    path, rounds, days = tournament
+    copy = tmp_path / "daily.duckdb"
+    shutil.copy(path, copy)
+    with Store.open(copy) as store:
+        RoundCalendar("daily").save(store)
+        result = run_walk_forward(store, rounds[1], rounds[3], SETTINGS, WalkForwardSettings("daily", lag=1))
+        lag = result.simulation.lag
+        countries = store.securities()["country"]
+        assert isinstance(lag, pd.Series) and set(lag.unique()) == {1, 2}
+        assert (lag[countries.reindex(lag.index).isin(["JP", "AU"])] == 2).all()
+        calendar, closes = RoundCalendar.of(store), close_times(countries)
+        deadline_of = {d: calendar.round_of(latest_round(store, d)).deadline for d in result.targets.index}
+        for executed in result.simulation.targets.index:
+            row = result.simulation.targets.loc[executed]
+            traded = row[row.notna() & (row != 0)].index
+            # a name trades on this day the decision its own lag back
+            decided = days[days.get_loc(executed) - lag.reindex(traded).to_numpy()]
+            deadlines = pd.DatetimeIndex([deadline_of[d] for d in decided])
+            assert ((executed + closes.reindex(traded).to_numpy()) > deadlines).all(), executed
