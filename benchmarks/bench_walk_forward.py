@@ -41,6 +41,7 @@ from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forwa
 from metasignal.data.generate import generate_store  # noqa: E402
 from metasignal.data.store import Store  # noqa: E402
 from metasignal.data.synthetic import SyntheticConfig  # noqa: E402
+from metasignal.data import Clock, data_known_at  # noqa: E402
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals  # noqa: E402
 from metasignal.signals import RoundCalendar, create_model, deposit_stake, submit  # noqa: E402
 from metasignal.portfolio.settings import PortfolioSettings  # noqa: E402
@@ -58,7 +59,11 @@ def prepare_store(path: Path, n_tickers: int, years: float, warmup: int) -> None
         began = time.perf_counter()
         generate_store(store, SyntheticConfig(n_tickers=n_tickers, years=years))
         print(f"generate store: {time.perf_counter() - began:.1f} s")
+        # the 10-year market runs past today's date: a replay clock at the last round's deadline
+        # makes all of it known (and every recorded upload in its past)
         calendar = RoundCalendar.of(store)
+        last_round = calendar.round_of(calendar.data_dates(store.stored_days())[-1])
+        store.set_clock(Clock("replay", max(last_round.deadline, data_known_at(store.stored_days()[-1]))))
         rounds = calendar.data_dates(store.trading_days(start=store.trading_days()[warmup]))
         began = time.perf_counter()
         signals = pd.concat([example_signals(store, day).assign(date=day.date()) for day in rounds])
