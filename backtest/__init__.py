@@ -15,7 +15,9 @@ whose target window has passed and pays or burns stakes. Returns are simple retu
 Constants: ``CHURN_LIMIT`` and ``TURNOVER_LIMIT`` (a submission at or above either stakes
 nothing that round), ``SIGNALS_STAKE_THRESHOLD`` (the total at risk above which payouts are
 scaled down), ``PAYOUT_PRESETS`` (the named payout policies), ``REBALANCE_SCHEDULES`` (the
-named rebalance calendars).
+named rebalance calendars), ``LOOKBACK_ROUNDS`` (eligibility compares with the model's
+submissions of this many previous rounds), ``MIN_META_STAKE`` (the least stake at risk that
+counts in a round's meta-model for MMC, NMC and MPC).
 """
 
 from metasignal.backtest._simulate import SimulationResult, align_weights, describe_lag, execution_dates, simulate
@@ -56,7 +58,11 @@ from metasignal.backtest.payouts import (
 )
 from metasignal.backtest.replay import AdvanceReport, ClockEvent, advance_clock, clock_events
 from metasignal.backtest.rounds import (
+    LOOKBACK_ROUNDS,
+    MIN_META_STAKE,
     leaderboard,
+    pending_releases,
+    previous_rounds,
     resolve_round,
     resolve_rounds,
     resolved_rounds,
@@ -81,6 +87,8 @@ from metasignal.errors import BankruptcyError, RebalanceError
 
 __all__ = [
     "CHURN_LIMIT",
+    "LOOKBACK_ROUNDS",
+    "MIN_META_STAKE",
     "PAYOUT_PRESETS",
     "REBALANCE_SCHEDULES",
     "SIGNALS_STAKE_THRESHOLD",
@@ -115,7 +123,9 @@ __all__ = [
     "payout_factor",
     "payout_policy",
     "payout_scores",
+    "pending_releases",
     "performance_summary",
+    "previous_rounds",
     "rebalance_dates",
     "resolve_round",
     "resolve_rounds",

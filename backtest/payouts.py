@@ -60,9 +60,10 @@ def payout_factor(total_at_risk: float, stake_threshold: float = SIGNALS_STAKE_T
 
 
 def eligible(churn: pd.Series, turnover: pd.Series) -> pd.Series:
-    """True unless max churn >= 0.15 or max turnover >= 0.25 (NaN: nothing to compare, eligible)."""
-    churn_bad = churn.fillna(0.0) >= CHURN_LIMIT
-    turnover_bad = turnover.fillna(0.0) >= TURNOVER_LIMIT
+    """True unless max churn >= 0.15 or max turnover >= 0.25. NaN (nothing to compare against)
+    counts as 1.0, as numerai-tools' ``calculate_max_churn_and_turnover`` gives it: ineligible."""
+    churn_bad = churn.fillna(1.0) >= CHURN_LIMIT
+    turnover_bad = turnover.fillna(1.0) >= TURNOVER_LIMIT
     return ~(churn_bad | turnover_bad)
 
 

@@ -15,10 +15,15 @@ its round's resolution date ``t + lag + days``, the close that ends the target w
 - ``round_results(round_date, model, stake, at_risk, submitted, eligible, reason,
   <metrics>, payout_score, payout, late)``
 
-Eligibility looks back at each model's own last five on-time submissions before the round
-(churn and turnover against each, however many rounds ago; a model with nothing to compare
-against is eligible). A model's stake for a round is the ledger's balance from the events
-effective before the round's deadline date.
+Eligibility compares each submission with the model's submissions of the previous
+``LOOKBACK_ROUNDS`` rounds of the calendar, with the rule of numerai-tools'
+``calculate_max_churn_and_turnover``: a model with nothing to compare against (a new model, a
+model back after missing all of them, or too little ticker overlap) gets churn = turnover =
+1.0, so it stakes nothing that round. A model's stake for a round is the ledger's balance from
+the events effective before the round's deadline date; a release dated on or after the
+deadline's date is still burned by the round (:func:`metasignal.signals.stakes.settle_burns`).
+The meta-model of MMC, NMC and MPC weighs the on-time submissions by stake at risk, counting
+only stakes at risk of at least ``MIN_META_STAKE``; with none, those scores are NaN (pay 0).
 
 Logging (``logging.getLogger(__name__)``): skipped rounds (already resolved, or target window
 not passed yet) and each round's resolution time at debug level; a run's total at info.
@@ -56,7 +61,10 @@ from metasignal.signals.stakes import stake_balances
 logger = logging.getLogger(__name__)
 
 SCORE_METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
-LOOKBACK_ROUNDS = 5
+META_METRICS = ("mmc", "nmc", "mpc")  # the scores measured against the round's meta-model
+LOOKBACK_ROUNDS = 5  # eligibility compares with the model's submissions of the previous 5 rounds
+MIN_META_STAKE = 10.0  # the least stake at risk that counts in the round's meta-model (MMC, NMC, MPC)
+NOTHING_TO_COMPARE = "nothing to compare (new or returning model)"
 
 _DDL = (
     'CREATE TABLE IF NOT EXISTS rounds (round_date DATE PRIMARY KEY, "window" VARCHAR, resolution_date DATE, '
@@ -121,28 +129,42 @@ class _EraCache:
         return self._cache[date]
 
 
-def _previous_submission_dates(store: Store, day: pd.Timestamp) -> pd.DataFrame:
-    """(model, date): each model's last ``LOOKBACK_ROUNDS`` submission dates before ``day``."""
-    frame = store.con.execute(
-        "SELECT model, date FROM (SELECT DISTINCT model, date FROM submissions WHERE date < ? AND status = 'on_time') "
-        "QUALIFY row_number() OVER (PARTITION BY model ORDER BY date DESC) <= ?",
-        [day.date(), LOOKBACK_ROUNDS],
-    ).fetch_df()
-    frame["date"] = pd.to_datetime(frame["date"])
-    return frame
+def previous_rounds(store: Store, round_date: DateLike) -> pd.DatetimeIndex:
+    """The data dates of the ``LOOKBACK_ROUNDS`` calendar rounds before ``round_date`` (fewer
+    at the start of the store), ascending: the rounds whose submissions eligibility compares with."""
+    day = pd.Timestamp(round_date).normalize()
+    dates = RoundCalendar.of(store).data_dates(store.trading_days(end=day))
+    return dates[dates < day][-LOOKBACK_ROUNDS:]
+
+
+def _rounds_with_uploads(store: Store, day: pd.Timestamp) -> pd.DatetimeIndex:
+    """:func:`previous_rounds` that can hold a submission: an on-time upload for the round, or a
+    late one for the round before it (queued); the others have nothing to compare (not read)."""
+    dates = RoundCalendar.of(store).data_dates(store.trading_days(end=day))
+    dates = dates[dates < day][-(LOOKBACK_ROUNDS + 1):]
+    if not len(dates):
+        return dates
+    uploads = store.con.execute(
+        "SELECT DISTINCT date FROM submissions WHERE status IN ('on_time', 'late') AND date BETWEEN ? AND ?",
+        [dates[0].date(), dates[-1].date()]).fetch_df()["date"]
+    uploaded = set(pd.to_datetime(uploads))
+    previous = dates[-LOOKBACK_ROUNDS:]
+    before = dict(zip(dates[1:], dates[:-1]))
+    return pd.DatetimeIndex([d for d in previous if d in uploaded or before.get(d) in uploaded], name="round")
 
 
 def _max_churn_and_turnover(
-    predictions: pd.DataFrame, era: _EraInputs, previous: pd.DataFrame, cache: _EraCache
+    predictions: pd.DataFrame, era: _EraInputs, previous_dates: pd.DatetimeIndex, cache: _EraCache
 ) -> pd.DataFrame:
-    """Max churn and turnover of each model against its own previous submissions
-    (``previous``: rows (model, date), see :func:`_previous_submission_dates`)."""
+    """Max churn and turnover of each model (``predictions``: ticker x model, the round's
+    submissions) against its own submissions of the rounds ``previous_dates``, as numerai-tools'
+    ``calculate_max_churn_and_turnover``: comparisons with too little overlap are skipped, and
+    a model with none left gets 1.0 for both (``compared`` is then False)."""
     worst = pd.DataFrame(np.nan, index=predictions.columns, columns=["churn", "turnover"])
-    previous = previous[previous["model"].isin(predictions.columns)]
-    for previous_date, rows in sorted(previous.groupby("date"), reverse=True):
+    for previous_date in previous_dates:
         prev_era = cache(previous_date)
         models = [m for m in predictions.columns
-                  if m in set(rows["model"]) and m in prev_era.submissions.columns]
+                  if m in prev_era.submissions.columns and prev_era.submissions[m].notna().any()]
         if not models:
             continue
         previous = prev_era.submissions[models].reindex(prev_era.universe)
@@ -152,23 +174,11 @@ def _max_churn_and_turnover(
             previous=previous, previous_neutralizers=prev_era.neutralizers,
             previous_sample_weights=prev_era.sample_weights, metrics=("churn", "turnover"),
         )
-        worst.loc[models] = np.fmax(worst.loc[models].to_numpy(), scores[["churn", "turnover"]].to_numpy())
-    return worst
-
-
-def _headroom(store: Store, models: pd.Index, effective: pd.Timestamp) -> pd.Series:
-    """Per model, the most a payout effective on ``effective`` can burn without the ledger's
-    balance dropping below 0 then or at any later event already recorded (>= 0)."""
-    events = store.con.execute(
-        "SELECT model, effective, sum(amount) AS amount FROM stake_events GROUP BY model, effective "
-        "ORDER BY model, effective"
-    ).fetch_df()
-    events["effective"] = pd.to_datetime(events["effective"])
-    events["balance"] = events.groupby("model")["amount"].cumsum()
-    landed = events["effective"] <= effective
-    then = events[landed].groupby("model")["balance"].last().reindex(models, fill_value=0.0)
-    later = events[~landed].groupby("model")["balance"].min().reindex(models, fill_value=np.inf)
-    return np.minimum(then, later).clip(lower=0.0)
+        values = scores[["churn", "turnover"]].abs()
+        values[values.isna().any(axis=1)] = np.nan  # numerai-tools skips the comparison as a whole
+        worst.loc[models] = np.fmax(worst.loc[models].to_numpy(), values.to_numpy())
+    worst["compared"] = worst.notna().all(axis=1)
+    return worst.fillna(1.0)
 
 
 @dataclass
@@ -177,7 +187,7 @@ class _Eligibility:
     its max churn and turnover against its own previous submissions, and the verdict."""
 
     submitted: pd.Series  # bool
-    checks: pd.DataFrame  # churn, turnover (NaN: nothing to compare against)
+    checks: pd.DataFrame  # churn, turnover (1.0: nothing to compare against; NaN: no submission)
     ok: pd.Series  # bool: submitted and eligible
     reason: np.ndarray  # "" or why the model stakes nothing this round
 
@@ -215,13 +225,14 @@ def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | No
     scores = _round_scores(scored, at_risk, targets, era, staked=status.submitted).reindex(models)
     status.reason = np.where(models.isin(late.columns), "late: scored without stake", status.reason)
     paid, factor = stake_payouts(at_risk, scores.fillna(0.0), rule)
-    # overlapping rounds stake the same balance: a burn takes at most what is left when it lands
-    paid = np.maximum(paid, -_headroom(store, models, resolution_date)) + 0.0  # + 0.0: no negative zeros
+    # overlapping rounds stake the same balance, and a release after the deadline is still at risk:
+    # a burn takes at most what is left (pending releases of the round included) when it lands
+    paid, release_burns = stakes.settle_burns(store, paid, round_.deadline.normalize(), resolution_date)
     results = _results_frame(day, models, stake, at_risk, status, scores, paid, rule)
     results["late"] = models.isin(late.columns)
     round_row = [day.date(), window, resolution_date.date(), rule.name, factor, float(at_risk.sum()),
                  int(status.submitted.sum())]
-    _write_round(store, results, round_row, _before_commit)
+    _write_round(store, results, round_row, _before_commit, release_burns)
     logger.debug("resolved round %s (%d models, %d eligible) in %.3f s", day.date(), len(models),
                  int(status.ok.sum()), time.perf_counter() - started)
     return True
@@ -238,15 +249,16 @@ def _eligibility(store: Store, day: pd.Timestamp, predictions: pd.DataFrame, era
                  cache: _EraCache) -> _Eligibility:
     """Who submitted (``predictions``: ticker x model) and who is eligible (churn, turnover)."""
     submitted = predictions.notna().any(axis=0)
-    earlier = _previous_submission_dates(store, day)
-    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, earlier, cache)
+    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, _rounds_with_uploads(store, day), cache)
     checks = checks.reindex(predictions.columns)
+    compared = checks.pop("compared").fillna(False).astype(bool)
     ok = eligible(checks["churn"], checks["turnover"]) & submitted
     churned = checks["churn"].fillna(0) >= CHURN_LIMIT
     turned_over = checks["turnover"].fillna(0) >= TURNOVER_LIMIT
     reason = np.select(
-        [~submitted, churned, turned_over],
-        ["no submission", f"churn >= {CHURN_LIMIT:g}", f"turnover >= {TURNOVER_LIMIT:g}"], default="",
+        [~submitted, ~compared, churned, turned_over],
+        ["no submission", NOTHING_TO_COMPARE, f"churn >= {CHURN_LIMIT:g}", f"turnover >= {TURNOVER_LIMIT:g}"],
+        default="",
     )
     return _Eligibility(submitted, checks, ok, reason)
 
@@ -254,15 +266,21 @@ def _eligibility(store: Store, day: pd.Timestamp, predictions: pd.DataFrame, era
 def _round_scores(scored: pd.DataFrame, at_risk: pd.Series, targets: pd.DataFrame,
                   era: _EraInputs, staked: pd.Series) -> pd.DataFrame:
     """Model x metric scores of the submissions (``scored``: ticker x model) against the round's
-    targets; the meta-model weighs them by stake at risk (late ones, not in ``staked``, by 0)."""
+    targets; the meta-model weighs the on-time ones by stake at risk, counting only stakes at
+    risk >= ``MIN_META_STAKE`` (late ones, not in ``staked``, weigh 0). When no stake qualifies,
+    ``mmc``, ``nmc`` and ``mpc`` are NaN for every model."""
     on_time = scored.columns.isin(staked[staked].index)
     meta_stakes = at_risk.reindex(scored.columns).fillna(0.0).where(on_time, 0.0)
-    if meta_stakes.sum() <= 0:  # nobody at risk: the meta-model weighs every on-time submission equally
-        meta_stakes = pd.Series(np.where(on_time, 1.0, 0.0), index=scored.columns)
-    return score_era(
+    meta_stakes = meta_stakes.where(meta_stakes >= MIN_META_STAKE, 0.0)
+    if meta_stakes.sum() > 0:
+        metrics, stakes_used = SCORE_METRICS, meta_stakes
+    else:
+        metrics, stakes_used = tuple(m for m in SCORE_METRICS if m not in META_METRICS), None
+    scores = score_era(
         scored, targets=targets.reindex(era.universe), neutralizers=era.neutralizers,
-        sample_weights=era.sample_weights, stakes=meta_stakes, metrics=SCORE_METRICS,
+        sample_weights=era.sample_weights, stakes=stakes_used, metrics=metrics,
     )
+    return scores.reindex(columns=list(SCORE_METRICS))
 
 
 def _results_frame(day: pd.Timestamp, models: pd.Index, stake: pd.Series, at_risk: pd.Series,
@@ -283,11 +301,13 @@ def _results_frame(day: pd.Timestamp, models: pd.Index, stake: pd.Series, at_ris
 
 
 def _write_round(store: Store, results: pd.DataFrame, round_row: list,
-                 before_commit: Callable[[], None] | None) -> None:
-    """Insert the results, the payout stake events and the ``rounds`` row in one transaction.
+                 before_commit: Callable[[], None] | None, release_burns: pd.DataFrame | None = None) -> None:
+    """Insert the results, the payout and release burn stake events and the ``rounds`` row in
+    one transaction.
 
     ``round_row``: round date, window, resolution date, policy, payout factor, total at risk,
-    number of models that submitted; payouts take effect at the resolution date.
+    number of models that submitted; payouts take effect at the resolution date, release burns
+    (:func:`metasignal.signals.stakes.settle_burns`) on their own dates.
     """
     day, resolution_date = round_row[0], round_row[2]
     with store.transaction():
@@ -297,15 +317,9 @@ def _write_round(store: Store, results: pd.DataFrame, round_row: list,
             store.con.execute(f"INSERT INTO round_results ({columns}) SELECT {columns} FROM _results")
         finally:
             store.con.unregister("_results")
-        events = pd.DataFrame({"model": results["model"].to_numpy(), "amount": results["payout"].to_numpy()})
-        store.con.register("_payouts", events[events["amount"] != 0])
-        try:
-            store.con.execute(
-                "INSERT INTO stake_events SELECT model, ?, 'payout', amount, ?, ? FROM _payouts",
-                [resolution_date, day, store.now().to_pydatetime()],
-            )
-        finally:
-            store.con.unregister("_payouts")
+        burns = release_burns if release_burns is not None else pd.DataFrame(columns=["model", "effective", "amount", "released"])
+        stakes.insert_payouts(store, pd.Series(results["payout"].to_numpy(), index=results["model"].to_numpy()),
+                              burns, day, resolution_date)
         if before_commit is not None:
             before_commit()
         store.con.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)", round_row)
@@ -372,9 +386,53 @@ def leaderboard(store: Store, round_date: DateLike | None = None) -> pd.DataFram
     board.insert(0, "rounds", grouped["submitted"].sum().astype(int))
     board.insert(0, "cumulative_payout", grouped["payout"].sum())
     deposits = store.con.execute(
-        "SELECT model, sum(amount) AS deposited FROM stake_events WHERE kind <> 'payout' GROUP BY model"
+        "SELECT model, sum(amount) AS deposited FROM stake_events WHERE kind IN ('deposit', 'release') GROUP BY model"
     ).fetch_df().set_index("model")["deposited"]
     last = pd.Timestamp.max.normalize() if round_date is None else pd.Timestamp(round_date) + pd.Timedelta(days=1)
     board.insert(0, "stake", stake_balances(store, min(last, pd.Timestamp("2262-01-01"))).reindex(board.index))
     board.insert(2, "return_on_stake", board["cumulative_payout"] / deposits.reindex(board.index).replace(0.0, np.nan))
     return board.sort_values("cumulative_payout", ascending=False).reset_index()
+
+
+def pending_releases(store: Store, window: str = DEFAULT_WINDOW) -> pd.DataFrame:
+    """Releases not completed yet: model, amount (what will leave the stake: the request less
+    what burns took from it), requested (the release date), burned, completes (the resolution
+    date of the last round that staked it, i.e. whose deadline's date is on or before the
+    request; projected on business days while its window is not known at the clock).
+
+    A release completes when that round has resolved; one no round staked (dated before the
+    first round) is complete at once.
+    """
+    ensure_tables(store)
+    columns = ["model", "amount", "requested", "burned", "completes"]
+    requests = store.con.execute(
+        "SELECT r.model, r.effective AS requested, -sum(r.amount) AS requested_amount, "
+        "coalesce(max(b.burned), 0) AS burned FROM stake_events r LEFT JOIN (SELECT model, released, "
+        "sum(amount) AS burned FROM stake_events WHERE kind = 'release_burn' GROUP BY ALL) b "
+        "ON b.model = r.model AND b.released = r.effective WHERE r.kind = 'release' GROUP BY r.model, r.effective "
+        "ORDER BY r.effective, r.model"
+    ).fetch_df()
+    first = store.one("SELECT min(date) FROM submissions WHERE status IN ('on_time', 'late')")[0]
+    calendar = RoundCalendar.of(store)
+    rounds_ = [] if first is None else [r for r in calendar.rounds(store) if r.data_date >= pd.Timestamp(first)]
+    if requests.empty or not rounds_:
+        return pd.DataFrame(columns=columns)
+    deadlines = pd.DatetimeIndex([r.deadline.normalize() for r in rounds_])
+    resolved = rounds_table(store).set_index("round_date")["resolution_date"]
+    trading = store.trading_days()
+    rows = []
+    for request in requests.itertuples(index=False):
+        requested = pd.Timestamp(request.requested)
+        staked = int(deadlines.searchsorted(requested, side="right"))  # rounds with deadline date <= request
+        if staked == 0:
+            continue
+        last = rounds_[staked - 1]
+        if last.data_date in resolved.index:
+            continue  # complete: every round that staked it has resolved
+        completes = last.resolution_date(window, trading)
+        if completes is None:
+            days, lag = parse_window(window)
+            completes = last.data_date + pd.offsets.BDay(days + lag)
+        rows.append((request.model, float(request.requested_amount - request.burned), requested,
+                     float(request.burned), pd.Timestamp(completes)))
+    return pd.DataFrame(rows, columns=columns)

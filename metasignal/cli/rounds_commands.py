@@ -214,13 +214,22 @@ def _stake_date(store, date: Optional[str]) -> pd.Timestamp:
 
 @stakes_app.command("list")
 def stake_list(date: Optional[str] = typer.Option(None, "--date")) -> None:
-    """Each model's stake for a round on DATE (default: after everything recorded)."""
+    """Each model's stake for a round on DATE (default: after everything recorded), then the
+    pending releases (still burned by the rounds that staked them, until the last resolves)."""
+    from metasignal.backtest import rounds
     from metasignal.signals import stakes
 
     with open_store() as store:
         day = pd.Timestamp("2262-01-01") if date is None else pd.Timestamp(date)
         balances = stakes.stake_balances(store, day)
+        pending = rounds.pending_releases(store)
     console.print(frame_table(balances.rename_axis("model").reset_index(), "stakes"))
+    if pending.empty:
+        console.print("no pending releases")
+        return
+    for column in ("requested", "completes"):
+        pending[column] = pending[column].dt.date.astype(str)
+    console.print(frame_table(pending, "pending releases (at risk of the rounds that staked them until 'completes')"))
 
 
 def register(app: typer.Typer) -> None:

@@ -65,4 +65,7 @@ def test_custom_policy_and_errors():
 def test_eligibility_thresholds():
     churn = pd.Series({"a": 0.1, "b": 0.15, "c": float("nan"), "d": 0.0})
     turnover = pd.Series({"a": 0.2, "b": 0.0, "c": float("nan"), "d": 0.25})
-    assert eligible(churn, turnover).to_dict() == {"a": True, "b": False, "c": True, "d": False}
+    # NaN: nothing to compare against counts as 1.0, as numerai-tools' calculate_max_churn_and_turnover
+    assert eligible(churn, turnover).to_dict() == {"a": True, "b": False, "c": False, "d": False}
+    assert not eligible(pd.Series([float("nan")]), pd.Series([0.0])).iloc[0]
+    assert eligible(pd.Series([0.1499]), pd.Series([0.2499])).iloc[0]

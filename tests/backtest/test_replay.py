@@ -90,7 +90,10 @@ def test_advancing_resolves_rounds_and_pays_stakes(replay):
     results = round_results(replay)
     assert set(results["model"]) == set(MODELS)
     skilled = results[results["model"] == "skilled"]
-    assert (skilled["at_risk"] == skilled["stake"]).all() and (skilled["stake"] > 0).all()
+    # its first round has nothing to compare with (a new model: nothing at risk); later ones stake it all
+    first, later = skilled.iloc[0], skilled.iloc[1:]
+    assert first["at_risk"] == 0 and first["reason"] == "nothing to compare (new or returning model)"
+    assert len(later) and (later["at_risk"] == later["stake"]).all() and (skilled["stake"] > 0).all()
     assert (results["payout"] != 0).any()
     assert (list_submissions(replay)["status"] == "on_time").all()
 
@@ -181,7 +184,9 @@ def test_a_late_upload_is_scored_without_stake_and_queued_for_the_next_round(rep
     assert bool(late_row["late"]) and late_row["at_risk"] == 0 and late_row["payout"] == 0
     assert np.isfinite(late_row["corr"]), "a late upload is scored"
     queued_row = results.loc[following.data_date]
-    assert not bool(queued_row["late"]) and queued_row["at_risk"] == 500.0
+    # the queued upload is its first on-time submission: nothing to compare with, nothing at risk yet
+    assert not bool(queued_row["late"]) and queued_row["stake"] == 500.0 and queued_row["at_risk"] == 0
+    assert queued_row["reason"] == "nothing to compare (new or returning model)"
 
 
 def test_an_on_time_upload_reaches_the_fund_book_and_trades_after_the_deadline(replay):

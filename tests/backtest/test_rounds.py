@@ -9,6 +9,7 @@ from metasignal.backtest import advance_clock, rounds
 from metasignal.backtest.payouts import PAYOUT_PRESETS, payout_policy
 from metasignal.data.example_models import EXAMPLE_STAKES
 from metasignal.data import Store
+from metasignal.errors import DataValidationError
 from metasignal.signals import RoundCalendar, meta_signal, stakes, storage
 from tests.backtest.conftest import (
     ON_TIME_AFTER_OPENING,
@@ -60,14 +61,20 @@ def test_payouts_follow_the_policy_and_compound_after_resolution(tournament):
     store, dates = tournament
     rounds.resolve_rounds(store, through=dates[-1])
     results = rounds.round_results(store)
-    first = results[results.round_date == dates[0]].set_index("model")
+    # the first round has nothing to compare with: nobody is at risk and nobody is paid
+    opening = results[results.round_date == dates[0]].set_index("model")
+    assert (opening["at_risk"] == 0).all() and (opening["payout"] == 0).all()
+    assert set(opening["reason"]) == {rounds.NOTHING_TO_COMPARE}
+    assert (opening[["churn", "turnover"]] == 1.0).all().all()
+    first = results[results.round_date == dates[1]].set_index("model")
+    assert first.loc["skilled", "at_risk"] == EXAMPLE_STAKES["skilled"]
     # at-risk stake is the deposit for eligible submitters, and the payout is the preset's formula
     rule = PAYOUT_PRESETS["alpha_mpc"]
     factor = min(1.0, rule.stake_threshold / first["at_risk"].sum())
     expected = first["at_risk"] * (factor * (0.3 * first["alpha"] + 0.8 * first["mpc"])).clip(-rule.clip, rule.clip)
     pd.testing.assert_series_equal(first["payout"], expected, check_names=False, atol=1e-9)
     # the first round's payout is in the stake of rounds after its resolution date (t + 22 trading days)
-    resolution = pd.Timestamp(store.one("SELECT resolution_date FROM rounds WHERE round_date = ?", [dates[0].date()])[0])
+    resolution = pd.Timestamp(store.one("SELECT resolution_date FROM rounds WHERE round_date = ?", [dates[1].date()])[0])
     later = [d for d in dates if d > resolution]
     if later:
         balance = stakes.stake_balances(store, later[0])
@@ -122,20 +129,88 @@ def test_overlapping_rounds_never_burn_a_stake_below_zero(tournament):
     pd.testing.assert_series_equal(ledger - deposits, paid.reindex(ledger.index), check_names=False, atol=1e-6)
 
 
-def test_eligibility_compares_with_the_models_last_submissions_across_skipped_rounds(tournament):
-    # A model that sits out five rounds and returns with the opposite signal must still be
-    # compared with its own last submissions (SCORING.md: "the model's last 5 submissions").
+def _upload_on_time(store, model, day, values):
+    on_time = RoundCalendar.of(store).round_of(day).opens + ON_TIME_AFTER_OPENING  # before the deadline
+    receipt = storage.submit(store, model, csv_bytes(values, day), min_tickers=20, uploaded_at=on_time)
+    assert receipt.entries[0].status == "on_time"
+
+
+def test_eligibility_compares_with_the_previous_five_rounds_only(tournament):
+    # Numerai compares with the model's submissions of the last 5 rounds: a model back after
+    # missing four rounds is compared with its last one (and cut for its reversed signal); one
+    # back after missing five has nothing to compare and stakes nothing, like a new model.
     store, dates = tournament
-    storage.create_model(store, "returner")
     first = storage.stored_submission(store, "skilled", dates[0])
-    for day, values in ((dates[0], first), (dates[6], 1.0 - first)):
-        on_time = RoundCalendar.of(store).round_of(day).opens + ON_TIME_AFTER_OPENING  # before the deadline
-        receipt = storage.submit(store, "returner", csv_bytes(values, day), min_tickers=20, uploaded_at=on_time)
-        assert receipt.entries[0].status == "on_time"
+    for model, back in (("returner", dates[5]), ("away", dates[6])):
+        storage.create_model(store, model)
+        stakes.deposit_stake(store, model, 1000.0, dates[0] - pd.Timedelta(days=1))
+        _upload_on_time(store, model, dates[0], first)
+        _upload_on_time(store, model, back, 1.0 - first)
+    assert list(rounds.previous_rounds(store, dates[6])) == list(dates[1:6])
     rounds.resolve_rounds(store, through=dates[6])
-    row = rounds.round_results(store, dates[6], "returner").iloc[0]
-    assert row["submitted"] and row["churn"] > 0.15
-    assert not row["eligible"] and row["reason"] == "churn >= 0.15"
+    row = rounds.round_results(store, dates[5], "returner").iloc[0]
+    assert row["submitted"] and row["churn"] == pytest.approx(2.0, abs=1e-3)  # compared: the reversal
+    assert not row["eligible"] and row["reason"] == "churn >= 0.15" and row["at_risk"] == 0
+    row = rounds.round_results(store, dates[6], "away").iloc[0]
+    assert row["submitted"] and row["churn"] == 1.0 and row["turnover"] == 1.0
+    assert not row["eligible"] and row["reason"] == rounds.NOTHING_TO_COMPARE
+    assert row["at_risk"] == 0 and row["payout"] == 0
+
+
+def test_round_churn_and_turnover_are_numerai_tools_calculate_max_churn_and_turnover(tournament):
+    from metasignal.signals.scoring import calculate_max_churn_and_turnover
+
+    store, dates = tournament
+    first = storage.stored_submission(store, "skilled", dates[0])
+    storage.create_model(store, "returner")
+    _upload_on_time(store, "returner", dates[0], first)
+    _upload_on_time(store, "returner", dates[3], 1.0 - first)  # compared with dates[0] only
+    rounds.resolve_rounds(store, through=dates[6])
+    checked = 0
+    for day in (dates[0], dates[3], dates[6]):
+        results = rounds.round_results(store, day).set_index("model")
+        submitted = storage.on_time_submissions(store, day)
+        universe = store.neutralizers(day).index
+        previous = {d: storage.on_time_submissions(store, d) for d in rounds.previous_rounds(store, day)}
+        for model in results.index[results["submitted"]]:
+            prev_subs = {str(d.date()): frame[model].dropna() for d, frame in previous.items()
+                         if model in frame.columns and frame[model].notna().any()}
+            expected = calculate_max_churn_and_turnover(
+                submitted[model].reindex(universe).dropna(), store.neutralizers(day),
+                store.sample_weights(day).reindex(universe),
+                prev_subs, {k: store.neutralizers(k) for k in prev_subs},
+                {k: store.sample_weights(k).reindex(store.neutralizers(k).index) for k in prev_subs},
+            )
+            assert results.loc[model, ["churn", "turnover"]].tolist() == pytest.approx(list(expected), abs=1e-12)
+            checked += 1
+    assert checked >= 15
+    assert rounds.round_results(store, dates[3], "returner").iloc[0]["churn"] > 0.15
+
+
+def test_the_meta_model_counts_stakes_at_risk_of_at_least_min_meta_stake():
+    from metasignal.backtest.rounds import MIN_META_STAKE, _EraInputs, _round_scores
+    from metasignal.signals.neutralization import NeutralizerBasis  # noqa: F401  (import check only)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tickers = pd.Index([f"T{i}" for i in range(300)])
+    neutralizers = pd.DataFrame({"one": 1.0 / np.sqrt(300), "x": rng.normal(size=300) / np.sqrt(300)}, index=tickers)
+    era = _EraInputs(tickers, neutralizers, pd.Series(1.0, index=tickers), pd.DataFrame(index=tickers))
+    targets = pd.DataFrame({"factor_neutral": rng.choice([0, .25, .5, .75, 1.0], 300),
+                            "raw": rng.choice([0, .25, .5, .75, 1.0], 300)}, index=tickers)
+    scored = pd.DataFrame(rng.uniform(size=(300, 3)), index=tickers, columns=["a", "b", "tiny"])
+    staked = pd.Series(True, index=scored.columns)
+    big = pd.Series({"a": 1000.0, "b": 500.0})
+    without = _round_scores(scored, big.reindex(scored.columns, fill_value=0.0), targets, era, staked)
+    below = _round_scores(scored, pd.concat([big, pd.Series({"tiny": MIN_META_STAKE - 1e-6})]), targets, era, staked)
+    at = _round_scores(scored, pd.concat([big, pd.Series({"tiny": MIN_META_STAKE})]), targets, era, staked)
+    pd.testing.assert_frame_equal(below, without)  # a stake below the minimum weighs nothing
+    assert (at.loc["a", ["mmc", "mpc"]] - without.loc["a", ["mmc", "mpc"]]).abs().max() > 1e-9
+    nobody = _round_scores(scored, pd.Series({"a": 5.0, "b": 5.0, "tiny": 0.0}), targets, era, staked)
+    assert nobody[["mmc", "nmc", "mpc"]].isna().all().all()  # nobody qualifies: no meta-model scores
+    pd.testing.assert_frame_equal(nobody.drop(columns=["mmc", "nmc", "mpc"]),
+                                  without.drop(columns=["mmc", "nmc", "mpc"]))
+    assert MIN_META_STAKE == 10.0
 
 
 def _twin(store, path):
@@ -193,7 +268,9 @@ def test_a_late_reupload_is_neither_traded_nor_staked_and_a_late_only_upload_is_
     assert latecomer["corr"] < 0  # the late reversal is scored
     assert latecomer["reason"] == "late: scored without stake"
     next_round = rounds.round_results(store, following.data_date, "latecomer").iloc[0]
-    assert next_round["submitted"] and not next_round["late"] and next_round["at_risk"] == 500.0
+    # ... and, the model's first on-time submission, has nothing to compare with: not at risk yet
+    assert next_round["submitted"] and not next_round["late"] and next_round["stake"] == 500.0
+    assert next_round["at_risk"] == 0 and next_round["reason"] == rounds.NOTHING_TO_COMPARE
     # stakes change only by payouts of resolved rounds: nothing for the late round's latecomer
     events = store.con.execute(
         "SELECT model, round_date, amount FROM stake_events WHERE kind = 'payout' AND round_date = ?", [day.date()]
@@ -231,3 +308,91 @@ def test_resolution_logs_each_round_and_the_skipped_ones(tournament, caplog):
     assert len(waiting) > 1
     listed = ", ".join(str(day.date()) for day in waiting)
     assert f"skipping {len(waiting)} round(s) whose 20D2L target window has not passed: {listed}" in messages
+
+
+def _stayer_and_escaper(store, dates, rule):
+    """Two models with 1000 each and the same signal (skilled's reversed) in every round; the
+    escaper releases everything the day after round ``dates[1]``'s deadline. Returns the release
+    day and the pending releases just before the round resolves."""
+    for model in ("stayer", "escaper"):
+        storage.create_model(store, model)
+        stakes.deposit_stake(store, model, 1000.0, dates[0] - pd.Timedelta(days=1))
+        for day in dates:
+            _upload_on_time(store, model, day, 1.0 - storage.stored_submission(store, "skilled", day))
+    release_day = RoundCalendar.of(store).round_of(dates[1]).deadline.normalize() + pd.Timedelta(days=1)
+    stakes.release_stake(store, "escaper", 1000.0, release_day)
+    rounds.resolve_rounds(store, through=dates[0], rule=rule)
+    pending = rounds.pending_releases(store)
+    rounds.resolve_rounds(store, through=dates[-1], rule=rule)
+    return release_day, pending
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["losing", "winning"])
+def test_a_release_after_a_rounds_deadline_stays_at_risk_until_the_round_resolves(tournament, sign):
+    store, dates = tournament
+    rule = payout_policy("custom", {"alpha": sign}, clip=0.017)  # sign -1: the reversed view wins
+    release_day, pending = _stayer_and_escaper(store, dates, rule)
+    # before the round resolves, the release is pending until its resolution date
+    resolution = pd.Timestamp(rounds.rounds_table(store).set_index("round_date").loc[dates[1], "resolution_date"])
+    assert pending[["model", "amount", "requested", "completes"]].values.tolist() == [
+        ["escaper", 1000.0, release_day, resolution]]
+    assert rounds.pending_releases(store).empty  # complete once the round has resolved
+    results = rounds.round_results(store).set_index(["round_date", "model"])
+    both = results.xs(dates[1], level="round_date").loc[["stayer", "escaper"]]
+    assert (both["at_risk"] == 1000.0).all()
+    assert both.loc["escaper", "payout"] == pytest.approx(both.loc["stayer", "payout"], abs=1e-12)  # the same burn
+    assert sign * both.loc["stayer", "payout"] < 0  # negative when losing, positive when winning
+    # later rounds stake what is left of the escaper: 0 after a burn, the gain after a win
+    escaper = results.xs("escaper", level="model")
+    after = [d for d in dates if RoundCalendar.of(store).round_of(d).deadline.normalize() > release_day]
+    resolved_on = rounds.rounds_table(store).set_index("round_date")["resolution_date"]
+    for day in after:
+        deadline_day = RoundCalendar.of(store).round_of(day).deadline.normalize()
+        landed = escaper.loc[resolved_on.index[resolved_on < deadline_day].intersection(escaper.index), "payout"]
+        # the burn came out of the pending release: nothing is left; a gain (and what it earns) is
+        expected = 0.0 if sign > 0 else landed.sum()
+        assert escaper.loc[day, "stake"] == pytest.approx(expected, abs=1e-9)
+        assert expected == 0.0 or deadline_day > resolution
+    assert sign > 0 or escaper.loc[after[-1], "stake"] > 0.5  # the win compounded for the escaper too
+    stayer = results.xs("stayer", level="model")
+    assert stayer.loc[after[-1], "stake"] > 900
+    ledger = store.con.execute(
+        "SELECT model, effective, sum(sum(amount)) OVER (PARTITION BY model ORDER BY effective) AS balance "
+        "FROM stake_events GROUP BY model, effective").fetch_df()
+    assert ledger["balance"].min() >= -1e-9  # releases never make a balance negative
+    assert stakes.stake_balances(store, "2262-01-01")["escaper"] == pytest.approx(
+        0.0 if sign > 0 else escaper["payout"].sum(), abs=1e-9)
+    with pytest.raises(DataValidationError, match="cannot release"):
+        stakes.release_stake(store, "stayer", 1e6, release_day)
+
+
+def test_a_newcomers_first_round_stakes_nothing_and_the_cli_says_why(tournament, capsys, monkeypatch):
+    from tests.metasignal.cli_runner import cli
+
+    store, dates = tournament
+    storage.create_model(store, "newcomer")
+    stakes.deposit_stake(store, "newcomer", 1000.0, dates[0])
+    for day in dates[3:5]:
+        _upload_on_time(store, "newcomer", day, storage.stored_submission(store, "skilled", day))
+    rounds.resolve_rounds(store, through=dates[3])
+    release_day = RoundCalendar.of(store).round_of(dates[4]).deadline.normalize() + pd.Timedelta(days=1)
+    stakes.release_stake(store, "newcomer", 400.0, release_day)  # round dates[4] staked it: pending
+    path = store.path
+    store.close()
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "stakes", "list")
+    assert code == 0, err
+    assert "pending releases" in out and "newcomer" in out.split("pending releases")[1]
+    assert f"{release_day:%Y-%m-%d}" in out
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "rounds", "resolve", "--through", f"{dates[4]:%Y-%m-%d}")
+    assert code == 0, err
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "stakes", "list")
+    assert code == 0 and "no pending releases" in out
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "payouts", "--model", "newcomer")
+    assert code == 0, err
+    assert "nothing to" in out and "compare" in out  # the reason (a narrow table may wrap it)
+    with Store.open(path) as reopened:
+        results = rounds.round_results(reopened, model="newcomer").set_index("round_date")
+    first, second = results.loc[dates[3]], results.loc[dates[4]]
+    assert first["stake"] == 1000.0 and first["at_risk"] == 0 and first["payout"] == 0
+    assert first["reason"] == rounds.NOTHING_TO_COMPARE and not first["eligible"]
+    assert second["eligible"] and second["at_risk"] == 1000.0 and second["payout"] != 0
