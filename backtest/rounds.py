@@ -375,11 +375,15 @@ def round_results(store: Store, round_date: DateLike | None = None, model: str |
 
 
 def leaderboard(store: Store, round_date: DateLike | None = None) -> pd.DataFrame:
-    """Per model: current stake, cumulative payout, return on stake, rounds, and mean scores."""
+    """Per model: current stake, cumulative payout, return on stake, rounds, and mean scores
+    (churn and turnover over the rounds with something to compare against)."""
     results = round_results(store, round_date)
     metrics = [*SCORE_METRICS, "churn", "turnover"]
     if results.empty:
         return pd.DataFrame(columns=["model", "stake", "cumulative_payout", *metrics])
+    # churn and turnover average the rounds that had something to compare with (not the 1.0 sentinel)
+    compared = results["reason"] != NOTHING_TO_COMPARE
+    results[["churn", "turnover"]] = results[["churn", "turnover"]].where(compared)
     grouped = results.groupby("model")
     board = grouped[metrics].mean()
     board.insert(0, "eligible_rounds", grouped["eligible"].sum().astype(int))

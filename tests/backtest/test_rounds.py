@@ -396,3 +396,14 @@ def test_a_newcomers_first_round_stakes_nothing_and_the_cli_says_why(tournament,
     assert first["stake"] == 1000.0 and first["at_risk"] == 0 and first["payout"] == 0
     assert first["reason"] == rounds.NOTHING_TO_COMPARE and not first["eligible"]
     assert second["eligible"] and second["at_risk"] == 1000.0 and second["payout"] != 0
+
+
+def test_the_leaderboards_churn_leaves_out_rounds_with_nothing_to_compare(tournament):
+    store, dates = tournament
+    rounds.resolve_rounds(store)
+    results = rounds.round_results(store)
+    first = results["reason"] == rounds.NOTHING_TO_COMPARE
+    assert first.any() and (results.loc[first, "churn"] == 1.0).all()  # the reference's sentinel is stored
+    board = rounds.leaderboard(store).set_index("model")
+    expected = results[~first].groupby("model")["churn"].mean()
+    pd.testing.assert_series_equal(board["churn"].reindex(expected.index), expected, check_names=False)
