@@ -9,9 +9,10 @@ close at 00:00 UTC: the earliest time possible, so a name of unknown market is n
 as trading at a close that may already have happened (see :func:`first_close_after`).
 
 Daylight saving moves the US, CA, European and AU closes by one hour. The round deadlines of
-:mod:`metasignal.signals.round_calendar` are at 13:00 and 14:00 UTC, at least 2.5 hours from
-every modelled close in either season, so which close comes first after a deadline does not
-depend on the season.
+:mod:`metasignal.signals.round_calendar` are at 13:00 UTC on weekdays and 14:00 UTC on Sundays
+(no market closes then). The modelled close nearest a weekday deadline is Oslo's, 2 h 20 min
+after it (1 h 20 min in summer), then India's, 3 h before it: daylight saving never moves a
+close across a deadline, so which close comes first after one does not depend on the season.
 
 ``DATA_READY_UTC``: 22:00, the time of day from which a store day's bars and everything
 derived from them (returns, exposures, universe, neutralizers, targets ending that day) are
