@@ -24,7 +24,7 @@ annualization convention). ``CLOCK_MODES`` (``live``, ``replay``: the store cloc
 
 from metasignal.data._atomic_write import atomic_write
 from metasignal.data.blas import blas_threads, default_blas_threads, limits_blas_threads
-from metasignal.data.calendar import TRADING_DAYS_PER_YEAR, DateLike
+from metasignal.data.calendar import TRADING_DAYS_PER_YEAR, DateLike, read_day
 from metasignal.data.clock import CLOCK_MODES, Clock, utc_naive
 from metasignal.data.derive import derive_store
 from metasignal.data.example_models import EXAMPLE_MODELS, EXAMPLE_STAKES, example_signals
@@ -76,6 +76,7 @@ __all__ = [
     "limits_blas_threads",
     "neutralizer_matrix",
     "parse_window",
+    "read_day",
     "read_table",
     "resolve_db_path",
     "utc_naive",

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metasignal.data.calendar import DateLike
+from metasignal.data.calendar import DateLike, read_day
 from metasignal.data.markets import first_close_after
 from metasignal.data.store import Store
 from metasignal.data.targets import parse_window
@@ -41,16 +41,6 @@ _WEEKEND_OPEN = pd.Timedelta(days=1, hours=12)  # from the week's Friday: Saturd
 _WEEKEND_DEADLINE = pd.Timedelta(days=2, hours=14)  # Sunday 14:00 UTC
 _DAILY_OPEN = pd.Timedelta(days=1, hours=12)  # the next day 12:00 UTC
 _DAILY_DEADLINE = pd.Timedelta(days=1, hours=13)  # the next day 13:00 UTC
-
-
-def _day(value: DateLike) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise RoundError(f"cannot read {value!r} as a date (rule: dates are YYYY-MM-DD)")
-    return stamp.normalize()
 
 
 def _week_friday(day: pd.Timestamp) -> pd.Timestamp:
@@ -101,7 +91,7 @@ class RoundCalendar:
     # ------------------------------------------------------------------ pure rules
     def round_of(self, data_date: DateLike) -> Round:
         """The round dated ``data_date`` (which must be one of :meth:`data_dates`)."""
-        day = _day(data_date)
+        day = read_day(data_date, RoundError)
         friday = _week_friday(day)
         if self.schedule == "weekly" or day.weekday() >= 4:
             return Round(day, friday + _WEEKEND_OPEN, friday + _WEEKEND_DEADLINE)
@@ -119,7 +109,7 @@ class RoundCalendar:
     def next_data_date(self, after: DateLike) -> pd.Timestamp:
         """The projected data date of the round after the one dated ``after`` (the next Friday,
         or the next weekday for the daily schedule): future store days are not known yet."""
-        day = _day(after)
+        day = read_day(after, RoundError)
         if self.schedule == "daily":
             return day + pd.offsets.BDay(1)
         return _week_friday(day) + pd.Timedelta(days=7)
@@ -163,7 +153,7 @@ class RoundCalendar:
     def round_for_upload(self, store: Store, date: DateLike) -> Round:
         """The round a signal for data date ``date`` belongs to; :class:`RoundError` naming the
         open (or next) round when ``date`` is not a round that has opened."""
-        day = _day(date)
+        day = read_day(date, RoundError)
         for candidate in reversed(self.rounds(store)):
             if candidate.data_date == day:
                 return candidate
@@ -177,7 +167,7 @@ class RoundCalendar:
 
     def previous_round(self, store: Store, data_date: DateLike) -> Round | None:
         """The round before the one dated ``data_date`` (None for the first)."""
-        day = _day(data_date)
+        day = read_day(data_date, RoundError)
         dates = self.data_dates(store.trading_days(end=day))
         earlier = dates[dates < day]
         return self.round_of(earlier[-1]) if len(earlier) else None
@@ -186,7 +176,7 @@ class RoundCalendar:
         """The round after the one dated ``data_date``: among the rounds that have opened when
         there is one, else projected (:meth:`next_data_date`: a week in progress has no round
         date yet)."""
-        day = _day(data_date)
+        day = read_day(data_date, RoundError)
         later = [r for r in self.rounds(store) if r.data_date > day]
         return later[0] if later else self.round_of(self.next_data_date(day))
 

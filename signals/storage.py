@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metasignal.data.calendar import DateLike
+from metasignal.data.calendar import DateLike, read_day
 from metasignal.data.clock import utc_naive
 from metasignal.data.store import Store
 from metasignal.errors import (
@@ -159,16 +159,6 @@ def ensure_tables(store) -> None:
     store.ensure_tables("signals.storage", _DDL)
 
 
-
-
-def _day(value) -> pd.Timestamp:
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        stamp = pd.NaT
-    if stamp is pd.NaT:
-        raise DataValidationError(f"cannot read {value!r} as a date (rule: dates are YYYY-MM-DD)")
-    return stamp.normalize()
 
 
 def _require_model(store, name: str) -> None:
@@ -430,7 +420,7 @@ def stored_submission(store: Store, model: str, date: DateLike, *, version: int 
     """One model's signal for ``date``: Series indexed by canonical ticker (sorted), named
     after the model. Default: the current version (as of ``as_of``, if given)."""
     ensure_tables(store)
-    day = _day(date)
+    day = read_day(date)
     stamp = _as_of(store, as_of)
     if version is None:
         row = store.one(
@@ -459,7 +449,7 @@ def on_time_submissions(store: Store, date: DateLike) -> pd.DataFrame:
     without one takes its last ``late`` version of the previous round uploaded by this round's
     deadline (a queued submission). Backfills never count."""
     ensure_tables(store)
-    day = _day(date)
+    day = read_day(date)
     calendar = RoundCalendar.of(store)
     deadline = min(calendar.round_of(day).deadline, store.now())  # before the deadline: what is in so far
     previous = calendar.previous_round(store, day)
@@ -485,7 +475,7 @@ def late_submissions(store: Store, date: DateLike) -> pd.DataFrame:
         "WITH late AS (SELECT model, date, max(version) AS version FROM submissions "
         "  WHERE date = ? AND status = 'late' AND uploaded_at <= ? GROUP BY model, date) "
         "SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN late USING (model, date, version)",
-        [_day(date).date(), store.now().to_pydatetime()],
+        [read_day(date).date(), store.now().to_pydatetime()],
     ).fetch_df()
     return _wide(long)
 
@@ -502,7 +492,7 @@ def submissions_for_date(store: Store, date: DateLike, *, as_of: DateLike | None
     """Current signals of every model for ``date``: ticker x model (NaN where a model did
     not submit a ticker). Sorted tickers and models; empty frame if nobody submitted."""
     ensure_tables(store)
-    day = _day(date)
+    day = read_day(date)
     stamp = _as_of(store, as_of)
     long = store.con.execute(
         f"SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN ({_CURRENT}) c "
@@ -517,7 +507,7 @@ def latest_submissions(store: Store, model: str, before: DateLike, n: int = 5, *
     ticker x date (dates ascending; NaN where a ticker was not submitted). Used for
     churn/turnover checks."""
     ensure_tables(store)
-    day = _day(before)
+    day = read_day(before)
     stamp = _as_of(store, as_of)
     long = store.con.execute(
         f"WITH c AS ({_CURRENT}), "

@@ -199,17 +199,9 @@ def stake_release(model: str, amount: float, date: Optional[str] = typer.Option(
 
 def _stake_date(store, date: Optional[str]) -> pd.Timestamp:
     """``--date`` as a day (one-line error when unreadable), default the store clock's date."""
-    from metasignal.errors import DataValidationError
+    from metasignal.data.calendar import read_day
 
-    if date is None:
-        return store.now().normalize()
-    try:
-        day = pd.Timestamp(date)
-    except (TypeError, ValueError):
-        day = pd.NaT
-    if day is pd.NaT:
-        raise DataValidationError(f"--date: cannot read {date!r} as a date (use YYYY-MM-DD)")
-    return day.normalize()
+    return store.now().normalize() if date is None else read_day(date, what="--date")
 
 
 @stakes_app.command("list")
