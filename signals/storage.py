@@ -105,7 +105,7 @@ class ReceiptEntry:
     n_dropped: int
     status: str = "backfill"  # on_time, late or backfill (SUBMISSION_STATUSES)
     deadline: pd.Timestamp | None = None  # the round's deadline (None for a backfill)
-    queued_for: pd.Timestamp | None = None  # late: the (projected) data date of the next round
+    queued_for: pd.Timestamp | None = None  # late: the next round's data date (projected while it has not opened)
 
 
 @dataclass(frozen=True)

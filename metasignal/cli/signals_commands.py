@@ -123,7 +123,7 @@ def status_line(entry) -> str:
     if entry.status == "late":
         queued = "-" if entry.queued_for is None else f"{entry.queued_for:%Y-%m-%d}"
         return (f"[yellow]late for round {entry.date:%Y-%m-%d} (deadline {_deadline(entry.deadline)} UTC passed): "
-                f"scored without stake; queued as your submission for the round of {queued}[/]")
+                f"scored without stake; queued as your submission for the next round (expected {queued})[/]")
     return "backfill (research data: never staked or paid)"
 
 

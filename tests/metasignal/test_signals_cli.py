@@ -105,7 +105,7 @@ def test_late_upload_is_scored_without_stake_and_queued(db, tmp_path, capsys, mo
     code, out, err = cli(capsys, monkeypatch, "--db", db, "submit", file, "--model", "alpha", "--date", "2024-01-05")
     assert code == 0, err
     assert "late for round 2024-01-05 (deadline 2024-01-07 14:00 UTC passed): scored without stake; " \
-           "queued as your submission for the round of 2024-01-12" in " ".join(out.split())
+           "queued as your submission for the next round (expected 2024-01-12)" in " ".join(out.split())
     code, out, _ = cli(capsys, monkeypatch, "--db", db, "submissions", "list")
     assert "late" in out
 
