@@ -225,6 +225,10 @@ def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | No
     scores = _round_scores(scored, at_risk, targets, era, staked=status.submitted).reindex(models)
     status.reason = np.where(models.isin(late.columns), "late: scored without stake", status.reason)
     paid, factor = stake_payouts(at_risk, scores.fillna(0.0), rule)
+    # a release pending at the round earns nothing from it: a gain is paid on the rest only
+    pending = stakes.pending_release_amounts(store, models, round_.deadline.normalize())
+    earning = (at_risk - pending).clip(lower=0.0) / at_risk.where(at_risk > 0)
+    paid = paid.where(paid <= 0, paid * earning.fillna(0.0))
     # overlapping rounds stake the same balance, and a release after the deadline is still at risk:
     # a burn takes at most what is left (pending releases of the round included) when it lands
     paid, release_burns = stakes.settle_burns(store, paid, round_.deadline.normalize(), resolution_date)

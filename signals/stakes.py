@@ -150,6 +150,20 @@ def _take_from_releases(model: str, mine: pd.DataFrame, pending: pd.Series, burn
     return rows
 
 
+def pending_release_amounts(store: Store, models: pd.Index, deadline_date: DateLike) -> pd.Series:
+    """Per model (``models``), what its releases dated on or after ``deadline_date`` still hold
+    (requested minus what burns already took): the part of a round's stake at risk that is
+    pending release and earns nothing from the round (its burns still reach it)."""
+    ensure_tables(store)
+    day = pd.Timestamp(deadline_date).normalize()
+    events = _model_events(store, models) if len(models) else pd.DataFrame(
+        columns=["model", "effective", "kind", "amount", "released"])
+    released = events[(events["kind"] == "release") & (events["effective"] >= day)]
+    taken = events[(events["kind"] == "release_burn") & (events["released"] >= day)]
+    held = (-released.groupby("model")["amount"].sum()).sub(taken.groupby("model")["amount"].sum(), fill_value=0.0)
+    return held.reindex(models, fill_value=0.0).clip(lower=0.0).rename("pending")
+
+
 def insert_payouts(store: Store, payouts: pd.Series, release_burns: pd.DataFrame, round_date: DateLike,
                    effective: DateLike) -> None:
     """Write a round's payout events (the non-zero ``payouts``, effective on ``effective``) and

@@ -340,30 +340,45 @@ def test_a_release_after_a_rounds_deadline_stays_at_risk_until_the_round_resolve
     results = rounds.round_results(store).set_index(["round_date", "model"])
     both = results.xs(dates[1], level="round_date").loc[["stayer", "escaper"]]
     assert (both["at_risk"] == 1000.0).all()
-    assert both.loc["escaper", "payout"] == pytest.approx(both.loc["stayer", "payout"], abs=1e-12)  # the same burn
     assert sign * both.loc["stayer", "payout"] < 0  # negative when losing, positive when winning
-    # later rounds stake what is left of the escaper: 0 after a burn, the gain after a win
+    if sign > 0:  # losing: the pending release is burned like the stayer's stake
+        assert both.loc["escaper", "payout"] == pytest.approx(both.loc["stayer", "payout"], abs=1e-12)
+    else:  # winning: money pending release earns nothing
+        assert both.loc["escaper", "payout"] == 0.0
+    # later rounds stake nothing of the escaper: the burn came out of the pending release, and a
+    # release pending at a round earns nothing from it
     escaper = results.xs("escaper", level="model")
     after = [d for d in dates if RoundCalendar.of(store).round_of(d).deadline.normalize() > release_day]
-    resolved_on = rounds.rounds_table(store).set_index("round_date")["resolution_date"]
     for day in after:
-        deadline_day = RoundCalendar.of(store).round_of(day).deadline.normalize()
-        landed = escaper.loc[resolved_on.index[resolved_on < deadline_day].intersection(escaper.index), "payout"]
-        # the burn came out of the pending release: nothing is left; a gain (and what it earns) is
-        expected = 0.0 if sign > 0 else landed.sum()
-        assert escaper.loc[day, "stake"] == pytest.approx(expected, abs=1e-9)
-        assert expected == 0.0 or deadline_day > resolution
-    assert sign > 0 or escaper.loc[after[-1], "stake"] > 0.5  # the win compounded for the escaper too
+        assert escaper.loc[day, "stake"] == pytest.approx(0.0, abs=1e-9)
+    assert (escaper["payout"] <= 1e-12).all()
     stayer = results.xs("stayer", level="model")
     assert stayer.loc[after[-1], "stake"] > 900
     ledger = store.con.execute(
         "SELECT model, effective, sum(sum(amount)) OVER (PARTITION BY model ORDER BY effective) AS balance "
         "FROM stake_events GROUP BY model, effective").fetch_df()
     assert ledger["balance"].min() >= -1e-9  # releases never make a balance negative
-    assert stakes.stake_balances(store, "2262-01-01")["escaper"] == pytest.approx(
-        0.0 if sign > 0 else escaper["payout"].sum(), abs=1e-9)
+    assert stakes.stake_balances(store, "2262-01-01")["escaper"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(DataValidationError, match="cannot release"):
         stakes.release_stake(store, "stayer", 1e6, release_day)
+
+
+def test_a_partial_release_earns_nothing_of_a_winning_round_and_the_rest_earns_in_full(tournament):
+    store, dates = tournament
+    rule = payout_policy("custom", {"alpha": -1.0}, clip=0.017)  # the reversed view wins
+    for model in ("stayer", "trimmer"):
+        storage.create_model(store, model)
+        stakes.deposit_stake(store, model, 1000.0, dates[0] - pd.Timedelta(days=1))
+        for day in dates[:3]:
+            _upload_on_time(store, model, day, 1.0 - storage.stored_submission(store, "skilled", day))
+    release_day = RoundCalendar.of(store).round_of(dates[1]).deadline.normalize() + pd.Timedelta(days=1)
+    stakes.release_stake(store, "trimmer", 400.0, release_day)
+    assert stakes.pending_release_amounts(store, pd.Index(["stayer", "trimmer"]),
+                                          RoundCalendar.of(store).round_of(dates[1]).deadline).tolist() == [0.0, 400.0]
+    rounds.resolve_rounds(store, through=dates[1], rule=rule)
+    both = rounds.round_results(store, dates[1]).set_index("model").loc[["stayer", "trimmer"]]
+    assert (both["at_risk"] == 1000.0).all() and both.loc["stayer", "payout"] > 0
+    assert both.loc["trimmer", "payout"] == pytest.approx(0.6 * both.loc["stayer", "payout"], rel=1e-12)
 
 
 def test_a_newcomers_first_round_stakes_nothing_and_the_cli_says_why(tournament, capsys, monkeypatch):
