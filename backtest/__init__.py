@@ -51,6 +51,7 @@ from metasignal.backtest.payouts import (
     SIGNALS_STAKE_THRESHOLD,
     TURNOVER_LIMIT,
     PayoutPolicy,
+    neutral_churn_retention,
     payout_factor,
     payout_policy,
     payout_scores,
@@ -68,7 +69,9 @@ from metasignal.backtest.rounds import (
     resolved_rounds,
     round_dates,
     round_results,
+    round_scores,
     rounds_table,
+    scored_windows,
 )
 from metasignal.backtest.vectorbt_check import compare_with_vectorbt, vectorbt_equity
 from metasignal.backtest.walk_forward import (
@@ -120,6 +123,7 @@ __all__ = [
     "max_drawdown",
     "monthly_returns",
     "net_exposure_by_group",
+    "neutral_churn_retention",
     "payout_factor",
     "payout_policy",
     "payout_scores",
@@ -133,7 +137,9 @@ __all__ = [
     "rolling_sharpe",
     "round_dates",
     "round_results",
+    "round_scores",
     "rounds_table",
+    "scored_windows",
     "run_fund_job",
     "run_walk_forward",
     "save_walk_forward",

@@ -31,7 +31,6 @@ from metasignal.data.calendar import DateLike
 from metasignal.data.clock import utc_naive
 from metasignal.data.markets import data_known_at
 from metasignal.data.store import Store
-from metasignal.data.targets import DEFAULT_WINDOW
 from metasignal.signals.round_calendar import Round, RoundCalendar
 
 __all__ = ["AdvanceReport", "ClockEvent", "advance_clock", "clock_events"]
@@ -80,7 +79,7 @@ def clock_events(store: Store, until: DateLike) -> list[ClockEvent]:
 
 
 def advance_clock(
-    store: Store, to: DateLike, *, window: str = DEFAULT_WINDOW, rule: PayoutPolicy | None = None,
+    store: Store, to: DateLike, *, rule: PayoutPolicy | None = None,
     on_open: Callable[[Round], None] | None = None, on_close: Callable[[Round], None] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> AdvanceReport:
@@ -105,7 +104,7 @@ def advance_clock(
                 report.closed.append(event.date)
             else:
                 report.days.append(event.date)
-                report.resolved += resolve_rounds(store, window=window, rule=rule, cache=cache)
+                report.resolved += resolve_rounds(store, rule=rule, cache=cache)
         if progress is not None:
             progress(1)
     store.set_clock(target)

@@ -1,19 +1,27 @@
 """Rounds, the stake ledger and round resolution.
 
 Rounds are the fund's calendar (:class:`metasignal.signals.RoundCalendar`), from the first
-round anybody uploaded to (on time or late) on. A round resolves once its deadline has passed
-at the store clock and its target window has ended there (its targets are known); resolution
-scores every model's on-time (or queued) submission for the round, applies eligibility,
-computes payouts with the configured policy and compounds them into stakes. Late uploads
-are scored too, without stake and outside the meta-model (``late`` is true, payout 0). Each round resolves in one transaction: resolving twice changes
-nothing, and a crash mid-resolution leaves the ledger as it was.
+round anybody uploaded to (on time or late) on. Once a round's deadline has passed at the
+store clock, it is scored on each target window of the store's payout policy
+(:class:`metasignal.backtest.PayoutPolicy`) as that window ends: 20D2L about 22 trading days
+after the round, 60D2L about 62. Each scoring measures every model's on-time (or queued)
+submission and every late upload (``late``: scored without stake, outside the meta-model) on
+that window. The round is paid when its payout window (the longest a paid score uses) has
+ended: eligibility, each paid score from its own window, the policy's payout, compounded into
+stakes; until then its stakes stay at risk (a release is pending until it pays). Each scoring
+and the payout are one transaction: resolving twice changes nothing, and a crash
+mid-resolution leaves the ledger as it was.
 
 Tables (stakes live in :mod:`metasignal.signals.stakes`; a payout is a stake event effective after
-its round's resolution date ``t + lag + days``, the close that ends the target window):
+its round's resolution date ``t + lag + days`` of the payout window, the close that ends it):
 
-- ``rounds(round_date, window, resolution_date, policy, payout_factor, total_at_risk, n_models)``
+- ``round_windows(round_date, window, end_date)``: each window scored so far;
+- ``round_scores(round_date, window, model, <metrics>, late)``: every score on each window;
+- ``rounds(round_date, window, resolution_date, policy, payout_factor, total_at_risk, n_models)``:
+  paid rounds (``window``: the payout window);
 - ``round_results(round_date, model, stake, at_risk, submitted, eligible, reason,
-  <metrics>, payout_score, payout, late)``
+  <metrics>, churn, turnover, neutral_churn, payout_score, payout, late)``: the paid record,
+  each paid metric from the window the policy measures it on, the others from 20D2L.
 
 Eligibility compares each submission with the model's submissions of the previous
 ``LOOKBACK_ROUNDS`` rounds of the calendar, with the rule of numerai-tools'
@@ -41,30 +49,32 @@ import pandas as pd
 
 from metasignal.backtest.payouts import (
     CHURN_LIMIT,
-    DEFAULT_PAYOUT_POLICY,
     TURNOVER_LIMIT,
     PayoutPolicy,
     eligible,
+    neutral_churn_retention,
     payout_scores,
     stake_payouts,
 )
-from metasignal.backtest.payouts import payout_policy as named_policy
 from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
-from metasignal.data.targets import DEFAULT_WINDOW, parse_window
+from metasignal.data.targets import DEFAULT_WINDOW, window_length
 from metasignal.errors import StoreError
 from metasignal.signals import stakes, storage
-from metasignal.signals.round_calendar import RoundCalendar
+from metasignal.signals.round_calendar import Round, RoundCalendar
 from metasignal.signals.scoring import score_era
 from metasignal.signals.stakes import stake_balances
 
 logger = logging.getLogger(__name__)
 
-SCORE_METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
+SCORE_METRICS = ("corr", "icv2", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
 META_METRICS = ("mmc", "nmc", "mpc")  # the scores measured against the round's meta-model
 LOOKBACK_ROUNDS = 5  # eligibility compares with the model's submissions of the previous 5 rounds
 MIN_META_STAKE = 10.0  # the least stake at risk that counts in the round's meta-model (MMC, NMC, MPC)
 NOTHING_TO_COMPARE = "nothing to compare (new or returning model)"
+# era inputs kept by a resolution run: the rounds a 20D2L scoring and a 60D2L one (62 trading
+# days apart) read with their lookbacks, on a daily calendar too
+CACHED_DATES = 2 * LOOKBACK_ROUNDS + 2 + 64
 
 _DDL = (
     'CREATE TABLE IF NOT EXISTS rounds (round_date DATE PRIMARY KEY, "window" VARCHAR, resolution_date DATE, '
@@ -74,6 +84,14 @@ _DDL = (
     + ", ".join(f"{m} DOUBLE" for m in (*SCORE_METRICS, "churn", "turnover"))
     + ", payout_score DOUBLE, payout DOUBLE, PRIMARY KEY (round_date, model))",
     "ALTER TABLE round_results ADD COLUMN IF NOT EXISTS late BOOLEAN",
+    "ALTER TABLE round_results ADD COLUMN IF NOT EXISTS icv2 DOUBLE",  # stores from before the rename of ic
+    "ALTER TABLE round_results ADD COLUMN IF NOT EXISTS neutral_churn DOUBLE",
+    'CREATE TABLE IF NOT EXISTS round_windows (round_date DATE NOT NULL, "window" VARCHAR NOT NULL, '
+    'end_date DATE, PRIMARY KEY (round_date, "window"))',
+    'CREATE TABLE IF NOT EXISTS round_scores (round_date DATE NOT NULL, "window" VARCHAR NOT NULL, '
+    "model VARCHAR NOT NULL, "
+    + ", ".join(f"{m} DOUBLE" for m in SCORE_METRICS)
+    + ', late BOOLEAN, PRIMARY KEY (round_date, "window", model))',
 )
 
 
@@ -124,7 +142,7 @@ class _EraCache:
             weights = self.store.sample_weights(date).reindex(neutralizers.index)
             submitted = storage.on_time_submissions(self.store, date)
             self._cache[date] = _EraInputs(neutralizers.index, neutralizers, weights, submitted)
-            if len(self._cache) > 2 * LOOKBACK_ROUNDS + 2:  # keep only the recent dates
+            if len(self._cache) > CACHED_DATES:  # keep only the recent dates
                 self._cache.pop(min(self._cache))
         return self._cache[date]
 
@@ -154,13 +172,19 @@ def _rounds_with_uploads(store: Store, day: pd.Timestamp) -> pd.DatetimeIndex:
 
 
 def _max_churn_and_turnover(
-    predictions: pd.DataFrame, era: _EraInputs, previous_dates: pd.DatetimeIndex, cache: _EraCache
+    predictions: pd.DataFrame, era: _EraInputs, previous_dates: pd.DatetimeIndex, cache: _EraCache,
+    neutral: bool = False,
 ) -> pd.DataFrame:
     """Max churn and turnover of each model (``predictions``: ticker x model, the round's
     submissions) against its own submissions of the rounds ``previous_dates``, as numerai-tools'
     ``calculate_max_churn_and_turnover``: comparisons with too little overlap are skipped, and
-    a model with none left gets 1.0 for both (``compared`` is then False)."""
+    a model with none left gets 1.0 for both (``compared`` is then False). With ``neutral``, also
+    the mean neutral churn over the same submissions, as ``calculate_mean_neutral_churn``
+    (comparisons it cannot make skipped, 1.0 with none left)."""
+    metrics = ("churn", "turnover", "neutral_churn") if neutral else ("churn", "turnover")
     worst = pd.DataFrame(np.nan, index=predictions.columns, columns=["churn", "turnover"])
+    neutral_sum = pd.Series(0.0, index=predictions.columns)
+    neutral_count = pd.Series(0, index=predictions.columns)
     for previous_date in previous_dates:
         prev_era = cache(previous_date)
         models = [m for m in predictions.columns
@@ -172,13 +196,19 @@ def _max_churn_and_turnover(
             predictions[models], targets=pd.DataFrame(index=era.universe, columns=["factor_neutral", "raw"], dtype=float),
             neutralizers=era.neutralizers, sample_weights=era.sample_weights,
             previous=previous, previous_neutralizers=prev_era.neutralizers,
-            previous_sample_weights=prev_era.sample_weights, metrics=("churn", "turnover"),
+            previous_sample_weights=prev_era.sample_weights, metrics=metrics,
         )
         values = scores[["churn", "turnover"]].abs()
         values[values.isna().any(axis=1)] = np.nan  # numerai-tools skips the comparison as a whole
         worst.loc[models] = np.fmax(worst.loc[models].to_numpy(), values.to_numpy())
+        if neutral:
+            made = scores["neutral_churn"].notna()
+            neutral_sum.loc[models] += scores["neutral_churn"].where(made, 0.0).to_numpy()
+            neutral_count.loc[models] += made.to_numpy().astype(int)
     worst["compared"] = worst.notna().all(axis=1)
-    return worst.fillna(1.0)
+    worst = worst.fillna({"churn": 1.0, "turnover": 1.0})
+    worst["neutral_churn"] = (neutral_sum / neutral_count.where(neutral_count > 0)).fillna(1.0) if neutral else np.nan
+    return worst
 
 
 @dataclass
@@ -187,19 +217,63 @@ class _Eligibility:
     its max churn and turnover against its own previous submissions, and the verdict."""
 
     submitted: pd.Series  # bool
-    checks: pd.DataFrame  # churn, turnover (1.0: nothing to compare against; NaN: no submission)
+    checks: pd.DataFrame  # churn, turnover (1.0: nothing to compare against; NaN: no submission), neutral_churn
     ok: pd.Series  # bool: submitted and eligible
     reason: np.ndarray  # "" or why the model stakes nothing this round
 
 
-def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
-                  cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
-    """Resolve one round; returns False when it was already resolved (nothing changes).
+@dataclass
+class _RoundState:
+    """What a round's resolution reads once, whatever window it scores: the models (a stake,
+    a submission or a late upload), their submissions, eligibility and stakes."""
 
-    Raises :class:`StoreError` if the round's target window has not passed in the store.
+    round_: Round
+    era: _EraInputs
+    models: pd.Index
+    predictions: pd.DataFrame  # ticker x model, on-time (or queued) submissions
+    late: pd.DataFrame  # ticker x model, late uploads of models without an on-time one
+    status: _Eligibility
+    stake: pd.Series
+    at_risk: pd.Series
+
+
+def _round_state(store: Store, round_: Round, cache: _EraCache, neutral: bool) -> _RoundState:
+    day = round_.data_date
+    era = cache(day)
+    balances = stake_balances(store, round_.deadline.normalize())
+    late = storage.late_submissions(store, day)
+    late = late.loc[:, late.columns.difference(era.submissions.columns)].reindex(era.universe)
+    late = late.loc[:, late.notna().any(axis=0)]
+    models = balances.index.union(era.submissions.columns).union(late.columns)
+    predictions = era.submissions.reindex(index=era.universe, columns=models)
+    status = _eligibility(store, day, predictions, era, cache, neutral)
+    status.reason = np.where(models.isin(late.columns), "late: scored without stake", status.reason)
+    stake = balances.reindex(models, fill_value=0.0)
+    return _RoundState(round_, era, models, predictions, late, status, stake, stake.where(status.ok, 0.0))
+
+
+def scored_windows(store: Store, round_date: DateLike | None = None) -> pd.DataFrame:
+    """Windows scored so far: ``round_date``, ``window``, ``end_date`` (the close that ended it)."""
+    ensure_tables(store)
+    frame = store.con.execute(
+        'SELECT round_date, "window", end_date FROM round_windows WHERE CAST(? AS DATE) IS NULL '
+        "OR round_date = CAST(? AS DATE) ORDER BY round_date, end_date",
+        [None if round_date is None else pd.Timestamp(round_date).date()] * 2).fetch_df()
+    for column in ("round_date", "end_date"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | None = None,
+                  cache: _EraCache | None = None, _before_commit: Callable[[], None] | None = None) -> bool:
+    """Score the round on each window of ``rule`` (default: the store's policy) that has ended
+    and is not scored yet, and pay it once its payout window has ended. Returns True when
+    something was written, False when nothing changed (already paid, or no new window ended).
+
+    Raises :class:`StoreError` while the round is open, or before its shortest window has ended.
     """
     ensure_tables(store)
-    rule = rule or named_policy(DEFAULT_PAYOUT_POLICY)
+    rule = rule or PayoutPolicy.of(store)
     day = pd.Timestamp(round_date).normalize()
     if store.one("SELECT 1 FROM rounds WHERE round_date = ?", [day.date()]):
         logger.debug("round %s is already resolved: skipped", day.date())
@@ -208,52 +282,111 @@ def resolve_round(store: Store, round_date: DateLike, *, rule: PayoutPolicy | No
     round_ = RoundCalendar.of(store).round_of(day)
     if store.now() <= round_.deadline:
         raise StoreError(f"round {day.date()} is still open: its deadline is {round_.deadline:%Y-%m-%d %H:%M} UTC")
-    targets = store.targets(day, window)  # raises when the window has not passed
-    cache = cache or _EraCache(store)
-    era = cache(day)
-    resolution_date = _resolution_date(store, day, window)
-    balances = stake_balances(store, round_.deadline.normalize())
-    late = storage.late_submissions(store, day)
-    late = late.loc[:, late.columns.difference(era.submissions.columns)].reindex(era.universe)
-    late = late.loc[:, late.notna().any(axis=0)]
-    models = balances.index.union(era.submissions.columns).union(late.columns)
-    predictions = era.submissions.reindex(index=era.universe, columns=models)
-    status = _eligibility(store, day, predictions, era, cache)
-    stake = balances.reindex(models, fill_value=0.0)
-    at_risk = stake.where(status.ok, 0.0)
-    scored = pd.concat([predictions.loc[:, status.submitted], late], axis=1)
-    scores = _round_scores(scored, at_risk, targets, era, staked=status.submitted).reindex(models)
-    status.reason = np.where(models.isin(late.columns), "late: scored without stake", status.reason)
+    windows = rule.score_windows
+    targets = {windows[0]: store.targets(day, windows[0])}  # raises while the shortest window runs
+    for window in windows[1:]:
+        if day in store.target_dates(window):
+            targets[window] = store.targets(day, window)
+    done = set(scored_windows(store, day)["window"])
+    new = [w for w in targets if w not in done]
+    pays = len(targets) == len(windows)
+    if not new and not pays:
+        return False
+    state = _round_state(store, round_, cache or _EraCache(store), rule.neutral_churn_penalty)
+    scored = pd.concat([state.predictions.loc[:, state.status.submitted], state.late], axis=1)
+    fresh = {w: _round_scores(scored, state.at_risk, targets[w], state.era, state.status.submitted)
+             .reindex(state.models) for w in new}
+    with store.transaction():
+        for window, scores in fresh.items():
+            _write_window(store, day, window, _resolution_date(store, day, window), scores, state.late.columns)
+        if pays:
+            by_window = {w: fresh[w] if w in fresh else _stored_scores(store, day, w, state.models) for w in windows}
+            _pay_round(store, state, _paid_scores(by_window, rule), rule, _before_commit)
+    logger.debug("round %s: scored %s%s in %.3f s", day.date(), ", ".join(new) or "no new window",
+                 " and paid" if pays else "", time.perf_counter() - started)
+    return True
+
+
+def _paid_scores(by_window: dict[str, pd.DataFrame], rule: PayoutPolicy) -> pd.DataFrame:
+    """Model x metric: each paid metric from the window ``rule`` measures it on, the others from 20D2L."""
+    scores = by_window[DEFAULT_WINDOW].copy()
+    for metric in rule.multipliers:
+        scores[metric] = by_window[rule.window_of(metric)][metric]
+    return scores
+
+
+def _pay_round(store: Store, state: _RoundState, scores: pd.DataFrame, rule: PayoutPolicy,
+               before_commit: Callable[[], None] | None) -> None:
+    """Payouts of the round from its scores (inside the caller's transaction)."""
+    day, models, at_risk, status = state.round_.data_date, state.models, state.at_risk, state.status
+    deadline_day = state.round_.deadline.normalize()
+    resolution_date = _resolution_date(store, day, rule.payout_window)
     paid, factor = stake_payouts(at_risk, scores.fillna(0.0), rule)
+    if rule.neutral_churn_penalty:  # numerai-tools 0.7: gains only, burns are not reduced
+        paid = paid.where(paid <= 0, paid * neutral_churn_retention(status.checks["neutral_churn"]).to_numpy())
     # a release pending at the round earns nothing from it: a gain is paid on the rest only
-    pending = stakes.pending_release_amounts(store, models, round_.deadline.normalize())
+    pending = stakes.pending_release_amounts(store, models, deadline_day)
     earning = (at_risk - pending).clip(lower=0.0) / at_risk.where(at_risk > 0)
     paid = paid.where(paid <= 0, paid * earning.fillna(0.0))
     # overlapping rounds stake the same balance, and a release after the deadline is still at risk:
     # a burn takes at most what is left (pending releases of the round included) when it lands
-    paid, release_burns = stakes.settle_burns(store, paid, round_.deadline.normalize(), resolution_date)
-    results = _results_frame(day, models, stake, at_risk, status, scores, paid, rule)
-    results["late"] = models.isin(late.columns)
-    round_row = [day.date(), window, resolution_date.date(), rule.name, factor, float(at_risk.sum()),
+    paid, release_burns = stakes.settle_burns(store, paid, deadline_day, resolution_date)
+    results = _results_frame(day, models, state.stake, at_risk, status, scores, paid, rule)
+    results["late"] = models.isin(state.late.columns)
+    round_row = [day.date(), rule.payout_window, resolution_date.date(), rule.name, factor, float(at_risk.sum()),
                  int(status.submitted.sum())]
-    _write_round(store, results, round_row, _before_commit, release_burns)
-    logger.debug("resolved round %s (%d models, %d eligible) in %.3f s", day.date(), len(models),
-                 int(status.ok.sum()), time.perf_counter() - started)
-    return True
+    _write_round(store, results, round_row, before_commit, release_burns)
+
+
+def _write_window(store: Store, day: pd.Timestamp, window: str, end: pd.Timestamp, scores: pd.DataFrame,
+                  late: pd.Index) -> None:
+    """The ``round_scores`` rows of one window of the round and its ``round_windows`` row."""
+    rows = scores.reindex(columns=list(SCORE_METRICS)).rename_axis("model").reset_index()
+    rows.insert(0, "window", window)
+    rows.insert(0, "round_date", day)
+    rows["late"] = rows["model"].isin(late)
+    store.con.register("_scores", rows)
+    try:
+        columns = ", ".join(f'"{c}"' for c in rows.columns)
+        store.con.execute(f"INSERT INTO round_scores ({columns}) SELECT {columns} FROM _scores")
+    finally:
+        store.con.unregister("_scores")
+    store.con.execute("INSERT INTO round_windows VALUES (?, ?, ?)", [day.date(), window, end.date()])
+
+
+def _stored_scores(store: Store, day: pd.Timestamp, window: str, models: pd.Index) -> pd.DataFrame:
+    """Model x metric scores of one window already scored."""
+    frame = round_scores(store, day, window=window).set_index("model")
+    return frame[list(SCORE_METRICS)].reindex(models)
+
+
+def round_scores(store: Store, round_date: DateLike | None = None, model: str | None = None,
+                 window: str | None = None) -> pd.DataFrame:
+    """Every score of each window as it ended (``round_date, window, model, <metrics>, late``),
+    paid rounds and rounds still waiting for a longer window alike."""
+    ensure_tables(store)
+    frame = store.con.execute(
+        "SELECT * FROM round_scores WHERE (CAST(? AS DATE) IS NULL OR round_date = CAST(? AS DATE)) "
+        "AND (CAST(? AS VARCHAR) IS NULL OR model = CAST(? AS VARCHAR)) "
+        'AND (CAST(? AS VARCHAR) IS NULL OR "window" = CAST(? AS VARCHAR)) ORDER BY round_date, "window", model',
+        [None if round_date is None else pd.Timestamp(round_date).date()] * 2 + [model, model, window, window],
+    ).fetch_df()
+    frame["round_date"] = pd.to_datetime(frame["round_date"])
+    return frame
 
 
 def _resolution_date(store: Store, day: pd.Timestamp, window: str) -> pd.Timestamp:
     """The close that ends the round's target window (``lag + days`` trading days after it)."""
-    days, lag = parse_window(window)
     calendar = store.trading_days(start=day)
-    return calendar[min(lag + days, len(calendar) - 1)]
+    return calendar[min(window_length(window), len(calendar) - 1)]
 
 
 def _eligibility(store: Store, day: pd.Timestamp, predictions: pd.DataFrame, era: _EraInputs,
-                 cache: _EraCache) -> _Eligibility:
+                 cache: _EraCache, neutral: bool = False) -> _Eligibility:
     """Who submitted (``predictions``: ticker x model) and who is eligible (churn, turnover)."""
     submitted = predictions.notna().any(axis=0)
-    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, _rounds_with_uploads(store, day), cache)
+    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, _rounds_with_uploads(store, day), cache,
+                                     neutral)
     checks = checks.reindex(predictions.columns)
     compared = checks.pop("compared").fillna(False).astype(bool)
     ok = eligible(checks["churn"], checks["turnover"]) & submitted
@@ -306,53 +439,59 @@ def _results_frame(day: pd.Timestamp, models: pd.Index, stake: pd.Series, at_ris
 
 def _write_round(store: Store, results: pd.DataFrame, round_row: list,
                  before_commit: Callable[[], None] | None, release_burns: pd.DataFrame | None = None) -> None:
-    """Insert the results, the payout and release burn stake events and the ``rounds`` row in
-    one transaction.
+    """Insert the results, the payout and release burn stake events and the ``rounds`` row
+    (inside the caller's transaction).
 
-    ``round_row``: round date, window, resolution date, policy, payout factor, total at risk,
-    number of models that submitted; payouts take effect at the resolution date, release burns
-    (:func:`metasignal.signals.stakes.settle_burns`) on their own dates.
+    ``round_row``: round date, payout window, resolution date, policy, payout factor, total at
+    risk, number of models that submitted; payouts take effect at the resolution date, release
+    burns (:func:`metasignal.signals.stakes.settle_burns`) on their own dates.
     """
     day, resolution_date = round_row[0], round_row[2]
-    with store.transaction():
-        store.con.register("_results", results.reset_index(drop=True))
-        try:
-            columns = ", ".join(f'"{c}"' for c in results.columns)
-            store.con.execute(f"INSERT INTO round_results ({columns}) SELECT {columns} FROM _results")
-        finally:
-            store.con.unregister("_results")
-        burns = release_burns if release_burns is not None else pd.DataFrame(columns=["model", "effective", "amount", "released"])
-        stakes.insert_payouts(store, pd.Series(results["payout"].to_numpy(), index=results["model"].to_numpy()),
-                              burns, day, resolution_date)
-        if before_commit is not None:
-            before_commit()
-        store.con.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)", round_row)
+    store.con.register("_results", results.reset_index(drop=True))
+    try:
+        columns = ", ".join(f'"{c}"' for c in results.columns)
+        store.con.execute(f"INSERT INTO round_results ({columns}) SELECT {columns} FROM _results")
+    finally:
+        store.con.unregister("_results")
+    burns = release_burns if release_burns is not None else pd.DataFrame(columns=["model", "effective", "amount", "released"])
+    stakes.insert_payouts(store, pd.Series(results["payout"].to_numpy(), index=results["model"].to_numpy()),
+                          burns, day, resolution_date)
+    if before_commit is not None:
+        before_commit()
+    store.con.execute("INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?)", round_row)
 
 
-def resolve_rounds(store: Store, through: DateLike | None = None, *, rule: PayoutPolicy | None = None, window: str = DEFAULT_WINDOW,
+def resolve_rounds(store: Store, through: DateLike | None = None, *, rule: PayoutPolicy | None = None,
                    progress: Callable[[int], None] | None = None, cache: _EraCache | None = None) -> list[pd.Timestamp]:
-    """Resolve, oldest first, every unresolved closed round up to ``through`` whose window has
-    passed at the store clock. ``cache``: per-date inputs shared across calls (a replay's
-    advance): only closed rounds' inputs are cached, and those no longer change."""
+    """Score and pay, oldest first, every unpaid closed round up to ``through``: each window of
+    ``rule`` (default: the store's policy) that has ended at the store clock is scored, and a
+    round is paid once its payout window has ended. Returns the rounds paid by this call.
+    ``cache``: per-date inputs shared across calls (a replay's advance): only closed rounds'
+    inputs are cached, and those no longer change."""
     ensure_tables(store)
+    rule = rule or PayoutPolicy.of(store)
     started = time.perf_counter()
     pending = round_dates(store).difference(resolved_rounds(store))
     if through is not None:
         pending = pending[pending <= pd.Timestamp(through)]
-    known = store.target_dates(window)
-    waiting = pending[~pending.isin(known)]
+    windows = rule.score_windows
+    known = {window: set(store.target_dates(window)) for window in windows}
+    waiting = pending[~pending.isin(known[windows[0]])]
     if len(waiting):
-        logger.debug("skipping %d round(s) whose %s target window has not passed: %s", len(waiting), window,
-                     ", ".join(str(d.date()) for d in waiting))
-    pending = pending[pending.isin(known)]
+        logger.debug("skipping %d round(s) whose %s target window has not passed: %s", len(waiting),
+                     windows[0], ", ".join(str(d.date()) for d in waiting))
+    scored = scored_windows(store).groupby("round_date")["window"].agg(set)
     cache = cache or _EraCache(store)
     done = []
-    for day in pending:
-        if resolve_round(store, day, rule=rule, window=window, cache=cache):
-            done.append(day)
+    for day in pending[pending.isin(known[windows[0]])]:
+        ended = {window for window in windows if day in known[window]}
+        if len(ended) == len(windows) or not ended <= scored.get(day, set()):  # something to write
+            resolve_round(store, day, rule=rule, cache=cache)
+            if len(ended) == len(windows):
+                done.append(day)
         if progress:
             progress(1)
-    logger.info("resolved %d round(s) in %.2f s", len(done), time.perf_counter() - started)
+    logger.info("paid %d round(s) in %.2f s", len(done), time.perf_counter() - started)
     return done
 
 
@@ -402,16 +541,18 @@ def leaderboard(store: Store, round_date: DateLike | None = None) -> pd.DataFram
     return board.sort_values("cumulative_payout", ascending=False).reset_index()
 
 
-def pending_releases(store: Store, window: str = DEFAULT_WINDOW) -> pd.DataFrame:
+def pending_releases(store: Store, rule: PayoutPolicy | None = None) -> pd.DataFrame:
     """Releases not completed yet: model, amount (what will leave the stake: the request less
     what burns took from it), requested (the release date), burned, completes (the resolution
     date of the last round that staked it, i.e. whose deadline's date is on or before the
     request; projected on business days while its window is not known at the clock).
 
-    A release completes when that round has resolved; one no round staked (dated before the
-    first round) is complete at once.
+    A release completes when that round has resolved (been paid, at the end of the payout window
+    of ``rule``, default the store's policy); one no round staked (dated before the first round)
+    is complete at once.
     """
     ensure_tables(store)
+    window = (rule or PayoutPolicy.of(store)).payout_window
     columns = ["model", "amount", "requested", "burned", "completes"]
     requests = store.con.execute(
         "SELECT r.model, r.effective AS requested, -sum(r.amount) AS requested_amount, "
@@ -439,8 +580,7 @@ def pending_releases(store: Store, window: str = DEFAULT_WINDOW) -> pd.DataFrame
             continue  # complete: every round that staked it has resolved
         completes = last.resolution_date(window, trading)
         if completes is None:
-            days, lag = parse_window(window)
-            completes = last.data_date + pd.offsets.BDay(days + lag)
+            completes = last.data_date + pd.offsets.BDay(window_length(window))
         rows.append((request.model, float(request.requested_amount - request.burned), requested,
                      float(request.burned), pd.Timestamp(completes)))
     return pd.DataFrame(rows, columns=columns)

@@ -35,7 +35,15 @@ from metasignal.data.neutralizers import exposure_matrix, neutralizer_matrix
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import DB_ENV, DEFAULT_DB, Store, resolve_db_path
 from metasignal.data.synthetic import SyntheticConfig, SyntheticMarket
-from metasignal.data.targets import bin_targets, parse_window, window_returns
+from metasignal.data.targets import (
+    DEFAULT_WINDOW,
+    LONG_WINDOW,
+    TARGET_WINDOWS,
+    bin_targets,
+    parse_window,
+    window_length,
+    window_returns,
+)
 from metasignal.data.yfinance_loader import FetchReport, fetch
 from metasignal.errors import ClockError, DataValidationError, NetworkError, StoreError, UnknownTickerError
 
@@ -51,6 +59,9 @@ __all__ = [
     "TRADING_DAYS_PER_YEAR",
     "Clock",
     "ClockError",
+    "DEFAULT_WINDOW",
+    "LONG_WINDOW",
+    "TARGET_WINDOWS",
     "DataValidationError",
     "DateLike",
     "FetchReport",
@@ -82,5 +93,6 @@ __all__ = [
     "utc_naive",
     "validate_bars",
     "validate_securities",
+    "window_length",
     "window_returns",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -17,8 +17,8 @@ from metasignal.data.blas import blas_threads
 from metasignal.data.derived import derive_daily, to_long
 from metasignal.data.store import Store
 from metasignal.data.targets import (
-    DEFAULT_WINDOW,
     NEUTRAL_STYLES,
+    TARGET_WINDOWS,
     bin_targets,
     residualize,
     window_returns,
@@ -83,10 +83,12 @@ def targets_from_daily(fields: dict[str, pd.DataFrame], securities: pd.DataFrame
     )
 
 
-def derive_store(store: Store, *, window: str = DEFAULT_WINDOW, progress: Progress | None = None) -> dict[str, int]:
-    """Recompute ``daily`` and the ``window`` targets from the stored bars, atomically.
+def derive_store(store: Store, *, windows: Sequence[str] = TARGET_WINDOWS,
+                 progress: Progress | None = None) -> dict[str, int]:
+    """Recompute ``daily`` and the targets of each of ``windows`` (default 20D2L and 60D2L)
+    from the stored bars, atomically.
 
-    Returns row counts written.
+    Returns row counts written (``targets``: over every window).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -96,10 +98,13 @@ def derive_store(store: Store, *, window: str = DEFAULT_WINDOW, progress: Progre
     with timed_step(say, "computing returns, liquidity and exposures"):
         fields = derive_daily(bars["close"], bars["adj_close"], bars["volume"], securities["shares_outstanding"])
         daily = to_long(fields, bars["close"].notna())
-    with timed_step(say, f"computing {window} targets"):
-        targets = targets_from_daily(fields, securities, window)
+    targets = []
+    for window in dict.fromkeys(windows):
+        with timed_step(say, f"computing {window} targets"):
+            targets.append(targets_from_daily(fields, securities, window).assign(window=window))
     with timed_step(say, "writing derived tables"):
-        store.replace_derived(daily, targets, window)
-    logger.info("derived %d daily rows and %d %s target rows in %.2f s", len(daily), len(targets), window,
-                time.perf_counter() - started)
-    return {"daily": len(daily), "targets": len(targets)}
+        store.replace_derived(daily, pd.concat(targets, ignore_index=True))
+    total = sum(len(t) for t in targets)
+    logger.info("derived %d daily rows and %d target rows (%s) in %.2f s", len(daily), total,
+                ", ".join(dict.fromkeys(windows)), time.perf_counter() - started)
+    return {"daily": len(daily), "targets": total}

@@ -19,7 +19,12 @@ Definitions (documented here once):
   documented proxy from bars only, long-term reversal ``-(adj_close[t-252] / adj_close[t-504] - 1)``;
   a lagged price on a day without a bar is the name's last close before it.
 - ``sample_weight`` v: ``sqrt(adv_20d)`` over the universe, divided by its median, clipped
-  to [0.1, 10] and rescaled to mean 1, so liquid names count more without dominating.
+  to [0.1, 10] (liquid names count more without dominating), then scaled to mean
+  ``sqrt(n / REFERENCE_UNIVERSE)`` over the day's ``n`` names. Alpha grows linearly with the
+  scale of v and MPC does not depend on it, while MPC grows like ``sqrt(n)`` (a dot product over
+  ``n`` names divided by a portfolio norm): with this scale both grow like ``sqrt(n)``, so the
+  weight payouts give alpha against MPC does not depend on the universe size, and equals what
+  mean-1 weights give on a universe of ``REFERENCE_UNIVERSE`` names (about Numerai's).
 """
 
 from __future__ import annotations
@@ -91,12 +96,21 @@ def rolling_beta(ret: pd.DataFrame, market: pd.Series, window: int = BETA_DAYS, 
     return (mean_rm - mean_r * mean_m) / var_m.where(var_m > 1e-12)
 
 
+REFERENCE_UNIVERSE = 5000  # names at which v has mean 1 (Numerai's Signals universe is ~5,000)
+
+
+def sample_weight_scale(n_names: np.ndarray | int) -> np.ndarray | float:
+    """The mean of v over a universe of ``n_names``: ``sqrt(n / REFERENCE_UNIVERSE)``."""
+    return np.sqrt(np.asarray(n_names, dtype=float) / REFERENCE_UNIVERSE)
+
+
 def sample_weights(adv: pd.DataFrame, universe: pd.DataFrame) -> pd.DataFrame:
-    """Liquidity-aware sample weights v (mean 1 over each date's universe, NaN outside)."""
+    """Liquidity-aware sample weights v (date x ticker; mean ``sample_weight_scale(n)`` over
+    each date's ``n`` universe names, NaN outside; module docstring)."""
     root = np.sqrt(adv.where(universe))
     median = root.median(axis=1)
     v = root.div(median, axis=0).clip(0.1, 10.0)
-    return v.div(v.mean(axis=1), axis=0)
+    return v.div(v.mean(axis=1), axis=0).mul(sample_weight_scale(v.notna().sum(axis=1).to_numpy()), axis=0)
 
 
 def derive_daily(

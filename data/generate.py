@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from metasignal.data.derive import Progress, derive_store, timed_step
 from metasignal.data.store import Store
 from metasignal.data.synthetic import SyntheticConfig, generate
-from metasignal.data.targets import DEFAULT_WINDOW
+from metasignal.data.targets import TARGET_WINDOWS
 
 logger = logging.getLogger(__name__)
 
 
-def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *, window: str = DEFAULT_WINDOW,
+def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *, windows: Sequence[str] = TARGET_WINDOWS,
                    progress: Progress | None = None) -> dict[str, int]:
     """Replace the store's market data by the synthetic market of ``config``, then derive.
 
@@ -37,7 +38,7 @@ def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *,
             for key, value in config.to_meta().items():
                 store.set_meta(key, value)
             store.set_meta("source", "synthetic")
-        counts = derive_store(store, window=window, progress=progress)
+        counts = derive_store(store, windows=windows, progress=progress)
     logger.info("generated the synthetic market (seed %d: %d securities, %d bars) in %.2f s", config.seed,
                 len(market.securities), len(market.bars), time.perf_counter() - started)
     return {"securities": len(market.securities), "bars": len(market.bars), **counts}

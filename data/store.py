@@ -230,14 +230,20 @@ class Store:
             self._insert("bars", frame)
         return len(frame)
 
-    def replace_derived(self, daily: pd.DataFrame, targets: pd.DataFrame, window: str) -> None:
-        """Replace the whole ``daily`` table and the targets of ``window`` in one transaction."""
+    def replace_derived(self, daily: pd.DataFrame, targets: pd.DataFrame, window: str | None = None) -> None:
+        """Replace the whole ``daily`` table and, in the same transaction, the targets of every
+        window in ``targets`` (its ``window`` column, or ``window`` for all its rows)."""
+        if window is not None:
+            targets = targets.assign(window=window)
+        if "window" not in targets.columns:
+            raise StoreError("targets to store need a window: a 'window' column or the window argument")
         self.forget_cached()
         with self.transaction():
             self.con.execute("DELETE FROM daily")
             self._insert("daily", daily)
-            self.con.execute("DELETE FROM targets WHERE \"window\" = ?", [window])
-            self._insert("targets", targets.assign(window=window))
+            for name in pd.unique(targets["window"]):
+                self.con.execute("DELETE FROM targets WHERE \"window\" = ?", [str(name)])
+            self._insert("targets", targets)
             last = daily["date"].max() if len(daily) else None
             self.set_meta("last_derived_date", "" if last is None else pd.Timestamp(last).date())
 
@@ -428,7 +434,7 @@ class Store:
         return frame.set_index("ticker")
 
     def sample_weights(self, date) -> pd.Series:
-        """Sample weights ``v`` on ``date`` (positive, mean 1 over the universe)."""
+        """Sample weights ``v`` on ``date`` (positive, mean ``sqrt(n / 5000)`` over the n universe names)."""
         return self.exposures(date)["sample_weight"]
 
     def neutralizers(self, date) -> pd.DataFrame:

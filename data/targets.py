@@ -24,6 +24,8 @@ BIN_EDGES = (0.05, 0.25, 0.75, 0.95)
 BIN_VALUES = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 NEUTRAL_STYLES = ("beta", "momentum", "size")
 DEFAULT_WINDOW = "20D2L"  # the target window of corr/fnc/mmc scores, rounds and diagnostics
+LONG_WINDOW = "60D2L"  # the window Numerai pays alpha and mpc on
+TARGET_WINDOWS = (DEFAULT_WINDOW, LONG_WINDOW)  # the windows a store derives by default
 
 
 def parse_window(window: str) -> tuple[int, int]:
@@ -32,6 +34,12 @@ def parse_window(window: str) -> tuple[int, int]:
     if not match or int(match.group(1)) == 0:
         raise DataValidationError(f"target window {window!r} is not of the form <days>D<lag>L, e.g. 20D2L")
     return int(match.group(1)), int(match.group(2))
+
+
+def window_length(window: str) -> int:
+    """Trading days from a date to the close that ends its target window (``lag + days``)."""
+    days, lag = parse_window(window)
+    return days + lag
 
 
 def window_returns(ret: pd.DataFrame, window: str = DEFAULT_WINDOW) -> pd.DataFrame:

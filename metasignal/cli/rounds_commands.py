@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 import typer
 
-from metasignal.backtest.payouts import DEFAULT_PAYOUT_POLICY
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table
 from metasignal.cli.display import out as console
-from metasignal.data.targets import DEFAULT_WINDOW
 
 rounds_app = typer.Typer(help="Tournament rounds: resolve and list.", no_args_is_help=True)
 stakes_app = typer.Typer(help="Stakes: add, release, list.", no_args_is_help=True)
@@ -21,21 +20,112 @@ stakes_app = typer.Typer(help="Stakes: add, release, list.", no_args_is_help=Tru
 @rounds_app.command("resolve")
 def resolve_command(
     through: Optional[str] = typer.Option(None, "--through", help="Resolve rounds dated up to this date."),
-    policy: str = typer.Option(DEFAULT_PAYOUT_POLICY, "--policy", help="Payout policy: alpha_mpc, fnc_mmc or atomic."),
-    window: str = typer.Option(DEFAULT_WINDOW, "--window", help="Target window of the scores."),
 ) -> None:
-    """Resolve every round whose target window has passed (idempotent)."""
+    """Score every closed round on each window of the payout policy that has ended, and pay the
+    rounds whose payout window has ended (idempotent; the policy: `metasignal rounds policy`)."""
     from metasignal.backtest import rounds
-    from metasignal.backtest.payouts import payout_policy as named_policy
+    from metasignal.backtest.payouts import PayoutPolicy
 
-    rule = named_policy(policy)
     with open_store() as store:
         rounds.ensure_tables(store)
+        rule = PayoutPolicy.of(store)
         pending = rounds.round_dates(store).difference(rounds.resolved_rounds(store))
         with bar(len(pending), "resolving rounds") as advance:
-            done = rounds.resolve_rounds(store, through, rule=rule, window=window, progress=advance)
-        left = len(rounds.round_dates(store).difference(rounds.resolved_rounds(store)))
-    console.print(f"[green]resolved[/] {len(done)} round(s); {left} still open (window not passed or after --through)")
+            done = rounds.resolve_rounds(store, through, rule=rule, progress=advance)
+        unpaid = rounds.round_dates(store).difference(rounds.resolved_rounds(store))
+        waiting = rounds.scored_windows(store).query("round_date in @unpaid")["round_date"].nunique()
+    console.print(f"[green]paid[/] {len(done)} round(s) ({rule.name}: paid on {rule.payout_window}); "
+                  f"{len(unpaid)} unpaid, of which {waiting} scored on a shorter window and waiting for "
+                  f"{rule.payout_window} to end")
+
+
+@rounds_app.command("policy")
+def policy_command(
+    preset: Optional[str] = typer.Option(None, "--preset", help="Start from a preset: alpha_mpc, fnc_mmc, atomic or custom."),
+    multiplier: Optional[list[str]] = typer.Option(None, "--multiplier", help="METRIC=VALUE, e.g. alpha=0.3 (repeatable; replaces the multipliers)."),
+    window: Optional[list[str]] = typer.Option(None, "--window", help="METRIC=WINDOW, e.g. mpc=60D2L (repeatable; replaces the windows)."),
+    clip: Optional[float] = typer.Option(None, "--clip", help="Symmetric clip of the payout score."),
+    no_clip: bool = typer.Option(False, "--no-clip", help="Unclipped payouts."),
+    stake_threshold: Optional[float] = typer.Option(None, "--stake-threshold", help="Payout-factor threshold (total stake at risk)."),
+    payout_factor: Optional[bool] = typer.Option(None, "--payout-factor/--no-payout-factor", help="Apply the payout factor."),
+    neutral_churn_penalty: Optional[bool] = typer.Option(
+        None, "--neutral-churn-penalty/--no-neutral-churn-penalty", help="Scale gains by numerai-tools' neutral-churn retention."),
+) -> None:
+    """Show the store's payout policy; any option changes it for the rounds paid from now on."""
+    from metasignal.backtest.payouts import PayoutPolicy, payout_policy
+
+    with open_store() as store:
+        current = PayoutPolicy.of(store)
+        changes: dict = {}
+        if multiplier:
+            changes["multipliers"] = {k: _number(v, f"--multiplier {k}") for k, v in _pairs(multiplier, "--multiplier").items()}
+        if window:
+            changes["windows"] = _pairs(window, "--window")
+        if no_clip or clip is not None:
+            changes["clip"] = None if no_clip else clip
+        if stake_threshold is not None:
+            changes["stake_threshold"] = stake_threshold
+        if payout_factor is not None:
+            changes["use_payout_factor"] = payout_factor
+        if neutral_churn_penalty is not None:
+            changes["neutral_churn_penalty"] = neutral_churn_penalty
+        if preset is not None:
+            multipliers = changes.pop("multipliers", None)
+            rule = payout_policy(preset, multipliers, **changes)
+        elif changes:
+            if "multipliers" in changes and "windows" not in changes:  # keep the windows of scores still paid
+                changes["windows"] = {m: w for m, w in current.windows.items() if m in changes["multipliers"]}
+            rule = replace(current, **changes)
+        else:
+            rule = current
+        if rule != current:
+            rule.save(store)
+            console.print("[green]set[/] the payout policy: rounds paid from now on pay by it")
+    console.print(_policy_table(rule))
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    """``["alpha=0.3", ...]`` -> ``{"alpha": "0.3"}``; one-line error for a malformed pair."""
+    from metasignal.errors import ConfigurationError
+
+    pairs = {}
+    for value in values:
+        key, sep, item = value.partition("=")
+        if not sep or not key.strip() or not item.strip():
+            raise ConfigurationError(f"{option} takes METRIC=VALUE, got {value!r}")
+        pairs[key.strip()] = item.strip()
+    return pairs
+
+
+def _number(text: str, what: str) -> float:
+    from metasignal.errors import ConfigurationError
+
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigurationError(f"{what}: {text!r} is not a number") from None
+
+
+def _policy_table(rule):
+    from rich.table import Table
+
+    table = Table(title=f"payout policy {rule.name}")
+    for column in ("setting", "value"):
+        table.add_column(column)
+    paid = ", ".join(f"{m} x {v:g} on {rule.window_of(m)}" for m, v in rule.multipliers.items())
+    table.add_row("paid scores", paid)
+    table.add_row("clip", "none" if rule.clip is None else f"+/-{rule.clip:g}")
+    table.add_row("payout factor", f"min(1, {rule.stake_threshold:,.0f} / total at risk)" if rule.use_payout_factor else "off (1)")
+    table.add_row("neutral-churn penalty", "on (gains only)" if rule.neutral_churn_penalty else "off")
+    table.add_row("scored windows", ", ".join(rule.score_windows))
+    table.add_row("paid when", f"{rule.payout_window} has ended (~{_length(rule.payout_window)} trading days after the round)")
+    return table
+
+
+def _length(window: str) -> int:
+    from metasignal.data.targets import window_length
+
+    return window_length(window)
 
 
 @rounds_app.command("list")

@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -422,3 +423,74 @@ def test_the_leaderboards_churn_leaves_out_rounds_with_nothing_to_compare(tourna
     board = rounds.leaderboard(store).set_index("model")
     expected = results[~first].groupby("model")["churn"].mean()
     pd.testing.assert_series_equal(board["churn"].reindex(expected.index), expected, check_names=False)
+
+
+# ----------------------------------------------------------------------------- target windows
+def test_a_60_day_payout_resolves_62_trading_days_after_its_round_and_stakes_stay_at_risk(replay_tournament):
+    store, first = replay_tournament
+    days = store.stored_days()
+    start = days.get_loc(first.data_date)
+    models = uploads_at_opening(store, REPLAY_MODELS)
+    # ~5 weeks on, the round's 20D2L window has ended: it is scored, not paid
+    advance_clock(store, pd.Timestamp(days[start + 26]) + pd.Timedelta(hours=23), on_open=models)
+    windows = rounds.scored_windows(store, first.data_date)
+    assert windows["window"].tolist() == ["20D2L"] and windows["end_date"].tolist() == [days[start + 22]]
+    assert first.data_date not in rounds.resolved_rounds(store)
+    stakes.release_stake(store, "skilled", 100.0, store.now().normalize())  # pending: the open rounds staked it
+    pending = rounds.pending_releases(store)
+    assert pending["model"].tolist() == ["skilled"]
+    # until the 60D2L window ends (62 trading days), the round stays unpaid
+    advance_clock(store, pd.Timestamp(days[start + 61]) + pd.Timedelta(hours=23), on_open=models)
+    assert first.data_date not in rounds.resolved_rounds(store)
+    advance_clock(store, pd.Timestamp(days[start + 62]) + pd.Timedelta(hours=23), on_open=models)
+    paid = rounds.rounds_table(store).set_index("round_date").loc[first.data_date]
+    assert paid["window"] == "60D2L" and paid["resolution_date"] == days[start + 62]
+    assert paid["policy"] == "alpha_mpc"
+    # alpha and mpc are paid from the 60D2L scores; the unpaid scores are the 20D2L ones
+    results = rounds.round_results(store, first.data_date).set_index("model")
+    scores = rounds.round_scores(store, first.data_date).set_index(["window", "model"])
+    long, short = scores.xs("60D2L"), scores.xs("20D2L")
+    for metric in ("alpha", "mpc"):
+        pd.testing.assert_series_equal(results[metric], long[metric].reindex(results.index), check_names=False)
+    for metric in ("corr", "fnc", "icv2"):
+        pd.testing.assert_series_equal(results[metric], short[metric].reindex(results.index), check_names=False)
+    assert not np.allclose(long["alpha"], short["alpha"])  # two different windows
+    # the payout is a stake event dated at the 60D resolution, 62 trading days after the round
+    events = store.con.execute("SELECT effective FROM stake_events WHERE kind = 'payout' AND round_date = ?",
+                               [first.data_date.date()]).fetch_df()
+    assert set(pd.to_datetime(events["effective"])) == {days[start + 62]}
+
+
+def test_a_policy_pays_each_metric_on_its_own_window(tournament):
+    store, dates = tournament
+    rule = payout_policy("custom", {"corr": 0.5, "alpha": 1.0}, clip=None, windows={"alpha": "60D2L"})
+    rounds.resolve_rounds(store, through=dates[2], rule=rule)
+    results = rounds.round_results(store).set_index(["round_date", "model"])
+    scores = rounds.round_scores(store).set_index(["window", "round_date", "model"])
+    expected = 0.5 * scores.xs("20D2L")["corr"] + 1.0 * scores.xs("60D2L")["alpha"]
+    pd.testing.assert_series_equal(results["payout_score"], expected.reindex(results.index), check_names=False,
+                                   atol=1e-15)
+    assert set(rounds.rounds_table(store)["window"]) == {"60D2L"}
+
+
+def test_the_stored_policy_decides_how_rounds_pay(tournament, capsys, monkeypatch):
+    from tests.metasignal.cli_runner import cli
+
+    store, dates = tournament
+    path = store.path
+    store.close()
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "rounds", "policy", "--preset", "fnc_mmc", "--clip", "0.02")
+    assert code == 0, err
+    assert "fnc x 1 on 20D2L" in out and "+/-0.02" in out
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "rounds", "resolve", "--through", f"{dates[2]:%Y-%m-%d}")
+    assert code == 0, err
+    assert "paid 3 round(s) (fnc_mmc: paid on 20D2L)" in out
+    code, out, err = cli(capsys, monkeypatch, "--db", path, "rounds", "policy", "--multiplier", "mmc=oops")
+    assert code == 1 and "--multiplier mmc: 'oops' is not a number" in out + err
+    with Store.open(path) as reopened:
+        results = rounds.round_results(reopened, dates[1]).set_index("model")
+        assert set(rounds.rounds_table(reopened)["policy"]) == {"fnc_mmc"}
+    raw = results["fnc"] + 2 * results["mmc"].fillna(0.0)
+    factor = min(1.0, 36_000.0 / results["at_risk"].sum())
+    expected = results["at_risk"] * (factor * raw).clip(-0.02, 0.02)
+    pd.testing.assert_series_equal(results["payout"], expected, check_names=False, atol=1e-9)
