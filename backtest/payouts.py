@@ -112,7 +112,7 @@ _UNSET = object()
 
 
 def payout_policy(name: str = DEFAULT_PAYOUT_POLICY, multipliers: dict[str, float] | None = None,
-                  clip: float | None | object = _UNSET, **changes) -> PayoutPolicy:
+                  clip: float | None | object = _UNSET, **changes: object) -> PayoutPolicy:
     """A preset by name, or ``"custom"`` with explicit multipliers, with any field changed:
     ``clip`` (``None``: unclipped), ``stake_threshold``, ``use_payout_factor``, ``windows``,
     ``neutral_churn_penalty``. A custom policy measures every score on 20D2L unless ``windows``

@@ -18,7 +18,9 @@ style exposures stored per name and date), ``EXAMPLE_MODELS`` and ``EXAMPLE_STAK
 example models' names and starting stakes), ``TRADING_DAYS_PER_YEAR`` (252, the
 annualization convention). ``CLOCK_MODES`` (``live``, ``replay``: the store clock's modes),
 ``MARKET_CLOSE_UTC`` (each country's close as a UTC time of day) and ``DATA_READY_UTC``
-(22:00, when a store day's data are known), see :mod:`metasignal.data.markets`. ``DateLike``: the type of every date argument (a string such as
+(22:00, when a store day's data are known), see :mod:`metasignal.data.markets`.
+``DEFAULT_WINDOW`` (``20D2L``), ``LONG_WINDOW`` (``60D2L``) and ``TARGET_WINDOWS`` (both: the
+target windows a store derives), see :mod:`metasignal.data.targets`. ``DateLike``: the type of every date argument (a string such as
 ``"2024-06-28"``, a ``datetime.date``, a ``numpy.datetime64`` or a ``pandas.Timestamp``).
 """
 

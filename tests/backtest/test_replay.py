@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metasignal.backtest.payouts import payout_policy
 from metasignal.backtest import (
     advance_clock, clock_events, fund_executions, resolved_rounds, round_results, run_fund_job,
 )
@@ -44,6 +45,8 @@ def replay(small_store_path, tmp_path) -> Store:
     store = Store.open(path)
     first = RoundCalendar().data_dates(store.stored_days())[-15]
     store.set_clock(Clock("replay", RoundCalendar().round_of(first).opens))
+    # these tests are about the clock: rounds pay at 20D2L here (the 60D2L default: test_rounds.py)
+    payout_policy("custom", {"alpha": 0.3, "mpc": 0.8}, clip=0.017).save(store)
     for model in MODELS:
         create_model(store, model)
         deposit_stake(store, model, 1000.0, store.now())

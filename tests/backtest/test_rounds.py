@@ -250,7 +250,7 @@ def test_a_late_reupload_is_neither_traded_nor_staked_and_a_late_only_upload_is_
     pd.testing.assert_series_equal(meta_signal(store, day), before_signal)  # not traded
     pd.testing.assert_series_equal(stakes.stake_balances(store, round_.deadline.normalize()), before_stakes)
 
-    resolved = following.resolution_date("20D2L", store.stored_days()) + pd.Timedelta(days=2)
+    resolved = following.resolution_date(PAYOUT_PRESETS["alpha_mpc"].payout_window, store.stored_days()) + pd.Timedelta(days=2)
     for replayed in (store, twin):
         advance_clock(replayed, resolved, on_open=uploads_at_opening(replayed, REPLAY_MODELS))
     # queued: the late upload is the next round's submission of the model without one of its own
@@ -291,6 +291,7 @@ def test_resolution_logs_each_round_and_the_skipped_ones(tournament, caplog):
     calendar_rounds = RoundCalendar.of(store).data_dates(store.trading_days())
     calendar_rounds = calendar_rounds[calendar_rounds >= dates[0]]  # rounds start at the first uploaded to
     waiting = calendar_rounds[~calendar_rounds.isin(store.target_dates("20D2L"))]  # windows not passed yet
+    unpaid = calendar_rounds[~calendar_rounds.isin(store.target_dates("60D2L"))]  # payout window not passed
     late = waiting[-1]
     submit_on_time_history(store, pd.DatetimeIndex([late]))
     with caplog.at_level(logging.DEBUG, logger="metasignal.backtest.rounds"):
@@ -298,14 +299,19 @@ def test_resolution_logs_each_round_and_the_skipped_ones(tournament, caplog):
         assert rounds.resolve_round(store, dates[0]) is False
         rounds.resolve_rounds(store)
     messages = [r.getMessage() for r in caplog.records]
-    resolved = [m for m in messages if m.startswith("resolved round ")]
-    assert [m.split()[2] for m in resolved[:2]] == [str(day.date()) for day in done]
-    assert all(m.endswith(" s") for m in resolved)
+    scored = [m for m in messages if m.startswith("round ") and " s" in m and "scored" in m]
+    assert [m.split()[1].rstrip(":") for m in scored[:2]] == [str(day.date()) for day in done]
+    assert all(m.endswith(" s") and "scored 20D2L, 60D2L and paid" in m for m in scored[:2])
     assert f"round {dates[0].date()} is already resolved: skipped" in messages
-    assert any(m.startswith("resolved 2 round(s) in") for m in messages)
-    # every closed calendar round from the first uploaded to resolves, with or without uploads...
-    assert list(rounds.resolved_rounds(store)) == list(calendar_rounds[~calendar_rounds.isin(waiting)])
-    # ... but those whose target window has not passed are skipped, with their dates
+    assert any(m.startswith("paid 2 round(s) in") for m in messages)
+    # every closed calendar round from the first uploaded to is paid, with or without uploads, once
+    # its 60D2L window has passed; those with only 20D2L known are scored on it and wait
+    assert list(rounds.resolved_rounds(store)) == list(calendar_rounds[~calendar_rounds.isin(unpaid)])
+    short_only = unpaid[~unpaid.isin(waiting)]
+    assert len(short_only) > 1
+    assert list(rounds.scored_windows(store).query("window == '20D2L'")["round_date"]) == list(
+        calendar_rounds[~calendar_rounds.isin(waiting)])
+    # ... and those whose shortest target window has not passed are skipped, with their dates
     assert len(waiting) > 1
     listed = ", ".join(str(day.date()) for day in waiting)
     assert f"skipping {len(waiting)} round(s) whose 20D2L target window has not passed: {listed}" in messages
@@ -323,7 +329,7 @@ def _stayer_and_escaper(store, dates, rule):
     release_day = RoundCalendar.of(store).round_of(dates[1]).deadline.normalize() + pd.Timedelta(days=1)
     stakes.release_stake(store, "escaper", 1000.0, release_day)
     rounds.resolve_rounds(store, through=dates[0], rule=rule)
-    pending = rounds.pending_releases(store)
+    pending = rounds.pending_releases(store, rule)
     rounds.resolve_rounds(store, through=dates[-1], rule=rule)
     return release_day, pending
 
@@ -337,7 +343,7 @@ def test_a_release_after_a_rounds_deadline_stays_at_risk_until_the_round_resolve
     resolution = pd.Timestamp(rounds.rounds_table(store).set_index("round_date").loc[dates[1], "resolution_date"])
     assert pending[["model", "amount", "requested", "completes"]].values.tolist() == [
         ["escaper", 1000.0, release_day, resolution]]
-    assert rounds.pending_releases(store).empty  # complete once the round has resolved
+    assert rounds.pending_releases(store, rule).empty  # complete once the round has resolved
     results = rounds.round_results(store).set_index(["round_date", "model"])
     both = results.xs(dates[1], level="round_date").loc[["stayer", "escaper"]]
     assert (both["at_risk"] == 1000.0).all()
@@ -427,7 +433,8 @@ def test_the_leaderboards_churn_leaves_out_rounds_with_nothing_to_compare(tourna
 
 # ----------------------------------------------------------------------------- target windows
 def test_a_60_day_payout_resolves_62_trading_days_after_its_round_and_stakes_stay_at_risk(replay_tournament):
-    store, first = replay_tournament
+    store, opening = replay_tournament
+    first = RoundCalendar.of(store).following_round(store, opening.data_date)  # skilled is at risk in it
     days = store.stored_days()
     start = days.get_loc(first.data_date)
     models = uploads_at_opening(store, REPLAY_MODELS)
@@ -494,3 +501,37 @@ def test_the_stored_policy_decides_how_rounds_pay(tournament, capsys, monkeypatc
     factor = min(1.0, 36_000.0 / results["at_risk"].sum())
     expected = results["at_risk"] * (factor * raw).clip(-0.02, 0.02)
     pd.testing.assert_series_equal(results["payout"], expected, check_names=False, atol=1e-9)
+
+
+def test_the_neutral_churn_penalty_scales_gains_by_the_reference_retention_and_spares_burns(tournament):
+    from metasignal.backtest.payouts import neutral_churn_retention
+    from metasignal.signals.scoring.reference_signals import calculate_mean_neutral_churn, neutral_churn_penalty
+
+    store, dates = tournament
+    rule = payout_policy("custom", {"alpha": 1.0}, clip=0.017, neutral_churn_penalty=True)
+    rounds.resolve_rounds(store, through=dates[4], rule=rule)
+    checked = 0
+    for day in dates[1:5]:
+        results = rounds.round_results(store, day).set_index("model")
+        submitted = storage.on_time_submissions(store, day)
+        universe = store.neutralizers(day).index
+        previous = {d: storage.on_time_submissions(store, d) for d in rounds.previous_rounds(store, day)}
+        for model in results.index[results["submitted"]]:
+            prev_subs = {str(d.date()): frame[model].dropna() for d, frame in previous.items()
+                         if model in frame.columns and frame[model].notna().any()}
+            expected = calculate_mean_neutral_churn(
+                submitted[model].reindex(universe).dropna(), store.neutralizers(day),
+                store.sample_weights(day).reindex(universe),
+                prev_subs, {k: store.neutralizers(k) for k in prev_subs},
+                {k: store.sample_weights(k).reindex(store.neutralizers(k).index) for k in prev_subs},
+            )
+            row = results.loc[model]
+            assert row["neutral_churn"] == pytest.approx(expected, abs=1e-12)
+            factor = min(1.0, 36_000.0 / results["at_risk"].sum())
+            unpenalized = row["at_risk"] * float(np.clip(factor * row["alpha"], -0.017, 0.017))
+            kept = neutral_churn_penalty(expected) if unpenalized > 0 else 1.0  # burns are not reduced
+            assert row["payout"] == pytest.approx(unpenalized * kept, abs=1e-9)
+            checked += 1
+    assert checked >= 12
+    assert (rounds.round_results(store)["payout"] > 0).any() and (rounds.round_results(store)["payout"] < 0).any()
+    assert neutral_churn_retention(rounds.round_results(store)["neutral_churn"]).lt(1).any()  # it bites

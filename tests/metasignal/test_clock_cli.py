@@ -11,6 +11,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from metasignal.backtest.payouts import payout_policy
 from metasignal.backtest import resolved_rounds
 from metasignal.data.clock import Clock
 from metasignal.data.example_models import example_signals
@@ -29,7 +30,12 @@ def replay_db(small_store_path, tmp_path):
     shutil.copy(small_store_path, path)
     with Store.open(path) as store:
         store.set_clock(Clock("replay", _round(store, BACK).opens))
+        TWENTY_DAY_ALPHA_MPC.save(store)
     return path
+
+
+# these tests are about the clock: rounds pay at 20D2L here (the 60D2L default has its own tests)
+TWENTY_DAY_ALPHA_MPC = payout_policy("custom", {"alpha": 0.3, "mpc": 0.8}, clip=0.017)
 
 
 @pytest.fixture
