@@ -4,19 +4,19 @@
 without targets are skipped and reported), one :func:`metasignal.signals.score_era` pass per
 era:
 
-- ``corr``, ``ic``, ``fnc``, ``nc``, ``alpha`` against the era's targets, neutralizers and
+- ``corr``, ``icv2``, ``fnc``, ``nc``, ``alpha`` against the era's targets, neutralizers and
   sample weights;
 - ``mmc``, ``nmc`` and ``mpc`` against the meta-model of the *stored* submissions of that
   date (stake-weighted with each model's stake for that round; every submitter counts
   equally when none has a stake, as :func:`metasignal.signals.meta_signal` does). A stored submission
   under the file's own model name is left out (the file stands in for it). Eras without
   stored submissions get NaN there, and the metrics are dropped entirely when no era has one;
-- ``churn`` and ``turnover`` of each date against the file's previous date.
+- ``churn``, ``turnover`` and ``neutral_churn`` of each date against the file's previous date.
 
 Summaries per metric (:func:`summarize_scores`): number of eras, mean, std (ddof 1),
 Sharpe (mean / std, per era, not annualized), max drawdown of the cumulative (additive)
-score and hit rate (share of eras > 0), the last three from :mod:`metasignal.backtest.metrics`; churn
-and turnover are not scores, so they get mean, std and max only. Style exposure: per era,
+score and hit rate (share of eras > 0), the last three from :mod:`metasignal.backtest.metrics`; churn,
+turnover and neutral churn are not scores, so they get mean, std and max only. Style exposure: per era,
 the Pearson correlation of the cleaned, gaussianized signal with each style exposure z-score
 (beta, size, momentum, volatility, value).
 
@@ -55,12 +55,13 @@ from metasignal.signals.transforms import masked_pearson
 
 logger = logging.getLogger(__name__)
 
-SCORE_METRICS: tuple[str, ...] = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
-CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover")
+SCORE_METRICS: tuple[str, ...] = ("corr", "icv2", "fnc", "nc", "mmc", "nmc", "alpha", "mpc")
+CHANGE_METRICS: tuple[str, ...] = ("churn", "turnover", "neutral_churn")
 META_METRICS: tuple[str, ...] = ("mmc", "nmc", "mpc")
 SUMMARY_STATS: tuple[str, ...] = ("n_eras", "mean", "std", "sharpe", "max_drawdown", "hit_rate", "max")
 STYLE_STATS: tuple[str, ...] = ("mean", "std", "max_abs")
-# The payout eligibility limits (backtest.payouts), drawn on the churn/turnover chart.
+# The payout eligibility limits (backtest.payouts), drawn on the churn/turnover chart
+# (neutral churn has none: it scales payouts, see neutral_churn_penalty).
 CHANGE_THRESHOLDS: dict[str, float] = {"churn": CHURN_LIMIT, "turnover": TURNOVER_LIMIT}
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def summarize_scores(per_era: pd.DataFrame) -> pd.DataFrame:
     per era, not annualized), max_drawdown = largest fall of the cumulative score from its
     running peak (peak starts at 0; positive number; :func:`metasignal.backtest.metrics.max_drawdown`,
     additive), hit_rate = share of eras > 0 (:func:`metasignal.backtest.metrics.hit_rate`, an era at 0 is
-    a miss), max. Churn and turnover: n_eras, mean, std and max only.
+    a miss), max. Churn, turnover and neutral churn: n_eras, mean, std and max only.
     """
     values = per_era.astype(float)
     summary = pd.DataFrame(
@@ -436,8 +437,9 @@ def _notes(
         equal = int((metas["kind"] == "equal").sum())
         if equal:
             notes.append(f"meta-model is equal-weight on {equal} era(s) where no stored model has a stake")
-    if "churn" in per_era or "turnover" in per_era:
-        notes.append("churn and turnover compare each date with the file's previous date (none for the first)")
+    if any(m in per_era for m in CHANGE_METRICS):
+        notes.append("churn, turnover and neutral churn compare each date with the file's previous date "
+                     "(none for the first)")
     return tuple(notes)
 
 

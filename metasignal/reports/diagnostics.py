@@ -1,8 +1,8 @@
 """The diagnostics page of a historical signal file: one self-contained plotly HTML file.
 
-Summary table, cumulative score per metric, churn and turnover against the payout
-eligibility limits, style exposure per era, then the notes and the skipped dates; the
-numbers are those of :func:`metasignal.backtest.diagnostics.diagnose`.
+Summary table, cumulative score per metric, churn, turnover and neutral churn (with the
+payout eligibility limits of the first two), style exposure per era, then the notes and the
+skipped dates; the numbers are those of :func:`metasignal.backtest.diagnostics.diagnose`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from metasignal.reports.html import figure_html, page, section, table, write_pag
 
 __all__ = ["write_diagnostics_report"]
 
-_CORRELATION_SCORES = ("corr", "ic", "fnc", "nc", "mmc", "nmc")
+_CORRELATION_SCORES = ("corr", "icv2", "fnc", "nc", "mmc", "nmc")
 _PORTFOLIO_SCORES = ("alpha", "mpc")
 
 
@@ -62,13 +62,20 @@ def _summary_table(summary: pd.DataFrame) -> str:
     return table(rows, header=[summary.index.name or "", *summary.columns], row_headers=True)
 
 
+def _listed(metrics: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c`` of the metric names (underscores as spaces)."""
+    names = [m.replace("_", " ") for m in metrics]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _figures(diagnostics: Diagnostics) -> list[go.Figure]:
     per_era = diagnostics.per_era
     figures = [_cumulative_figure(per_era)]
     changes = [m for m in CHANGE_METRICS if m in per_era]
     if changes:
-        limits = {m: CHANGE_THRESHOLDS[m] for m in changes}
-        figures.append(_lines_figure(per_era[changes], "Churn and turnover vs the previous date", "value", limits))
+        limits = {m: CHANGE_THRESHOLDS[m] for m in changes if m in CHANGE_THRESHOLDS}
+        title = f"{_listed(changes).capitalize()} vs the previous date"
+        figures.append(_lines_figure(per_era[changes], title, "value", limits))
     figures.append(_lines_figure(diagnostics.style_exposure, "Style exposure per era (Pearson)", "correlation"))
     return figures
 
@@ -100,8 +107,8 @@ def _skipped(diagnostics: Diagnostics) -> str:
 
 def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) -> Path:
     """Write the diagnostics page to ``path`` (plotly.js inlined, works offline; atomic, folders
-    created): summary table, cumulative scores per metric, churn/turnover against the eligibility
-    limits, style exposure per era, notes and skipped dates. Returns the path."""
+    created): summary table, cumulative scores per metric, churn/turnover/neutral churn against
+    the eligibility limits, style exposure per era, notes and skipped dates. Returns the path."""
     body = (
         f"<h1>Signal diagnostics</h1>{_facts(diagnostics)}"
         + section("Summary", _summary_table(diagnostics.summary_table()))

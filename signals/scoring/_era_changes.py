@@ -1,8 +1,10 @@
-"""churn and turnover of one era against the models' previous submissions, for every model at once.
+"""churn, turnover and neutral churn of one era against the models' previous submissions,
+for every model at once.
 
 churn = 1 - Spearman of each model's signal with its previous one; turnover = half the L1
-change of its centred, L1-normalized neutral weights. Too little overlap between the two
-eras (80 % rule) gives NaN rather than an error.
+change of its centred, L1-normalized neutral weights; neutral_churn = churn of the
+rank-gauss signals neutralized to each era's own neutralizers. Too little overlap between
+the two eras (80 % rule) gives NaN rather than an error.
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ import numpy as np
 import pandas as pd
 
 from metasignal.errors import InsufficientOverlapError
-from metasignal.signals.neutralization import neutral_weights_matrix
+from metasignal.signals.neutralization import NeutralizerBasis, neutral_weights_matrix
 from metasignal.signals.scoring._alignment import check_overlap, check_unique, valid_ids, vector
 from metasignal.signals.scoring._era_inputs import EraInputs, usable_neutralizers
 from metasignal.signals.scoring._era_scores import CoreScores
-from metasignal.signals.scoring._kernels import pearson_pairs
+from metasignal.signals.scoring._kernels import pearson_pairs, snap_zero_residuals
 from metasignal.signals.scoring._sorted_signals import SortedSignals
-from metasignal.signals.transforms import as_float_matrix, center, weight_normalize
+from metasignal.signals.transforms import (
+    as_float_matrix,
+    center,
+    gaussian,
+    rank_columns,
+    weight_normalize,
+)
 
 
 def previous_signals(previous: pd.DataFrame, models: pd.Index) -> SortedSignals:
@@ -123,6 +131,53 @@ def era_turnover(
     return _weights_change(now, before, ratio)
 
 
+def _neutralized_on(
+    signals: SortedSignals, neutralizers: pd.DataFrame, ratio: float
+) -> tuple[pd.Index, np.ndarray]:
+    """Rows and (m, k) residuals of ``gaussian(rank)`` of the signals on the ids with a finite
+    neutralizer row, as the reference ``_neutralize_signal`` builds them (constant column: NaN;
+    residuals within rounding noise of 0 set to 0).
+
+    Raises ``InsufficientOverlapError`` like the reference when the signals and the
+    neutralizers share too few ids.
+    """
+    rows = signals.ids.intersection(valid_ids(neutralizers))
+    check_overlap(len(rows), len(signals.ids), "the predictions", "the neutralizers", ratio)
+    check_overlap(len(rows), len(neutralizers), "the neutralizers", "the predictions", ratio)
+    rows = rows.sort_values()
+    basis = NeutralizerBasis.from_neutralizers(neutralizers.loc[rows])
+    values = gaussian(signals.ranks_on(rows))
+    return rows, snap_zero_residuals(basis.residuals(values), values)
+
+
+def era_neutral_churn(
+    current: SortedSignals,
+    previous: SortedSignals,
+    neutralizers: pd.DataFrame,
+    previous_neutralizers: pd.DataFrame | None,
+    ratio: float,
+) -> np.ndarray:
+    """Neutral churn (k,): 1 - Spearman of each model's neutralized signal with its previous
+    one, each era neutralized to its own N (``previous_neutralizers`` default: this era's).
+
+    One comparison of the reference ``calculate_mean_neutral_churn``; where the reference
+    skips it (too little overlap) or refuses it (a side constant), the value is NaN.
+    """
+    before_n = usable_neutralizers(
+        neutralizers if previous_neutralizers is None else previous_neutralizers
+    )
+    ids, now = _neutralized_on(current, neutralizers, ratio)
+    previous_ids, before = _neutralized_on(previous, before_n, ratio)
+    shared = _shared_ids(ids, previous_ids, "neutralized predictions", ratio)
+    if shared is None:
+        return np.full(now.shape[1], np.nan)
+    now = now[ids.get_indexer(shared)]
+    before = before[previous_ids.get_indexer(shared)]
+    varies = (np.ptp(now, axis=0) > 0) & (np.ptp(before, axis=0) > 0)
+    correlation = pearson_pairs(rank_columns(now), rank_columns(before))
+    return np.where(varies, 1 - correlation, np.nan)
+
+
 def change_scores(
     wanted: list[str],
     current: SortedSignals,
@@ -133,7 +188,8 @@ def change_scores(
     core: CoreScores | None,
     ratio: float,
 ) -> dict[str, np.ndarray]:
-    """The wanted churn / turnover scores (k,) against the ``previous`` submissions."""
+    """The wanted churn / turnover / neutral_churn scores (k,) against the ``previous``
+    submissions."""
     before = previous_signals(previous, current.models)
     scores = {}
     if "churn" in wanted:
@@ -141,5 +197,9 @@ def change_scores(
     if "turnover" in wanted:
         scores["turnover"] = era_turnover(
             current, before, inputs, previous_neutralizers, previous_sample_weights, core, ratio
+        )
+    if "neutral_churn" in wanted:
+        scores["neutral_churn"] = era_neutral_churn(
+            current, before, inputs.neutralizers, previous_neutralizers, ratio
         )
     return scores

@@ -28,7 +28,7 @@ from metasignal.signals.scoring._kernels import (
 from metasignal.signals.scoring._metrics import (
     NEEDS_META_MODEL,
     TARGET_FOR_CORRELATIONS,
-    TARGET_FOR_IC,
+    TARGET_FOR_ICV2,
 )
 from metasignal.signals.transforms import (
     SIGNAL_POWER,
@@ -45,7 +45,7 @@ class AlignedEra:
 
     ``ranks`` (n, k): tie-kept ranks of the cleaned signals over the rows; ``targets``,
     ``meta_model``, ``neutralizers`` (n, f), ``sample_weights``: those rows;
-    ``all_targets``: every target row given (corr, ic, fnc, nc and alpha centre their
+    ``all_targets``: every target row given (corr, icv2, fnc, nc and alpha centre their
     target over all of it, as the reference does); ``stakes`` (k,), 0 for unstaked models.
     """
 
@@ -79,13 +79,13 @@ def _centred_over_all(era: AlignedEra, column: str) -> np.ndarray:
 def _correlation_scores(
     wanted: list[str], transformed: np.ndarray, target_fn: np.ndarray | None, era: AlignedEra
 ) -> dict[str, np.ndarray]:
-    """corr (factor-neutral target) and ic (raw target) of the transformed signals."""
+    """corr (factor-neutral target) and icv2 (raw target) of the transformed signals."""
     scores = {}
     if "corr" in wanted:
         scores["corr"] = pearson(transformed, power(target_fn, SIGNAL_POWER))
-    if "ic" in wanted:
-        target_raw = _centred_over_all(era, TARGET_FOR_IC)
-        scores["ic"] = pearson(transformed, power(target_raw, SIGNAL_POWER))
+    if "icv2" in wanted:
+        target_raw = _centred_over_all(era, TARGET_FOR_ICV2)
+        scores["icv2"] = pearson(transformed, power(target_raw, SIGNAL_POWER))
     return scores
 
 

@@ -18,6 +18,7 @@ from metasignal.signals.transforms import (
     rank_columns,
 )
 
+ZERO_RESIDUAL_TOLERANCE = 1e-10  # relative to the column's largest |value|
 TARGET_BUCKET_SCALE = 4.0  # {0, .25, .5, .75, 1} -> {0, 1, 2, 3, 4}, centred to {-2..2}
 MPC_SCALE = 50.0  # numerai-tools' L2-norm MPC is divided by 50
 
@@ -30,6 +31,18 @@ def signal_transform(values: np.ndarray) -> np.ndarray:
 def gaussian_rank(values: np.ndarray) -> np.ndarray:
     """``gaussian(tie_kept_rank(values))`` of one vector (n,), as a vector (n,)."""
     return gaussian(rank_columns(values.reshape(-1, 1)))[:, 0]
+
+
+def snap_zero_residuals(residuals: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Residuals (n, k) of ``values`` (n, k) with every ``|r| <= 1e-10 * max |values|`` of
+    its column set to exactly 0.
+
+    A ticker the neutralizers fit exactly (e.g. alone in its country) has residual 0 in exact
+    arithmetic; computed, it is rounding noise (~1e-15) whose sign and order depend on the
+    BLAS path (one column or many). Ranking such residuals (neutral churn) needs them tied.
+    """
+    scale = np.abs(values).max(axis=0) if len(values) else np.zeros(values.shape[1:])
+    return np.where(np.abs(residuals) <= ZERO_RESIDUAL_TOLERANCE * scale, 0.0, residuals)
 
 
 def pearson(columns: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -6,14 +6,16 @@ from collections.abc import Iterable
 
 from metasignal.errors import DataValidationError
 
-METRICS = ("corr", "ic", "fnc", "nc", "mmc", "nmc", "alpha", "mpc", "churn", "turnover")
+METRICS = (
+    "corr", "icv2", "fnc", "nc", "mmc", "nmc", "alpha", "mpc", "churn", "turnover", "neutral_churn"
+)
 """Every metric ``score_era`` computes, in its column order."""
 
-CHANGE_METRICS = ("churn", "turnover")  # compare an era with the previous one
+CHANGE_METRICS = ("churn", "turnover", "neutral_churn")  # compare an era with the previous one
 TARGET_FOR_CORRELATIONS = "factor_neutral"
-TARGET_FOR_IC = "raw"
+TARGET_FOR_ICV2 = "raw"
 NEEDS_FACTOR_NEUTRAL = {"corr", "fnc", "nc", "mmc", "nmc", "alpha", "mpc"}
-NEEDS_NEUTRALIZERS = {"fnc", "nc", "nmc", "alpha", "mpc", "turnover"}
+NEEDS_NEUTRALIZERS = {"fnc", "nc", "nmc", "alpha", "mpc", "turnover", "neutral_churn"}
 NEEDS_SAMPLE_WEIGHTS = {"alpha", "mpc", "turnover"}
 NEEDS_META_MODEL = {"mmc", "nmc"}
 
@@ -36,6 +38,6 @@ def needed_target_columns(wanted: list[str]) -> list[str]:
     columns = []
     if NEEDS_FACTOR_NEUTRAL.intersection(wanted):
         columns.append(TARGET_FOR_CORRELATIONS)
-    if "ic" in wanted:
-        columns.append(TARGET_FOR_IC)
+    if "icv2" in wanted:
+        columns.append(TARGET_FOR_ICV2)
     return columns

@@ -5,7 +5,7 @@ matrix, one factorization of the neutralizers, matrix products instead of per-mo
 loops. ``score_eras`` runs it over panels indexed by (date, ticker).
 
 Target mapping (SCORING.md): ``targets['factor_neutral']`` feeds corr, fnc, nc, mmc, nmc,
-alpha and mpc; ``targets['raw']`` feeds ic (``numerai_corr`` with its default 1.5 power,
+alpha and mpc; ``targets['raw']`` feeds icv2 (``numerai_corr`` with its default 1.5 power,
 since both targets are binned to {0, .25, .5, .75, 1}).
 """
 
@@ -51,23 +51,27 @@ def score_era(
                     and scores like the reference on the cleaned column; a column with no
                     value at all scores NaN.
       targets       columns 'factor_neutral' (corr, fnc, nc, mmc, nmc, alpha, mpc) and
-                    'raw' (ic), binned to [0, 1].
+                    'raw' (icv2), binned to [0, 1].
       meta_model    ticker -> value (mmc, nmc); if None while mmc/nmc are requested and
                     ``stakes`` is given, the stake-weighted meta-model of ``predictions``.
-      neutralizers  (ticker x f) N (fnc, nc, nmc, alpha, mpc, turnover), all-NaN columns
-                    ignored; sample_weights ticker -> v (alpha, mpc, turnover).
+      neutralizers  (ticker x f) N (fnc, nc, nmc, alpha, mpc, turnover, neutral_churn),
+                    all-NaN columns ignored; sample_weights ticker -> v (alpha, mpc, turnover).
       stakes        model -> stake (mpc); models without a stake count as stake 0.
       previous      (ticker x model) the previous submissions, cleaned over their own index:
                     churn = 1 - Spearman against them, turnover = half the L1 change of
                     centred, normalized neutral weights (the previous ones built with
                     ``previous_neutralizers`` / ``previous_sample_weights``, default this
-                    era's). No previous, a model absent from it or too little overlap: NaN.
+                    era's), neutral_churn = churn of the rank-gauss signals each neutralized
+                    to its own era's N (one comparison of ``calculate_mean_neutral_churn``).
+                    No previous, a model absent from it, too little overlap or a side
+                    constant: NaN.
 
-    All metrics but churn/turnover use the same rows: tickers with predictions and every
-    needed input (80 % overlap rule on each). Each value equals the reference function on
-    the cleaned column whenever the inputs cover all predicted tickers (targets centred over
-    all their values for corr/ic/fnc/nc/alpha, over the shared rows for mmc/nmc/mpc, as the
-    reference does). Returns a DataFrame indexed by model, one column per metric.
+    All metrics but churn/turnover/neutral_churn use the same rows: tickers with predictions
+    and every needed input (80 % overlap rule on each). Each value equals the reference
+    function on the cleaned column whenever the inputs cover all predicted tickers (targets
+    centred over all their values for corr/icv2/fnc/nc/alpha, over the shared rows for
+    mmc/nmc/mpc, as the reference does). Returns a DataFrame indexed by model, one column
+    per metric.
     """
     wanted = requested_metrics(metrics)
     check_frames(predictions, targets, stakes)
@@ -180,8 +184,8 @@ def score_eras(
     """``score_era`` for every date of panels indexed by (date, ticker).
 
     ``stakes`` is one Series (model -> stake) for all eras or a DataFrame (date x model).
-    churn and turnover compare each era with the previous date of the predictions panel
-    (its own neutralizers and sample weights); the first date gets NaN.
+    churn, turnover and neutral_churn compare each era with the previous date of the
+    predictions panel (its own neutralizers and sample weights); the first date gets NaN.
     Returns a DataFrame indexed by (date, model), one column per metric.
     """
     wanted = requested_metrics(metrics)

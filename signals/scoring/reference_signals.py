@@ -6,8 +6,10 @@ How much a signal changed since a previous submission: ``churn`` (1 - Spearman),
 (``calculate_max_churn_and_turnover``, ``calculate_mean_neutral_churn``).
 
 Differences from the reference: failed checks raise ``DataValidationError``
-(``InsufficientOverlapError`` for the 80 % overlap rule); submission validation (headers,
-value range, minimum ticker count) is left to ``metasignal.signals.submission``.
+(``InsufficientOverlapError`` for the 80 % overlap rule); neutralized residuals within
+rounding noise of 0 are set to 0 before neutral churn ranks them (the reference ranks the
+noise, whose order depends on the BLAS path); submission validation (headers, value range,
+minimum ticker count) is left to ``metasignal.signals.submission``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from metasignal.errors import DataValidationError, InsufficientOverlapError
 from metasignal.signals.cleaning import rank_over_universe
 from metasignal.signals.neutralization import NeutralizerBasis
 from metasignal.signals.scoring._alignment import filter_sort_index, vector
-from metasignal.signals.scoring._kernels import pearson_pairs
+from metasignal.signals.scoring._kernels import pearson_pairs, snap_zero_residuals
 from metasignal.signals.scoring.reference_scoring import generate_neutralized_weights
 from metasignal.signals.transforms import as_float_matrix, gaussian, rank_columns
 
@@ -71,11 +73,13 @@ def turnover(s1: pd.Series, s2: pd.Series) -> float:
 
 
 def _neutralize_signal(signal: pd.Series, neutralizers: pd.DataFrame) -> pd.Series:
-    """The rank-gauss signal neutralized to its era's neutralizers, on the shared ids."""
+    """The rank-gauss signal neutralized to its era's neutralizers, on the shared ids
+    (residuals that are rounding noise around 0 set to 0, see ``snap_zero_residuals``)."""
     signal, neutralizers = filter_sort_index(signal, neutralizers)
     basis = NeutralizerBasis.from_neutralizers(neutralizers)
     values = gaussian(rank_columns(as_float_matrix(signal).reshape(-1, 1)))
-    return pd.Series(basis.residuals(values)[:, 0], index=signal.index, name=signal.name)
+    residuals = snap_zero_residuals(basis.residuals(values), values)
+    return pd.Series(residuals[:, 0], index=signal.index, name=signal.name)
 
 
 def neutral_churn(

@@ -101,7 +101,7 @@ def _expected_plain(store: Store, frame: pd.DataFrame, dates: pd.DatetimeIndex) 
 
     scores = score_eras(
         panel(predictions), targets=panel(targets), neutralizers=panel(neutralizers),
-        sample_weights=panel(weights), metrics=("corr", "ic", "fnc", "nc", "alpha", "churn", "turnover"),
+        sample_weights=panel(weights), metrics=("corr", "icv2", "fnc", "nc", "alpha", "churn", "turnover", "neutral_churn"),
     )
     return scores.xs("file", level="model")
 
@@ -111,9 +111,11 @@ def test_per_era_scores_equal_score_eras_on_the_same_inputs(market, plain_result
     with Store.open(market["plain"]) as store:
         expected = _expected_plain(store, validated.frame, market["scored"])
     assert diagnostics.dates.equals(pd.DatetimeIndex(market["scored"], name="date"))
-    assert list(diagnostics.per_era.columns) == ["corr", "ic", "fnc", "nc", "alpha", "churn", "turnover"]
+    assert list(diagnostics.per_era.columns) == [
+        "corr", "icv2", "fnc", "nc", "alpha", "churn", "turnover", "neutral_churn"]
     np.testing.assert_allclose(diagnostics.per_era.to_numpy(), expected.to_numpy(), rtol=0, atol=TOL)
-    assert np.isnan(diagnostics.per_era["churn"].iloc[0]) and diagnostics.per_era["churn"].iloc[1:].notna().all()
+    for change in ("churn", "neutral_churn"):
+        assert np.isnan(diagnostics.per_era[change].iloc[0]) and diagnostics.per_era[change].iloc[1:].notna().all()
     assert (diagnostics.meta_models["kind"] == "none").all()
     assert any("mmc, nmc, mpc omitted" in note for note in diagnostics.notes)
 
@@ -139,7 +141,7 @@ def test_skilled_scores_positive_and_momentum_tilt_is_a_factor_bet(plain_results
 def test_summary_matches_hand_computation(plain_results):
     per_era = plain_results["momentum_tilt"][1].per_era
     summary = plain_results["momentum_tilt"][1].summary
-    for metric in ("corr", "ic", "fnc", "nc", "alpha"):
+    for metric in ("corr", "icv2", "fnc", "nc", "alpha"):
         values = per_era[metric].to_list()
         n = len(values)
         mean = sum(values) / n
@@ -157,7 +159,7 @@ def test_summary_matches_hand_computation(plain_results):
         assert row["max_drawdown"] == pytest.approx(worst, abs=1e-15)
         assert row["hit_rate"] == pytest.approx(sum(v > 0 for v in values) / n)
         assert row["max"] == max(values)
-    for metric in ("churn", "turnover"):
+    for metric in ("churn", "turnover", "neutral_churn"):
         values = per_era[metric].dropna()
         assert summary.loc[metric, "n_eras"] == len(values) == len(per_era) - 1
         assert summary.loc[metric, "mean"] == pytest.approx(values.mean())

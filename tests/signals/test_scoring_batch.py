@@ -12,9 +12,13 @@ from numerai_tools import scoring as reference
 from numerai_tools import signals as reference_signals
 
 from metasignal.errors import DataValidationError
+from metasignal.signals import scoring
+from metasignal.signals.cleaning import rank_over_universe
 from metasignal.signals.meta_model import stake_weighted_meta_model
 from metasignal.signals.scoring import METRICS, InsufficientOverlapError, score_era, score_eras
 from tests.signals.scoring_fixtures import Era, assert_scores_match, build_era
+
+CHANGES = ["churn", "turnover", "neutral_churn"]
 
 CASES = {
     "ties": dict(seed=20, n_tickers=300, n_models=4),
@@ -45,7 +49,7 @@ def reference_scores(era: Era, target: pd.Series | None = None) -> pd.DataFrame:
         column = cleaned[[model]]
         rows[model] = {
             "corr": reference.numerai_corr(column, target).iloc[0],
-            "ic": reference.numerai_corr(column, era.raw).iloc[0],
+            "icv2": reference.numerai_corr(column, era.raw).iloc[0],
             "fnc": reference_or_nan(
                 lambda: reference.feature_neutral_corr(column, n, target).iloc[0]
             ),
@@ -62,6 +66,9 @@ def reference_scores(era: Era, target: pd.Series | None = None) -> pd.DataFrame:
                 reference.generate_neutralized_weights(column, n, v, True)[model],
                 reference.generate_neutralized_weights(previous[[model]], n, v, True)[model],
             )),
+            "neutral_churn": reference_or_nan(
+                lambda: reference_signals.neutral_churn(cleaned[model], previous[model], n, n)
+            ),
         }
     scores = pd.DataFrame.from_dict(rows, orient="index")
     scores["mpc"] = reference.meta_portfolio_contribution(cleaned, era.stakes, n, v, target)
@@ -105,7 +112,7 @@ def test_targets_with_gaps_and_extra_ids():
                          index=pd.Index(["ZZ1", "ZZ2"], name="ticker"))
     targets = pd.concat([targets, extra])
     gappy = Era(**{**era.__dict__, "targets": targets})
-    metrics = ["corr", "ic", "nc", "mmc", "nmc", "alpha", "mpc"]
+    metrics = ["corr", "icv2", "nc", "mmc", "nmc", "alpha", "mpc"]
     ours = batch(gappy, metrics=metrics)
     expected = reference_scores(gappy, target=gappy.target)[metrics]
     assert_scores_match(ours, expected)
@@ -135,8 +142,8 @@ def test_max_churn_and_turnover_of_reference_live_check():
 def test_churn_and_turnover_without_previous_are_nan():
     era = build_era(seed=29, n_tickers=60, n_models=2)
     scores = batch(era, previous=None)
-    assert scores[["churn", "turnover"]].isna().all().all()
-    assert scores.drop(columns=["churn", "turnover"]).notna().all().all()
+    assert scores[CHANGES].isna().all().all()
+    assert scores.drop(columns=CHANGES).notna().all().all()
 
 
 def test_score_eras_matches_score_era_per_date():
@@ -155,7 +162,7 @@ def test_score_eras_matches_score_era_per_date():
         sample_weights=panel(lambda era: era.sample_weights), stakes=stakes,
     )
     assert scores.index.names == ["date", "model"]
-    assert scores.loc[dates[0], ["churn", "turnover"]].isna().all().all()
+    assert scores.loc[dates[0], CHANGES].isna().all().all()
     for position in (1, 2):
         era, before = eras[position], eras[position - 1]
         expected = score_era(
@@ -176,7 +183,7 @@ def test_batch_errors_are_readable():
     with pytest.raises(DataValidationError, match="'mmc' needs a meta_model"):
         batch(era, meta_model=None, stakes=None, metrics=["mmc"])
     with pytest.raises(DataValidationError, match="'raw'"):
-        batch(era, targets=era.targets[["factor_neutral"]], metrics=["ic"])
+        batch(era, targets=era.targets[["factor_neutral"]], metrics=["icv2"])
     with pytest.raises(InsufficientOverlapError, match="the neutralizers"):
         batch(era, neutralizers=era.neutralizers.iloc[:30], metrics=["nc"])
     dates = pd.to_datetime(["2024-01-05"])
@@ -234,3 +241,178 @@ def test_churn_and_turnover_when_the_universe_changes():
             {"prev": previous_neutralizers}, {"prev": previous_weights},
         )
         assert_scores_match(ours.loc[model].to_numpy(), expected)
+
+
+# --------------------------------------------------------------------------- neutral churn
+def relabelled(era: Era, universe: pd.Index) -> Era:
+    """``era`` with its tickers renamed, in order, to ``universe`` (same length)."""
+    names = dict(zip(era.predictions.index, universe))
+    fields = {k: getattr(era, k).rename(index=names) for k in
+              ("predictions", "cleaned", "targets", "meta_model", "exposures", "neutralizers",
+               "sample_weights", "previous")}
+    return Era(**fields, stakes=era.stakes)
+
+
+def shifted_universe(era: Era, dropped: int, added: int) -> pd.Index:
+    """The universe of ``era`` without its first ``dropped`` names, plus ``added`` new ones."""
+    new = pd.Index([f"NEW{i:03d}" for i in range(added)], name="ticker")
+    return era.predictions.index[dropped:].append(new)
+
+
+def one_neutral_churn(current: pd.Series, universe: pd.Index, neutralizers: pd.DataFrame,
+                      previous: pd.Series, previous_universe: pd.Index,
+                      previous_neutralizers: pd.DataFrame) -> float:
+    """One comparison of ``calculate_mean_neutral_churn`` (reference_signals): each submission
+    cleaned over its universe, then ``neutral_churn``; NaN where the reference skips it (too
+    little overlap), refuses it (a side constant) or has no previous submission."""
+    if previous.isna().all():
+        return np.nan
+    try:
+        return float(scoring.neutral_churn(
+            rank_over_universe(current, universe), rank_over_universe(previous, previous_universe),
+            neutralizers, previous_neutralizers,
+        ))
+    except DataValidationError:  # InsufficientOverlapError included
+        return np.nan
+
+
+def reference_neutral_churn(era: Era, previous: pd.DataFrame,
+                            previous_neutralizers: pd.DataFrame,
+                            numerai_tools: bool = True) -> np.ndarray:
+    """``one_neutral_churn`` per model (k,), checked against the mean over one previous era of
+    reference_signals and (``numerai_tools``) numerai-tools (1.0 where no comparison is left)."""
+    values = []
+    for model in era.predictions.columns:
+        current = era.predictions[model]
+        before = previous[model] if model in previous else pd.Series(np.nan, index=previous.index)
+        value = one_neutral_churn(current, era.predictions.index, era.neutralizers,
+                                  before, previous.index, previous_neutralizers)
+        values.append(value)
+        if before.isna().all() or current.nunique() < 2:
+            continue
+        arguments = (
+            current.dropna().rank(pct=True).rename("signal"), era.neutralizers,
+            pd.Series(1.0, index=era.predictions.index),
+            {"p": before.dropna().rank(pct=True).rename("signal")}, {"p": previous_neutralizers},
+            {"p": pd.Series(1.0, index=previous.index)},
+        )
+        mean = 1.0 if np.isnan(value) else value
+        assert scoring.calculate_mean_neutral_churn(*arguments) == pytest.approx(mean, abs=1e-12)
+        if numerai_tools and len(era.predictions) >= 100:  # its minimum submission size
+            assert reference_signals.calculate_mean_neutral_churn(*arguments) == pytest.approx(
+                mean, abs=1e-12)
+    return np.array(values)
+
+
+def _neutral_churn_case(name: str) -> tuple[Era, pd.DataFrame, pd.DataFrame]:
+    """(current era, previous submissions, previous neutralizers) of one awkward case."""
+    if name == "ties":
+        era = build_era(seed=40, n_tickers=300, n_models=4)
+        return era, era.previous, era.neutralizers
+    if name == "partial_overlap":  # partial submissions on both sides, 10 % new names
+        era = build_era(seed=41, n_tickers=250, n_models=3, missing=0.3)
+        other = relabelled(build_era(seed=42, n_tickers=250, n_models=3),
+                           shifted_universe(era, 25, 25))
+        kept, new = era.predictions.index[25:], other.predictions.index[-25:]
+        previous = pd.concat([era.previous.loc[kept], other.previous.loc[new]])
+        previous = previous.mask(np.random.default_rng(41).random(previous.shape) < 0.2)
+        neutralizers = pd.concat([era.neutralizers.loc[kept], other.neutralizers.loc[new]])
+        return era, previous, neutralizers
+    if name == "missing_in_previous":  # model_1 absent, model_2 an all-NaN column
+        era = build_era(seed=43, n_tickers=150, n_models=3)
+        previous = era.previous.drop(columns="model_1").assign(model_2=np.nan)
+        return era, previous, era.neutralizers
+    if name == "different_universes":  # own universe, neutralizers and ties in each era
+        era = build_era(seed=44, n_tickers=150, n_models=3, decimals=0)
+        before = relabelled(build_era(seed=45, n_tickers=145, n_models=3),
+                            shifted_universe(era, 15, 10))
+        return era, before.previous, before.neutralizers
+    if name == "too_little_overlap":  # 60 % shared: the reference skips every comparison
+        era = build_era(seed=46, n_tickers=150, n_models=2)
+        before = relabelled(build_era(seed=47, n_tickers=150, n_models=2),
+                            shifted_universe(era, 60, 60))
+        return era, before.previous, before.neutralizers
+    if name == "gappy_neutralizers":  # rows without neutralizers are dropped before neutralizing
+        era = build_era(seed=48, n_tickers=200, n_models=3)
+        neutralizers = era.neutralizers.copy()
+        neutralizers.iloc[::12, 1] = np.nan
+        gappy = Era(**{**era.__dict__, "neutralizers": neutralizers})
+        before_neutralizers = era.neutralizers.copy()
+        before_neutralizers.iloc[5::17, 0] = np.nan
+        return gappy, era.previous, before_neutralizers
+    if name == "exactly_fitted":  # tickers alone in a neutralizer: residual 0 (rounding noise)
+        era = build_era(seed=54, n_tickers=150, n_models=3)
+        alone = pd.DataFrame(0.0, index=era.neutralizers.index, columns=["a0", "a1", "a2"])
+        for column, ticker in zip(alone.columns, era.neutralizers.index[[3, 70, 140]]):
+            alone.loc[ticker, column] = 1.0
+        fitted = Era(**{**era.__dict__, "neutralizers": era.neutralizers.join(alone)})
+        return fitted, era.previous, fitted.neutralizers
+    if name == "constant_column":  # the reference refuses a constant current submission
+        era = build_era(seed=49, n_tickers=160, n_models=3, constant_column=True)
+        return era, era.previous, era.neutralizers
+    era = build_era(seed=50, n_tickers=8, n_models=3, n_sectors=2, n_styles=1)  # tiny_8
+    return era, era.previous, era.neutralizers
+
+
+NEUTRAL_CHURN_CASES = ["ties", "partial_overlap", "missing_in_previous", "different_universes",
+                       "too_little_overlap", "gappy_neutralizers", "exactly_fitted",
+                       "constant_column", "tiny_8"]
+
+
+@pytest.mark.parametrize("case", NEUTRAL_CHURN_CASES)
+def test_neutral_churn_equals_reference_per_model(case):
+    era, previous, previous_neutralizers = _neutral_churn_case(case)
+    ours = score_era(era.predictions, targets=era.targets, neutralizers=era.neutralizers,
+                     previous=previous, previous_neutralizers=previous_neutralizers,
+                     metrics=("neutral_churn",))
+    assert list(ours.columns) == ["neutral_churn"]
+    # numerai-tools ranks the rounding noise of exactly fitted tickers; metasignal ties them at 0
+    expected = reference_neutral_churn(era, previous, previous_neutralizers,
+                                       numerai_tools=case != "exactly_fitted")
+    assert_scores_match(ours["neutral_churn"].to_numpy(), expected, tolerance=1e-12)
+    expect_nan = {"missing_in_previous": [1, 2], "too_little_overlap": [0, 1],
+                  "constant_column": [2]}.get(case, [])
+    assert list(np.flatnonzero(np.isnan(expected))) == expect_nan
+
+
+def test_neutral_churn_in_score_eras_uses_each_dates_neutralizers():
+    eras = [build_era(seed=51 + k, n_tickers=120, n_models=2) for k in range(2)]
+    dates = pd.to_datetime(["2024-01-05", "2024-01-12"])
+
+    def panel(get):
+        return pd.concat({d: get(e) for d, e in zip(dates, eras)}, names=["date", "ticker"])
+
+    scores = score_eras(panel(lambda e: e.predictions), targets=panel(lambda e: e.targets),
+                        neutralizers=panel(lambda e: e.neutralizers),
+                        metrics=["neutral_churn"])
+    assert scores.loc[dates[0], "neutral_churn"].isna().all()
+    expected = reference_neutral_churn(eras[1], eras[0].predictions, eras[0].neutralizers)
+    assert_scores_match(scores.loc[dates[1], "neutral_churn"].to_numpy(), expected, 1e-12)
+
+
+def test_neutral_churn_needs_neutralizers():
+    era = build_era(seed=53, n_tickers=60, n_models=2)
+    with pytest.raises(DataValidationError, match="'neutral_churn' needs neutralizers"):
+        batch(era, neutralizers=None, metrics=["neutral_churn"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=hnp.arrays(np.int64, 60, elements=st.integers(-40, 40)),
+    transform=st.sampled_from(sorted(MONOTONE)),
+    seed=st.integers(0, 1000),
+)
+def test_neutral_churn_of_a_signal_with_itself_is_zero_and_rank_invariant(values, transform, seed):
+    era = build_era(seed=seed, n_tickers=60, n_models=2, n_sectors=3, n_styles=2)
+    predictions = era.predictions.assign(model_0=values.astype(float))
+    arguments = dict(targets=era.targets, neutralizers=era.neutralizers,
+                     metrics=("neutral_churn",))
+    itself = score_era(predictions, previous=predictions, **arguments)["neutral_churn"]
+    if len(np.unique(values)) > 1:
+        assert np.abs(itself.to_numpy()).max() <= 1e-12
+    else:  # constant: nothing to compare, as the reference refuses it
+        assert np.isnan(itself["model_0"]) and abs(itself["model_1"]) <= 1e-12
+    changed = predictions.assign(model_0=MONOTONE[transform](values.astype(float)))
+    before = score_era(predictions, previous=era.previous, **arguments)
+    after = score_era(changed, previous=era.previous, **arguments)
+    assert_scores_match(after, before, tolerance=1e-12)

@@ -17,9 +17,10 @@ def diagnostics() -> Diagnostics:
     """Eight weekly eras of made-up scores, one skipped date, a <tagged> model name."""
     rng = np.random.default_rng(4)
     dates = pd.date_range("2021-04-02", periods=8, freq="7D", name="date")
-    per_era = pd.DataFrame(rng.normal(0.02, 0.02, (8, 5)), index=dates, columns=["corr", "ic", "fnc", "nc", "alpha"])
+    per_era = pd.DataFrame(rng.normal(0.02, 0.02, (8, 5)), index=dates, columns=["corr", "icv2", "fnc", "nc", "alpha"])
     per_era["churn"] = np.r_[np.nan, rng.uniform(0.0, 0.3, 7)]
     per_era["turnover"] = np.r_[np.nan, rng.uniform(0.0, 0.3, 7)]
+    per_era["neutral_churn"] = np.r_[np.nan, rng.uniform(0.0, 0.3, 7)]
     style = pd.DataFrame(rng.uniform(-0.3, 0.3, (8, len(STYLE_FACTORS))), index=dates,
                          columns=pd.Index(STYLE_FACTORS, name="factor"))
     style["momentum"] = 0.9
@@ -42,7 +43,8 @@ def test_report_is_self_contained_plotly_html(diagnostics, tmp_path):
     assert get_plotlyjs()[:2000] in text  # plotly.js embedded, not fetched
     assert "<script src=" not in text.replace(" ", "")
     assert "Cumulative score per metric" in text and "exposure_momentum" in text
-    assert "Churn and turnover vs the previous date" in text and "churn limit 0.15" in text
+    assert "Churn, turnover and neutral churn vs the previous date" in text
+    assert "churn limit 0.15" in text and "neutral_churn limit" not in text  # no limit for it
     assert "2021-07-02: no 20D2L targets yet" in text  # a skipped date is listed
     assert "tilt &lt;v2&gt;" in text and "tilt <v2>" not in text  # the model name is escaped
     assert "stored submissions &amp; no meta-model" in text  # notes too
