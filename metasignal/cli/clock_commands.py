@@ -118,7 +118,18 @@ def advance_command(
         for label, dates in (("days revealed", report.days), ("rounds opened", report.opened),
                              ("rounds closed", report.closed), ("rounds resolved", report.resolved)):
             console.print(f"  {label}: {_span(dates)}")
+        console.print(f"  {_waiting_line(store)}")
         console.print(round_line(store))
+
+
+def _waiting_line(store) -> str:
+    """How many closed rounds are scored on a shorter window and wait for the payout window."""
+    from metasignal.backtest import PayoutPolicy, resolved_rounds, scored_windows
+
+    scored = scored_windows(store)
+    waiting = scored.loc[~scored["round_date"].isin(resolved_rounds(store)), "round_date"].unique()
+    window = PayoutPolicy.of(store).payout_window
+    return f"rounds scored, waiting for their {window} payout: {len(waiting)}"
 
 
 @clock_app.command("set")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metasignal.backtest.payouts import payout_policy
 from metasignal.backtest import (
     advance_clock, clock_events, fund_executions, resolved_rounds, round_results, run_fund_job,
 )
+from metasignal.backtest.payouts import payout_policy
 from metasignal.data import Clock, ClockError, Store, derive_store, example_signals
 from metasignal.signals import (
     RoundCalendar, create_model, deposit_stake, late_submissions, list_submissions, meta_signal,

@@ -11,8 +11,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from metasignal.backtest.payouts import payout_policy
 from metasignal.backtest import resolved_rounds
+from metasignal.backtest.payouts import payout_policy
 from metasignal.data.clock import Clock
 from metasignal.data.example_models import example_signals
 from metasignal.data.store import Store

@@ -4,7 +4,7 @@ commands on its store."""
 import pandas as pd
 import pytest
 
-from metasignal.backtest import rounds_table
+from metasignal.backtest import rounds_table, scored_windows
 from metasignal.data import Store, data_known_at
 from metasignal.data.synthetic import SyntheticConfig
 from metasignal.demo import DemoConfig, run_demo
@@ -51,9 +51,15 @@ def test_the_demo_is_the_users_path_in_time(demo):
         assert (uploads["uploaded_at"] == opened).all() and (uploads["uploaded_at"] <= deadline).all()
         assert uploads.groupby("date")["model"].nunique().eq(7).all()  # every model, every round
         assert result.rounds_opened == uploads["date"].nunique()
-        known = store.target_dates()
+        known = store.target_dates("60D2L")  # the default policy pays at the end of 60D2L
         closed = [r.data_date for r in calendar.rounds(store, status="closed")
                   if r.data_date >= uploads["date"].min() and r.data_date in known]
+        short = store.target_dates("20D2L")
+        scored = scored_windows(store)
+        waiting = [r.data_date for r in calendar.rounds(store, status="closed")
+                   if r.data_date >= uploads["date"].min() and r.data_date in short and r.data_date not in known]
+        assert len(waiting) > 5  # rounds scored on 20D2L that wait for their 60D2L payout
+        assert set(scored.loc[scored["window"] == "20D2L", "round_date"]) == set(closed) | set(waiting)
         resolved = list(rounds_table(store)["round_date"])
         assert resolved == closed and result.rounds_resolved == len(closed) > 10
         board = result.leaderboard.set_index("model")
@@ -65,7 +71,7 @@ def test_ledger_commands_on_the_demo_store(demo, tmp_path):
     out, _ = demo
     db = out / "metasignal.duckdb"
     again = run_cli("--db", db, "rounds", "resolve")
-    assert again.code == 0 and "resolved 0 round(s)" in again.out  # idempotent
+    assert again.code == 0 and "paid 0 round(s)" in again.out  # idempotent
     csv = tmp_path / "board.csv"
     assert run_cli("--db", db, "leaderboard", "--csv", csv).code == 0
     assert list(pd.read_csv(csv).columns[:3]) == ["model", "stake", "cumulative_payout"]
