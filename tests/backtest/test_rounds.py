@@ -158,6 +158,27 @@ def test_eligibility_compares_with_the_previous_five_rounds_only(tournament):
     assert row["at_risk"] == 0 and row["payout"] == 0
 
 
+def _reference_comparisons(store, days):
+    """Per submitting model of each round in ``days``: its ``round_results`` row and the
+    arguments of the reference's ``calculate_max_churn_and_turnover`` /
+    ``calculate_mean_neutral_churn`` (its submission, N and v, and those of its submissions of
+    the previous rounds)."""
+    for day in days:
+        results = rounds.round_results(store, day).set_index("model")
+        submitted = storage.on_time_submissions(store, day)
+        universe = store.neutralizers(day).index
+        previous = {d: storage.on_time_submissions(store, d) for d in rounds.previous_rounds(store, day)}
+        for model in results.index[results["submitted"]]:
+            prev_subs = {str(d.date()): frame[model].dropna() for d, frame in previous.items()
+                         if model in frame.columns and frame[model].notna().any()}
+            yield results.loc[model], (
+                submitted[model].reindex(universe).dropna(), store.neutralizers(day),
+                store.sample_weights(day).reindex(universe),
+                prev_subs, {k: store.neutralizers(k) for k in prev_subs},
+                {k: store.sample_weights(k).reindex(store.neutralizers(k).index) for k in prev_subs},
+            )
+
+
 def test_round_churn_and_turnover_are_numerai_tools_calculate_max_churn_and_turnover(tournament):
     from metasignal.signals.scoring import calculate_max_churn_and_turnover
 
@@ -168,22 +189,10 @@ def test_round_churn_and_turnover_are_numerai_tools_calculate_max_churn_and_turn
     _upload_on_time(store, "returner", dates[3], 1.0 - first)  # compared with dates[0] only
     rounds.resolve_rounds(store, through=dates[6])
     checked = 0
-    for day in (dates[0], dates[3], dates[6]):
-        results = rounds.round_results(store, day).set_index("model")
-        submitted = storage.on_time_submissions(store, day)
-        universe = store.neutralizers(day).index
-        previous = {d: storage.on_time_submissions(store, d) for d in rounds.previous_rounds(store, day)}
-        for model in results.index[results["submitted"]]:
-            prev_subs = {str(d.date()): frame[model].dropna() for d, frame in previous.items()
-                         if model in frame.columns and frame[model].notna().any()}
-            expected = calculate_max_churn_and_turnover(
-                submitted[model].reindex(universe).dropna(), store.neutralizers(day),
-                store.sample_weights(day).reindex(universe),
-                prev_subs, {k: store.neutralizers(k) for k in prev_subs},
-                {k: store.sample_weights(k).reindex(store.neutralizers(k).index) for k in prev_subs},
-            )
-            assert results.loc[model, ["churn", "turnover"]].tolist() == pytest.approx(list(expected), abs=1e-12)
-            checked += 1
+    for row, inputs in _reference_comparisons(store, (dates[0], dates[3], dates[6])):
+        expected = calculate_max_churn_and_turnover(*inputs)
+        assert row[["churn", "turnover"]].tolist() == pytest.approx(list(expected), abs=1e-12)
+        checked += 1
     assert checked >= 15
     assert rounds.round_results(store, dates[3], "returner").iloc[0]["churn"] > 0.15
 
@@ -511,27 +520,15 @@ def test_the_neutral_churn_penalty_scales_gains_by_the_reference_retention_and_s
     rule = payout_policy("custom", {"alpha": 1.0}, clip=0.017, neutral_churn_penalty=True)
     rounds.resolve_rounds(store, through=dates[4], rule=rule)
     checked = 0
-    for day in dates[1:5]:
-        results = rounds.round_results(store, day).set_index("model")
-        submitted = storage.on_time_submissions(store, day)
-        universe = store.neutralizers(day).index
-        previous = {d: storage.on_time_submissions(store, d) for d in rounds.previous_rounds(store, day)}
-        for model in results.index[results["submitted"]]:
-            prev_subs = {str(d.date()): frame[model].dropna() for d, frame in previous.items()
-                         if model in frame.columns and frame[model].notna().any()}
-            expected = calculate_mean_neutral_churn(
-                submitted[model].reindex(universe).dropna(), store.neutralizers(day),
-                store.sample_weights(day).reindex(universe),
-                prev_subs, {k: store.neutralizers(k) for k in prev_subs},
-                {k: store.sample_weights(k).reindex(store.neutralizers(k).index) for k in prev_subs},
-            )
-            row = results.loc[model]
-            assert row["neutral_churn"] == pytest.approx(expected, abs=1e-12)
-            factor = min(1.0, 36_000.0 / results["at_risk"].sum())
-            unpenalized = row["at_risk"] * float(np.clip(factor * row["alpha"], -0.017, 0.017))
-            kept = neutral_churn_penalty(expected) if unpenalized > 0 else 1.0  # burns are not reduced
-            assert row["payout"] == pytest.approx(unpenalized * kept, abs=1e-9)
-            checked += 1
+    for row, inputs in _reference_comparisons(store, dates[1:5]):
+        expected = calculate_mean_neutral_churn(*inputs)
+        assert row["neutral_churn"] == pytest.approx(expected, abs=1e-12)
+        total_at_risk = rounds.round_results(store, row["round_date"])["at_risk"].sum()
+        factor = min(1.0, 36_000.0 / total_at_risk)
+        unpenalized = row["at_risk"] * float(np.clip(factor * row["alpha"], -0.017, 0.017))
+        kept = neutral_churn_penalty(expected) if unpenalized > 0 else 1.0  # burns are not reduced
+        assert row["payout"] == pytest.approx(unpenalized * kept, abs=1e-9)
+        checked += 1
     assert checked >= 12
     assert (rounds.round_results(store)["payout"] > 0).any() and (rounds.round_results(store)["payout"] < 0).any()
     assert neutral_churn_retention(rounds.round_results(store)["neutral_churn"]).lt(1).any()  # it bites
