@@ -117,6 +117,18 @@ def test_wide_and_long_weights_give_the_same_result():
 # --- accounting identities ------------------------------------------------------------------
 
 
+def _assert_accounting_identities(result) -> None:
+    """net = gross - costs (costs >= 0), equity compounds net returns, cash + positions = equity."""
+    costs = result.costs[["spread", "impact", "borrow"]].sum(axis=1)
+    np.testing.assert_allclose(result.net_returns, result.gross_returns - costs, rtol=0, atol=1e-15)
+    assert (result.costs.to_numpy() >= 0).all()
+    compounded = result.capital * np.cumprod(1.0 + result.net_returns.to_numpy())
+    np.testing.assert_allclose(result.equity, compounded, rtol=1e-11)
+    positions = (result.weights.to_numpy() * result.equity.to_numpy()[:, None]).sum(axis=1)
+    np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
+
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -136,13 +148,7 @@ def test_accounting_identities_hold_every_day(seed, lag, cash_rate, with_costs):
         volatility=volatility,
         cash_rate=cash_rate,
     )
-    costs = result.costs[["spread", "impact", "borrow"]].sum(axis=1)
-    np.testing.assert_allclose(result.net_returns, result.gross_returns - costs, rtol=0, atol=1e-15)
-    assert (result.costs.to_numpy() >= 0).all()
-    compounded = result.capital * np.cumprod(1.0 + result.net_returns.to_numpy())
-    np.testing.assert_allclose(result.equity, compounded, rtol=1e-11)
-    positions = (result.weights.to_numpy() * result.equity.to_numpy()[:, None]).sum(axis=1)
-    np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
+    _assert_accounting_identities(result)
     exposure = result.exposure
     np.testing.assert_allclose(exposure["gross"], result.weights.abs().sum(axis=1), rtol=1e-12)
     np.testing.assert_allclose(exposure["net"], result.weights.sum(axis=1), atol=1e-12)
@@ -544,13 +550,7 @@ def test_accounting_identities_hold_with_per_name_lags(seed, cash_rate, with_cos
         costs=COSTS if with_costs else None, borrow=BORROW if with_costs else None,
         volume=volume, volatility=volatility, cash_rate=cash_rate,
     )
-    costs = result.costs[["spread", "impact", "borrow"]].sum(axis=1)
-    np.testing.assert_allclose(result.net_returns, result.gross_returns - costs, rtol=0, atol=1e-15)
-    assert (result.costs.to_numpy() >= 0).all()
-    compounded = result.capital * np.cumprod(1.0 + result.net_returns.to_numpy())
-    np.testing.assert_allclose(result.equity, compounded, rtol=1e-11)
-    positions = (result.weights.to_numpy() * result.equity.to_numpy()[:, None]).sum(axis=1)
-    np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
+    _assert_accounting_identities(result)
     np.testing.assert_allclose(result.exposure["gross"], result.weights.abs().sum(axis=1), rtol=1e-12)
 
 
