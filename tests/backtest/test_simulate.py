@@ -128,7 +128,6 @@ def _assert_accounting_identities(result) -> None:
     np.testing.assert_allclose(result.cash + positions, result.equity, rtol=1e-11)
 
 
-
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
