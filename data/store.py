@@ -45,6 +45,12 @@ def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
 
 
+def _is_duckdb_file(path: Path) -> bool:
+    """Whether ``path`` starts like a DuckDB database file (``DUCK`` at byte 8)."""
+    with open(path, "rb") as handle:
+        return handle.read(12)[8:12] == b"DUCK"
+
+
 def _date(value) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
@@ -80,6 +86,9 @@ class Store:
             )
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size > 0 and not _is_duckdb_file(path):
+            raise StoreError(f"{path} is not a metasignal store (not a DuckDB database file); "
+                             "pass the store with --db, and import data with `metasignal data import`")
         try:
             con = duckdb.connect(str(path))
         except duckdb.Error as error:

@@ -16,8 +16,15 @@ Endpoints (JSON in and out):
 - ``GET  /models/{name}/submissions[?current_only=true]`` -> list of stored versions
 - ``GET  /models/{name}/submissions/{date}[?version=N]`` -> ``{"ticker": signal, ...}``
 
+Access: requests carry ``Authorization: Bearer <API key>`` (``metasignal users create NAME``).
+``/health``, ``/clock`` and ``GET /models`` are public; creating a model needs a key (the model
+belongs to its creator; an operator may name another user as owner); uploading to a model and
+reading its submissions is for its owner and operators only. Every write is recorded in the
+audit log (actor, action, target, remote address). A missing or unknown key answers 401
+(with ``WWW-Authenticate: Bearer``), someone else's model 403.
+
 Errors are ``{"error": "<one line>", "rule": ..., "column": ..., "lines": [...]}`` with
-status 413 (file too large; checked from Content-Length before the body is read, and
+status 401, 403, 413 (file too large; checked from Content-Length before the body is read, and
 again while reading), 404 (unknown model or submission), 409 (model exists), 422
 (invalid input, also an upload for a round that is closed or not open: a ``RoundError``) or 400
 (other store problems, e.g. the clock). One store connection serves every
@@ -26,20 +33,28 @@ request, one request at a time (DuckDB writes are serialized anyway).
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import pandas as pd
-from fastapi import FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from metasignal.data.store import Store
-from metasignal.errors import DataValidationError, MetasignalError, RoundError
-from metasignal.signals import storage
+from metasignal.errors import (
+    AuthenticationError,
+    DataValidationError,
+    MetasignalError,
+    PermissionDeniedError,
+    RoundError,
+)
+from metasignal.signals import accounts, storage
+from metasignal.signals.accounts import User
 from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_TICKERS,
@@ -56,6 +71,10 @@ class NewModel(BaseModel):
 
 
 def _status(error: MetasignalError) -> int:
+    if isinstance(error, AuthenticationError):
+        return 401
+    if isinstance(error, PermissionDeniedError):
+        return 403
     if isinstance(error, SubmissionTooLargeError):
         return 413
     if isinstance(error, (storage.UnknownModelError, storage.SubmissionNotFoundError)):
@@ -126,7 +145,9 @@ def create_app(
     """
     store = Store.open(db_path)
     storage.ensure_tables(store)
+    accounts.ensure_tables(store)
     lock = threading.Lock()
+    app_caller = _caller_dependency(store, lock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -138,9 +159,42 @@ def create_app(
     app.state.store = store
     _add_error_handlers(app)
     _add_size_limit(app, max_bytes)
-    _add_store_routes(app, store, lock)
-    _add_submission_routes(app, store, lock, min_tickers=min_tickers, max_bytes=max_bytes)
+    _add_store_routes(app, store, lock, app_caller)
+    _add_submission_routes(app, store, lock, app_caller, min_tickers=min_tickers, max_bytes=max_bytes)
     return app
+
+
+def _caller_dependency(store: Store, lock: threading.Lock):
+    """A FastAPI dependency giving the request's :class:`User` (401 without a known key).
+
+    A verified key is remembered by its SHA-256 for the life of the server, so scrypt runs once
+    per key, not once per request."""
+    known: dict[str, User] = {}
+
+    def caller(request: Request) -> User:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if not header or scheme.lower() != "bearer":
+            raise AuthenticationError("no API key: send 'Authorization: Bearer <key>' (metasignal users create NAME)")
+        digest = hashlib.sha256(key.strip().encode()).hexdigest()
+        if digest not in known:
+            with lock:
+                known[digest] = accounts.authenticate(store, key)
+        return known[digest]
+
+    return caller
+
+
+def _remote(request: Request) -> str | None:
+    return None if request.client is None else f"{request.client.host}:{request.client.port}"
+
+
+def _owner_of(store: Store, name: str) -> str | None:
+    """The owner of model ``name`` (``UnknownModelError`` when there is none)."""
+    row = store.one("SELECT owner FROM models WHERE name = ?", [name])
+    if row is None:
+        raise storage.UnknownModelError(f"unknown model {name!r}")
+    return row[0]
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -149,7 +203,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MetasignalError)
     async def _metasignal_error(_request: Request, error: MetasignalError) -> JSONResponse:
-        return JSONResponse(_error_body(error), status_code=_status(error))
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationError) else None
+        return JSONResponse(_error_body(error), status_code=_status(error), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request_error(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -179,7 +234,7 @@ def _add_size_limit(app: FastAPI, max_bytes: int) -> None:
         return await call_next(request)
 
 
-def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock) -> None:
+def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock, caller) -> None:
     """``GET /health``, ``POST /models`` and ``GET /models``."""
 
     @app.get("/health")
@@ -198,9 +253,16 @@ def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock) -> None:
             return clock_body(store)
 
     @app.post("/models", status_code=201)
-    def create_model(body: NewModel) -> dict[str, Any]:
-        with lock:
-            record = storage.create_model(store, body.name, owner=body.owner)
+    def create_model(body: NewModel, request: Request, user: User = Depends(caller)) -> dict[str, Any]:
+        owner = body.owner or user.name
+        if owner != user.name and not user.is_operator:
+            raise PermissionDeniedError(f"user {user.name!r} may not create a model for {owner!r} "
+                                        "(rule: participants create their own models)")
+        with lock, store.transaction():
+            if store.one("SELECT 1 FROM users WHERE name = ?", [owner]) is None:
+                raise DataValidationError(f"unknown owner {owner!r} (rule: a model belongs to a user)")
+            record = storage.create_model(store, body.name, owner=owner)
+            accounts.record_audit(store, user.name, "create_model", body.name, f"owner={owner}", _remote(request))
         return record.to_dict()
 
     @app.get("/models")
@@ -209,31 +271,39 @@ def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock) -> None:
             return _records(storage.list_models(store))
 
 
-def _add_submission_routes(app: FastAPI, store: Store, lock: threading.Lock, *, min_tickers: int,
+def _add_submission_routes(app: FastAPI, store: Store, lock: threading.Lock, caller, *, min_tickers: int,
                            max_bytes: int) -> None:
     """Upload (``POST``), list and read a model's submissions under ``/models/{name}/submissions``."""
 
     @app.post("/models/{name}/submissions", status_code=201)
     def upload(
-        name: str, file: UploadFile = File(...), date: Optional[str] = Form(None),
+        name: str, request: Request, file: UploadFile = File(...), date: Optional[str] = Form(None),
         backfill_field: Optional[str] = Form(None, alias="backfill"),
         backfill_query: Optional[str] = Query(None, alias="backfill"),
+        user: User = Depends(caller),
     ) -> dict[str, Any]:
         backfill = _flag(backfill_field) or _flag(backfill_query)
         with lock:
-            receipt = storage.submit(
-                store, name, file.file, date=date or None, filename=file.filename,
-                min_tickers=min_tickers, max_bytes=max_bytes, backfill=backfill,
-            )
+            accounts.require_owner(user, name, _owner_of(store, name), "upload to")
+            with store.transaction():
+                receipt = storage.submit(
+                    store, name, file.file, date=date or None, filename=file.filename,
+                    min_tickers=min_tickers, max_bytes=max_bytes, backfill=backfill,
+                )
+                dates = ", ".join(f"{e.date:%Y-%m-%d} v{e.version} {e.status}" for e in receipt.entries)
+                accounts.record_audit(store, user.name, "upload", name, f"{file.filename}: {dates}", _remote(request))
         return receipt.to_dict()
 
     @app.get("/models/{name}/submissions")
-    def list_submissions(name: str, current_only: bool = False) -> list[dict[str, Any]]:
+    def list_submissions(name: str, current_only: bool = False, user: User = Depends(caller)) -> list[dict[str, Any]]:
         with lock:
+            accounts.require_owner(user, name, _owner_of(store, name), "read the submissions of")
             return _records(storage.list_submissions(store, name, current_only=current_only))
 
     @app.get("/models/{name}/submissions/{date}")
-    def read_submission(name: str, date: str, version: Optional[int] = None) -> dict[str, float]:
+    def read_submission(name: str, date: str, version: Optional[int] = None,
+                        user: User = Depends(caller)) -> dict[str, float]:
         with lock:
+            accounts.require_owner(user, name, _owner_of(store, name), "read the submissions of")
             series = storage.stored_submission(store, name, date, version=version)
         return {str(k): float(v) for k, v in series.items()}

@@ -19,6 +19,8 @@ so ``except MetasignalError`` catches everything the engine raises on purpose.
     │   ├── DiagnosticsError
     │   ├── PortfolioInputError
     │   └── ConfigurationError        an unknown setting, method or policy, a value out of range
+    ├── AuthenticationError           no API key, or one the store does not know (HTTP 401)
+    ├── PermissionDeniedError         a known user acting on what is not theirs (HTTP 403)
     ├── UnknownTickerError
     ├── NetworkError
     ├── RiskModelError
@@ -31,6 +33,7 @@ so ``except MetasignalError`` catches everything the engine raises on purpose.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BankruptcyError",
     "ClockError",
     "ConfigurationError",
@@ -43,6 +46,7 @@ __all__ = [
     "ModelExistsError",
     "NetworkError",
     "OptimizationError",
+    "PermissionDeniedError",
     "PortfolioInputError",
     "RebalanceError",
     "RiskModelError",
@@ -169,3 +173,11 @@ class RebalanceError(MetasignalError):
 
 class BankruptcyError(MetasignalError):
     """Equity fell to zero or below during a simulation, so returns are no longer defined."""
+
+
+class AuthenticationError(MetasignalError):
+    """A request without an API key, or with one the store does not know."""
+
+
+class PermissionDeniedError(MetasignalError):
+    """A known user asking for something only its owner or an operator may do."""

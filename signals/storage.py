@@ -201,6 +201,11 @@ def create_model(store: Store, name: str, owner: str | None = None, *, created_a
             f"invalid model name {name!r} (rule: 1-64 letters, digits, '_', '.', '-', starting with a "
             "letter or digit)"
         )
+    if owner is not None and (not isinstance(owner, str) or not MODEL_NAME.fullmatch(owner)):
+        shown = owner if not isinstance(owner, str) or len(owner) <= 40 else owner[:40] + "..."
+        raise DataValidationError(
+            f"invalid owner {shown!r} (rule: 1-64 letters, digits, '_', '.', '-', starting with a letter or digit)"
+        )
     ensure_tables(store)
     record = ModelRecord(name=name, owner=owner, created_at=store.now() if created_at is None else utc_naive(created_at))
     with store.transaction():

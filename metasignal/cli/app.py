@@ -39,12 +39,14 @@ def _register_groups() -> None:
         portfolio_commands,
         rounds_commands,
         signals_commands,
+        users_commands,
     )
 
     for module in (
         data_commands,
         clock_commands,
         signals_commands,
+        users_commands,
         diagnostics_commands,
         fund_commands,
         portfolio_commands,

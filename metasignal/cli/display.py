@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -18,13 +19,13 @@ if not out.is_terminal:
 
 
 def frame_table(frame: pd.DataFrame, title: str, digits: int = 4) -> Table:
-    """A rich table of a frame (floats rounded to ``digits``)."""
+    """A rich table of a frame (floats rounded to ``digits``; text escaped, never read as markup)."""
     table = Table(title=title)
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
         table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
-        table.add_row(*[f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v:.{digits}f}" if isinstance(v, float) else escape(str(v)) for v in row])
     return table
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from metasignal.cli.context import db_path, open_store
@@ -30,7 +31,7 @@ def models_create_command(
 
     with open_store() as store:
         record = create_model(store, name, owner=owner)
-    console.print(f"[green]created[/] model {record.name}" + (f" (owner {record.owner})" if record.owner else ""))
+    console.print(f"[green]created[/] model {record.name}" + (f" (owner {escape(record.owner)})" if record.owner else ""))
 
 
 @models_app.command("list")
@@ -49,7 +50,7 @@ def models_list_command() -> None:
     for row in models.itertuples(index=False):
         table.add_row(
             row.name,
-            "-" if _missing(row.owner) else str(row.owner),
+            "-" if _missing(row.owner) else escape(str(row.owner)),
             f"{row.created_at:%Y-%m-%d %H:%M}",
             str(row.n_dates),
             "-" if _missing(row.last_date) else f"{row.last_date:%Y-%m-%d}",
@@ -170,7 +171,8 @@ def serve_command(
     from metasignal.api import create_app
 
     app = create_app(db_path(), min_tickers=min_tickers, max_bytes=int(max_mb * 2**20))
-    console.print(f"serving {db_path()} on http://{host}:{port} (Ctrl+C to stop)")
+    console.print(f"serving {db_path()} on http://{host}:{port} (Ctrl+C to stop); requests carry "
+                  "'Authorization: Bearer KEY' (metasignal users create NAME)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

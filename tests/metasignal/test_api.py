@@ -18,6 +18,7 @@ from metasignal.api import create_app
 from metasignal.data.clock import Clock
 from metasignal.data.store import Store
 from metasignal.errors import StoreError
+from metasignal.signals.accounts import audit_log, create_user
 from metasignal.signals.round_calendar import RoundCalendar
 from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members
 
@@ -26,11 +27,20 @@ ROUND = RoundCalendar().round_of("2024-01-05")
 ON_TIME = {"status": "on_time", "deadline": "2024-01-07T14:00:00Z", "queued_for": None}
 
 
+KEYS: dict[str, str] = {}  # user -> API key, made with the template store
+
+
+def bearer(user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[user]}"}
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     path = tmp_path_factory.mktemp("api") / "template.duckdb"
     with build_store(path) as store:
         store.set_clock(Clock("replay", ROUND.opens))
+        for name, role in (("ann", "participant"), ("bob", "participant"), ("ops", "operator")):
+            KEYS[name] = create_user(store, name, role)[1]
     return path
 
 
@@ -43,7 +53,7 @@ def db(template, tmp_path):
 
 @pytest.fixture
 def client(db):
-    with TestClient(create_app(db, max_bytes=50_000)) as test_client:
+    with TestClient(create_app(db, max_bytes=50_000), headers=bearer("ann")) as test_client:
         test_client.post("/models", json={"name": "alpha", "owner": "ann"})
         yield test_client
 
@@ -95,7 +105,7 @@ def test_model_errors_are_one_line_with_status(client):
     assert duplicate.status_code == 409 and "already exists" in duplicate.json()["error"]
     invalid = client.post("/models", json={"name": "no spaces"})
     assert invalid.status_code == 422 and "invalid model name" in invalid.json()["error"]
-    missing = client.post("/models", json={"owner": "x"})
+    missing = client.post("/models", json={"owner": "ann"})
     assert missing.status_code == 422 and "name" in missing.json()["error"]
 
 
@@ -167,7 +177,7 @@ def test_round_errors_are_422_one_line_and_store_nothing(client, db):
 def test_late_upload_is_queued_for_the_next_round(db):
     with Store.open(db) as store:
         store.set_clock(Clock("replay", pd.Timestamp("2024-01-08 09:00")))
-    with TestClient(create_app(db)) as client:
+    with TestClient(create_app(db), headers=bearer("ann")) as client:
         client.post("/models", json={"name": "alpha"})
         response = _upload(client, submission_csv(MEMBERS[:120]), date="2024-01-05")
     assert response.status_code == 201, response.text
@@ -223,3 +233,47 @@ def test_missing_file_field_is_422(client):
 def test_missing_store_fails_at_creation(tmp_path):
     with pytest.raises(StoreError, match="no store at"):
         create_app(tmp_path / "none.duckdb")
+
+
+# ----------------------------------------------------------------------------- who may do what
+def test_the_authorization_matrix(client):
+    """anonymous, the owner, another participant and an operator, on every endpoint."""
+    csv = submission_csv(MEMBERS[:120])
+    assert _upload(client, csv).status_code == 201  # ann owns alpha
+    app = client.app
+    reads = ("/models/alpha/submissions", "/models/alpha/submissions/2024-01-05")
+    # more clients of the same app, without their own lifespan (which would close the store)
+    anonymous, bob, ops = TestClient(app), TestClient(app, headers=bearer("bob")), TestClient(app, headers=bearer("ops"))
+    for public in ("/health", "/clock", "/models"):
+        assert anonymous.get(public).status_code == 200  # public: the service's state and the models
+    for response in (anonymous.post("/models", json={"name": "sneaky"}), _upload(anonymous, csv),
+                     *(anonymous.get(path) for path in reads)):
+        assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+        assert "API key" in response.json()["error"]
+    for response in (_upload(bob, csv), *(bob.get(path) for path in reads)):  # not bob's model
+        assert response.status_code == 403 and "belongs to 'ann'" in response.json()["error"]
+    assert bob.post("/models", json={"name": "b1", "owner": "ann"}).status_code == 403  # not for others
+    assert bob.post("/models", json={"name": "b1"}).json()["owner"] == "bob"  # his own
+    assert _upload(bob, csv, model="b1").status_code == 201
+    assert _upload(ops, csv).status_code == 201 and all(ops.get(path).status_code == 200 for path in reads)
+    assert ops.post("/models", json={"name": "a2", "owner": "ann"}).json()["owner"] == "ann"
+    assert ops.post("/models", json={"name": "x2", "owner": "nobody"}).status_code == 422  # owners are users
+    assert _upload(client, csv, model="a2").status_code == 201  # ann uploads to the model made for her
+    wrong = TestClient(app, headers={"Authorization": "Bearer msk_0123456789abcdef_" + "x" * 43})
+    assert wrong.get(reads[0]).status_code == 401 and wrong.get(reads[0]).json()["error"] == "unknown API key"
+    garbled = TestClient(app, headers={"Authorization": "Bearer hello"}).get(reads[0])
+    assert garbled.status_code == 401 and "malformed API key" in garbled.json()["error"]
+
+
+def test_every_write_through_the_service_is_audited_and_keys_are_stored_hashed(client):
+    assert _upload(client, submission_csv(MEMBERS[:120])).status_code == 201
+    assert _upload(client, b"ticker,signal\nA,oops\n").status_code == 422  # refused: nothing written, no row
+    store = client.app.state.store
+    log = audit_log(store)
+    assert log[["actor", "action", "target"]].values.tolist() == [["ann", "create_model", "alpha"],
+                                                                  ["ann", "upload", "alpha"]]
+    assert "2024-01-05 v1 on_time" in log.iloc[1]["detail"] and log.iloc[1]["remote"]
+    stored = store.con.execute("SELECT key_id, key_salt, key_hash FROM users WHERE name = 'ann'").fetchone()
+    secret = KEYS["ann"].split("_", 2)[2]
+    assert KEYS["ann"].startswith(f"msk_{stored[0]}_") and secret.encode() not in bytes(stored[2])
+    assert len(bytes(stored[1])) == 16 and len(bytes(stored[2])) == 32  # a salted scrypt hash, not the key
