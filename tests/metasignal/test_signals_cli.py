@@ -231,7 +231,10 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_serve_runs_the_upload_api(db):
-    assert run_cli("--db", db, "models", "create", "alpha").code == 0
+    created = run_cli("--db", db, "users", "create", "ann")
+    assert created.code == 0
+    key = next(line for line in created.out.splitlines() if line.startswith("msk_"))
+    assert run_cli("--db", db, "models", "create", "alpha", "--owner", "ann").code == 0
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "metasignal", "--db", str(db), "serve", "--port", str(port)],
@@ -249,8 +252,10 @@ def test_serve_runs_the_upload_api(db):
                 assert time.monotonic() < deadline, "server did not come up"
                 time.sleep(0.2)
         assert health.json()["last_trading_day"] == "2024-01-05"
-        response = httpx.post(f"{base}/models/alpha/submissions",
-                              files={"file": ("s.csv", submission_csv(MEMBERS[:120]), "text/csv")})
+        upload = {"files": {"file": ("s.csv", submission_csv(MEMBERS[:120]), "text/csv")}}
+        assert httpx.post(f"{base}/models/alpha/submissions", **upload).status_code == 401  # no key
+        response = httpx.post(f"{base}/models/alpha/submissions", headers={"Authorization": f"Bearer {key}"},
+                              **upload)
         assert response.status_code == 201 and response.json()["n_accepted"] == 120
     finally:
         server.terminate()
