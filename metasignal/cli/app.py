@@ -38,6 +38,7 @@ def _register_groups() -> None:
         fund_commands,
         portfolio_commands,
         rounds_commands,
+        serve_commands,
         signals_commands,
         users_commands,
     )
@@ -54,6 +55,7 @@ def _register_groups() -> None:
         backtest_commands,
         rounds_commands,
         demo_commands,
+        serve_commands,
     ):
         module.register(app)
 

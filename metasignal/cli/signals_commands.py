@@ -1,4 +1,4 @@
-"""`metasignal models ...`, `submit`, `submissions ...` and `serve`: getting signals into the store."""
+"""`metasignal models ...`, `submit`, `starter` and `submissions ...`: getting signals into the store."""
 
 from __future__ import annotations
 
@@ -159,23 +159,6 @@ def submissions_list_command(
     console.print(table)
 
 
-def serve_command(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
-    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
-    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted upload, in MiB."),
-) -> None:
-    """Run the HTTP upload API (see metasignal/api.py) on the store."""
-    import uvicorn
-
-    from metasignal.api import create_app
-
-    app = create_app(db_path(), min_tickers=min_tickers, max_bytes=int(max_mb * 2**20))
-    console.print(f"serving {db_path()} on http://{host}:{port} (Ctrl+C to stop); requests carry "
-                  "'Authorization: Bearer KEY' (metasignal users create NAME)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-
-
 def _missing(value) -> bool:
     import pandas as pd
 
@@ -209,9 +192,8 @@ def starter_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``models``, ``submit``, ``submissions`` and ``serve`` to the root app."""
+    """Add ``models``, ``submit``, ``starter`` and ``submissions`` to the root app."""
     app.add_typer(models_app, name="models")
     app.command("submit")(submit_command)
     app.command("starter")(starter_command)
     app.add_typer(submissions_app, name="submissions")
-    app.command("serve")(serve_command)
