@@ -181,3 +181,11 @@ class AuthenticationError(MetasignalError):
 
 class PermissionDeniedError(MetasignalError):
     """A known user asking for something only its owner or an operator may do."""
+
+
+class ServerError(MetasignalError):
+    """The upload server answered an error: ``status`` is the HTTP status, the message its one line."""
+
+    def __init__(self, message: str, *, status: int):
+        super().__init__(message)
+        self.status = status

@@ -59,6 +59,7 @@ def models_list_command() -> None:
 
 
 def submit_command(
+    ctx: typer.Context,
     file: Path = typer.Argument(..., help="Signal file: CSV or Parquet (id column, signal column, optional date)."),
     model: str = typer.Option(..., "--model", help="The model submitting."),
     date: Optional[str] = typer.Option(
@@ -68,12 +69,37 @@ def submit_command(
     ),
     backfill: bool = typer.Option(
         False, "--backfill", help="Store research history (any stored dates, several per file): never staked or paid."),
-    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
-    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB."),
+    min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe (local only)."),
+    max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted file, in MiB (local only)."),
+    server: Optional[str] = typer.Option(
+        None, "--server", metavar="URL",
+        help="Upload to this metasignal server (`metasignal serve`) instead of the local store, as the model's "
+        "owner. Without it, $METASIGNAL_SERVER selects the server only when no store is named (no --db, no "
+        "$METASIGNAL_DB); otherwise the upload is local. The API key is $METASIGNAL_API_KEY, else api_key in "
+        "[client] of $METASIGNAL_CONFIG or ~/.config/metasignal/client.toml (chmod 600), never an argument."),
     as_json: bool = typer.Option(False, "--json", help="Print the receipt as JSON."),
 ) -> None:
     """Validate a signal file, map its tickers and store it as the model's submission for a round
-    (stamped at the store clock: on time until the round's deadline, late after it)."""
+    (stamped at the store clock: on time until the round's deadline, late after it); with --server,
+    the server does this and its receipt is printed."""
+    import os
+
+    named_store = ctx.find_root().params.get("db") is not None or bool(os.environ.get("METASIGNAL_DB"))
+    remote = server or (None if named_store else os.environ.get("METASIGNAL_SERVER"))
+    if remote:
+        from metasignal.client import SignalsClient, receipt_from_json
+        from metasignal.errors import ConfigurationError
+
+        if min_tickers != DEFAULT_MIN_TICKERS or max_mb != DEFAULT_MAX_BYTES / 2**20:
+            raise ConfigurationError("--min-tickers and --max-mb are rules of a local submit; the server applies its own")
+        with SignalsClient.from_environment(remote) as client:
+            body = client.upload(model, file, date=date, backfill=backfill)
+        if as_json:
+            typer.echo(json.dumps(body, indent=2))
+            return
+        console.print(f"uploaded to {escape(client.server_url)}", highlight=False)
+        print_receipt(receipt_from_json(body))
+        return
     from metasignal.signals.storage import submit
 
     with open_store() as store:
