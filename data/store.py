@@ -101,6 +101,17 @@ class Store:
     def close(self) -> None:
         self.con.close()
 
+    def session(self) -> "Store":
+        """Another connection to the same open database, for another thread of this process.
+
+        DuckDB lets one process hold many connections to a file: each session has its own
+        transactions (MVCC: a reader sees a consistent snapshot while another session writes) and
+        its own caches, and shares the tables this store has already ensured. A DuckDB connection
+        is not safe to share between threads; give each thread its own session."""
+        session = Store(self.path, self.con.cursor())
+        session._ensured = self._ensured
+        return session
+
     def __enter__(self) -> "Store":
         return self
 
