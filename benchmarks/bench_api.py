@@ -228,6 +228,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         db, copy = Path(folder) / "bench.duckdb", Path(folder) / "baseline.duckdb"
+        print(f"load average at the start: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} CPUs")
         began = time.perf_counter()
         metasignal(db, "data", "generate", "--tickers", str(args.tickers), "--years", "1", "--tail-weeks", "8")
         print(f"store: {args.tickers} tickers, 1 year, built in {time.perf_counter() - began:.1f} s")
@@ -307,6 +308,7 @@ def main() -> None:
                   "(audit log: a retry that was not replayed is processed again, an identical re-upload "
                   "adds no version)")
 
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min; other processes share the machine)")
         print("\ntargets")
         print(f"  concurrent uploads  {len(replies):>8}   target {TARGETS['concurrent']:>6}   "
               f"{verdict(len(replies) >= TARGETS['concurrent'])}")
