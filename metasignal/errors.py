@@ -11,7 +11,7 @@ so ``except MetasignalError`` catches everything the engine raises on purpose.
     │   ├── SubmissionNotFoundError
     │   └── ClockError                the store clock cannot move there (never back)
     ├── DataValidationError           an input file or frame breaks a rule
-    │   ├── SubmissionError           (rule, column, lines)
+    │   ├── SubmissionError           (rule, column, lines, n_lines)
     │   │   └── SubmissionTooLargeError
     │   ├── ModelExistsError
     │   ├── RoundError                an upload for a date that is not an open round
@@ -31,6 +31,8 @@ so ``except MetasignalError`` catches everything the engine raises on purpose.
 """
 
 from __future__ import annotations
+
+from itertools import islice
 
 __all__ = [
     "AuthenticationError",
@@ -103,13 +105,29 @@ class NetworkError(MetasignalError):
 
 
 class SubmissionError(DataValidationError):
-    """A submission file breaks a rule; names the rule, the column and the file lines."""
+    """A submission file breaks a rule; names the rule, the column and the file lines.
 
-    def __init__(self, message: str, *, rule: str, column: str | None = None, lines=()):
+    ``lines``: the first ``MAX_LINES`` (20) offending file lines (CSV) or rows (Parquet),
+    1-based, however many break the rule; ``n_lines``: how many do (default: all of
+    ``lines`` as given). ``lines`` may be any iterable of ints; only the kept ones are converted.
+    """
+
+    MAX_LINES = 20
+
+    def __init__(self, message: str, *, rule: str, column: str | None = None, lines=(),
+                 n_lines: int | None = None):
         super().__init__(message)
+        if not hasattr(lines, "__len__"):
+            lines = list(lines)
         self.rule = rule
         self.column = column
-        self.lines = tuple(int(line) for line in lines)
+        self.lines = tuple(int(line) for line in islice(lines, self.MAX_LINES))
+        self.n_lines = len(lines) if n_lines is None else int(n_lines)
+
+    @property
+    def lines_truncated(self) -> bool:
+        """True when ``lines`` names fewer lines than break the rule."""
+        return self.n_lines > len(self.lines)
 
 
 class SubmissionTooLargeError(SubmissionError):

@@ -32,7 +32,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_TICKERS,
     Source,
+    SubmissionLimits,
     ValidatedSubmission,
     parse_submission,
     validate_for_store,
@@ -110,7 +111,13 @@ class ReceiptEntry:
 
 @dataclass(frozen=True)
 class SubmissionReceipt:
-    """The outcome of storing a validated submission (one entry per data date)."""
+    """The outcome of storing a validated submission (one entry per data date).
+
+    ``dropped_ids`` keeps every dropped id; :meth:`to_dict` lists only the first
+    ``MAX_DROPPED_SHOWN`` (100) of them, so a reply stays small however many were dropped.
+    """
+
+    MAX_DROPPED_SHOWN: ClassVar[int] = 100
 
     model: str
     uploaded_at: pd.Timestamp
@@ -128,14 +135,22 @@ class SubmissionReceipt:
         return sum(e.n_dropped for e in self.entries)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (dates as ``YYYY-MM-DD``, times ISO 8601 UTC)."""
+        """JSON-ready form (dates as ``YYYY-MM-DD``, times ISO 8601 UTC).
+
+        ``n_dropped`` counts dropped rows; ``dropped_ids`` holds the first 100 distinct
+        dropped ids in file order, ``n_dropped_ids`` how many distinct ids there were and
+        ``dropped_ids_truncated`` whether the list is cut short.
+        """
+        shown = list(self.dropped_ids[: self.MAX_DROPPED_SHOWN])
         return {
             "model": self.model,
             "uploaded_at": self.uploaded_at.isoformat(),
             "id_column": self.id_column,
             "n_accepted": self.n_accepted,
             "n_dropped": self.n_dropped,
-            "dropped_ids": list(self.dropped_ids),
+            "dropped_ids": shown,
+            "n_dropped_ids": len(self.dropped_ids),
+            "dropped_ids_truncated": len(shown) < len(self.dropped_ids),
             "warnings": list(self.warnings),
             "dates": [
                 {
@@ -386,6 +401,7 @@ def submit(
     max_bytes: int = DEFAULT_MAX_BYTES,
     uploaded_at: DateLike | pd.Series | None = None,
     backfill: bool = False,
+    limits: SubmissionLimits | None = None,
 ) -> SubmissionReceipt:
     """Parse, validate against the store and store a submission file in one call.
 
@@ -393,13 +409,15 @@ def submit(
     without a date column (default: :func:`current_round`'s, or the store's last trading day
     for a backfill). ``filename`` is recorded as the submission's source (default: the path,
     if ``source`` is one). ``backfill``: store research history (see :func:`store_submission`).
+    ``limits``: the :class:`SubmissionLimits` of parsing and validating (default: the
+    defaults with ``max_bytes``; when given, they supersede ``max_bytes``).
     """
     ensure_tables(store)
     _require_model(store, model)
-    parsed = parse_submission(source, max_bytes=max_bytes)
+    parsed = parse_submission(source, max_bytes=max_bytes, limits=limits)
     if date is None and parsed.date_column is None and not backfill:
         date = current_round(store).data_date
-    validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers)
+    validated = validate_for_store(store, parsed, date=date, min_tickers=min_tickers, limits=limits)
     name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else None)
     return store_submission(store, model, validated, uploaded_at, source=name, backfill=backfill)
 

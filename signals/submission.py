@@ -20,7 +20,13 @@ Two steps, both pure functions of their inputs:
 
 Every rejection is a :class:`SubmissionError` (a ``DataValidationError``) whose message
 names the file lines (CSV, 1-based, header = line 1) or rows (Parquet, 1-based), the
-column and the rule; ``error.rule``, ``error.column`` and ``error.lines`` carry the same.
+column and the rule; ``error.rule``, ``error.column`` and ``error.lines`` carry the same
+(``error.lines`` holds at most ``SubmissionError.MAX_LINES`` (20), ``error.n_lines`` the count).
+
+Resources are bounded by :class:`SubmissionLimits` (bytes, rows, columns, Parquet's
+uncompressed size and footer, seconds), checked before the expensive step they guard:
+a CSV's rows are counted on the raw bytes and its header is read alone before pandas
+parses the file; a Parquet file's footer is read before any of its data.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Mapping, Union
 
@@ -38,13 +45,18 @@ import pandas as pd
 
 from metasignal.data.calendar import DateLike
 from metasignal.data.store import Store
-from metasignal.errors import SubmissionError, SubmissionTooLargeError
+from metasignal.errors import ConfigurationError, SubmissionError, SubmissionTooLargeError
 from metasignal.signals.tickers import ID_COLUMNS, TickerMap
 
 SIGNAL_COLUMNS: tuple[str, ...] = ("signal", "prediction")
 DATE_COLUMNS: tuple[str, ...] = ("date", "friday_date")
 DEPRECATED_COLUMNS: tuple[str, ...] = ("data_type",)
 DEFAULT_MAX_BYTES = 100 * 2**20
+DEFAULT_MAX_ROWS = 2_000_000
+DEFAULT_MAX_COLUMNS = 64
+DEFAULT_MAX_DECOMPRESSED_BYTES = 2**30
+DEFAULT_MAX_METADATA_BYTES = 4 * 2**20
+DEFAULT_MAX_SECONDS = 30.0
 DEFAULT_MIN_TICKERS = 100
 VALUE_TOLERANCE = 1e-8
 CONSTANT_STD = 1e-8
@@ -56,6 +68,57 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes]]
 Universe = Union[pd.Index, Callable[[pd.Timestamp], pd.Index], Mapping[pd.Timestamp, pd.Index]]
 
 
+@dataclass(frozen=True)
+class SubmissionLimits:
+    """The most one submission file may cost to read and validate.
+
+    ``max_bytes``: file size in bytes (100 MiB), checked before reading. ``max_rows``: data
+    rows in the whole file (2,000,000; a 5-year weekly backfill of a 5,000-name universe is
+    1.3M). For CSV, rows are counted on the raw bytes before parsing: every record holding a
+    byte other than space, tab, CR, LF or comma counts (so blank lines, and lines of commas,
+    do not; a quoted field spanning lines counts once). ``max_columns``: columns of a CSV
+    header (every field, empty trailing ones included) or leaf columns of a Parquet schema
+    (64). ``max_decompressed_bytes``: a Parquet file's uncompressed data size in bytes, the
+    sum of its row groups' ``total_byte_size`` (1 GiB). ``max_metadata_bytes``: a Parquet
+    footer's size in bytes (4 MiB), checked before the footer is parsed. ``max_seconds``:
+    wall seconds for parsing and validating one file together (30 s), checked between
+    stages (a stage in progress finishes first); over it, rule ``validation_timeout``.
+    """
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_columns: int = DEFAULT_MAX_COLUMNS
+    max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
+    max_seconds: float = DEFAULT_MAX_SECONDS
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_rows", "max_columns", "max_decompressed_bytes", "max_metadata_bytes",
+                     "max_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigurationError(f"SubmissionLimits.{name} must be a positive number, not {value!r}")
+
+
+class _Budget:
+    """The time left for one file: ``check`` raises ``validation_timeout`` once it is spent."""
+
+    def __init__(self, seconds: float, spent: float = 0.0):
+        self.seconds = seconds
+        self.started = time.perf_counter() - spent
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def check(self, stage: str) -> None:
+        elapsed = self.elapsed
+        if elapsed > self.seconds:
+            raise SubmissionError(
+                f"validating the file took {elapsed:.3g} s, over the limit of {self.seconds:g} s "
+                f"(stopped {stage}) (rule: max validation time)",
+                rule="validation_timeout",
+            )
 
 
 @dataclass(frozen=True)
@@ -73,6 +136,7 @@ class ParsedSubmission:
     date_column: str | None
     file_format: str  # "csv" or "parquet"
     warnings: tuple[str, ...] = ()
+    seconds: float = field(default=0.0, compare=False)  # wall seconds spent parsing
 
     @property
     def unit(self) -> str:
@@ -120,25 +184,27 @@ class ValidatedSubmission:
 
 
 # --------------------------------------------------------------------------- messages
-def _where(unit: str, lines, values=None) -> str:
-    lines = list(lines)
+def _where(unit: str, lines: np.ndarray, values: list[str] | None = None) -> str:
+    """``line 3 ('x'), line 9 ('y') and 12 more``: the first ``SHOWN`` of ``lines``."""
     shown = []
-    for i, line in enumerate(lines[:SHOWN]):
+    for i, line in enumerate(lines[:SHOWN].tolist()):
         text = f"{unit} {line}"
-        if values is not None:
+        if values is not None and i < len(values):
             text += f" ({values[i]!r})"
         shown.append(text)
     text = ", ".join(shown)
     if len(lines) > SHOWN:
-        text += f" and {len(lines) - SHOWN} more"
+        text += f" and {len(lines) - SHOWN:,} more"
     return text
 
 
 def _row_error(
     rule: str, column: str, unit: str, lines, problem: str, *, values=None, why: str
 ) -> SubmissionError:
-    lines = [int(x) for x in lines]
-    vals = None if values is None else [str(v) for v in values]
+    """An error naming the rows that break a rule; ``values`` (aligned with ``lines``, or
+    just their first ``SHOWN``) are quoted in the message. Only the shown ones are converted."""
+    lines = np.asarray(lines, dtype=np.int64).reshape(-1)
+    vals = None if values is None else [str(v) for v in list(values[:SHOWN])]
     message = f"column {column!r} at {_where(unit, lines, vals)}: {problem} (rule: {why})"
     return SubmissionError(message, rule=rule, column=column, lines=lines)
 
@@ -170,14 +236,106 @@ def _read_bytes(source: Source, max_bytes: int) -> bytes:
     return bytes(data)
 
 
-def _csv_table(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
-    """All records of a CSV as strings (header included) and each record's first file line."""
+_BOM = b"\xef\xbb\xbf"
+_CONTENT_BYTE = re.compile(rb"[^ \t\r\n,]")  # a byte that makes a CSV line not blank
+_IS_CONTENT = np.ones(256, dtype=bool)
+_IS_CONTENT[list(b" \t\r\n,")] = False
+_CHUNK = 2**20  # bytes per numpy pass when counting records
+
+
+def _line_ends(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """Line ends (LF, CR or CRLF, as pandas reads them) in ``data[start:end]``."""
+    end = len(data) if end is None else end
+    return data.count(b"\n", start, end) + data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+
+
+def _csv_records(data: bytes, start: int) -> int:
+    """CSV records from byte ``start`` on that hold a content byte (not space, tab, CR, LF or
+    comma). Quote-aware (a line end inside quotes does not end a record); numpy over 1 MiB
+    chunks, so memory stays a few MiB whatever the file size."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    records, quoted, open_has_content = 0, 0, False
+    for begin in range(start, len(view), _CHUNK):  # chunks of the file, not rows
+        chunk = view[begin:begin + _CHUNK]
+        following = view[begin + 1:begin + _CHUNK + 1]
+        quotes = np.cumsum(chunk == 34, dtype=np.uint8)  # only the parity matters: wrapping is fine
+        outside = ((quotes + quoted) & 1) == 0
+        cr_alone = chunk == 13
+        cr_alone[: len(following)] &= following != 10
+        ends = np.flatnonzero(((chunk == 10) | cr_alone) & outside)
+        content = np.cumsum(_IS_CONTENT[chunk], dtype=np.int64)
+        if len(ends):
+            at = content[ends]
+            has = at > np.concatenate([[0], at[:-1]])
+            has[0] |= open_has_content
+            records += int(np.count_nonzero(has))
+            open_has_content = bool(content[-1] > at[-1])
+        else:
+            open_has_content = open_has_content or bool(content[-1] > 0)
+        quoted = (int(quotes[-1]) + quoted) & 1
+    return records + int(open_has_content)
+
+
+def _header_start(data: bytes) -> int:
+    """Byte offset of the first line holding a content byte (the header's line), after any BOM;
+    ``len(data)`` when there is none."""
+    first = _CONTENT_BYTE.search(data, len(_BOM) if data.startswith(_BOM) else 0)
+    if first is None:
+        return len(data)
+    return max(data.rfind(b"\n", 0, first.start()), data.rfind(b"\r", 0, first.start())) + 1
+
+
+def _header_fields(data: bytes, start: int, max_records: int) -> int | None:
+    """Fields of the first non-blank record from byte ``start`` on, read with the csv module
+    (at most ``max_records`` records); ``None`` when it cannot be read (the full parse reports why)."""
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    stream.buffer.seek(start)
+    reader = csv.reader(stream)
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
+        for _ in range(max_records):  # blank records before the header: bounded by the row limit
+            record = next(reader)
+            if any(field.strip() for field in record):
+                return len(record)
+    except csv.Error:  # e.g. a header field over the csv module's size limit: count its separators
+        line_end = min((i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i >= 0), default=len(data))
+        return data.count(b",", start, line_end) + 1
+    except (StopIteration, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _check_csv_limits(data: bytes, limits: SubmissionLimits) -> int:
+    """Reject a CSV with too many rows or header columns before parsing it; returns the
+    byte offset of the header's line."""
+    start = _header_start(data)
+    rows = _line_ends(data, start)  # an upper bound on the data rows (one line is the header)
+    if rows > limits.max_rows:
+        rows = _csv_records(data, start) - 1
+        if rows > limits.max_rows:
+            raise SubmissionError(
+                f"the file has {rows:,} data rows, over the limit of {limits.max_rows:,} (rule: max rows)",
+                rule="too_many_rows",
+            )
+    columns = _header_fields(data, start, limits.max_rows + 1)
+    if columns is not None and columns > limits.max_columns:
         raise SubmissionError(
-            f"line {line}: byte 0x{data[error.start]:02x} is not valid UTF-8 (rule: files must be UTF-8 text)",
+            f"the header has {columns:,} columns, over the limit of {limits.max_columns:,} (rule: max columns)",
+            rule="too_many_columns",
+        )
+    return start
+
+
+def _csv_table(data: bytes, start: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """All records of a CSV as strings (header included) and each record's first file line;
+    the lines before byte ``start`` (blank ones, before the header) are skipped but counted."""
+    skipped = _line_ends(data, 0, start)  # only spaces, tabs and commas before start: no quotes
+    try:
+        text = data.decode("utf-8-sig") if start == 0 else str(memoryview(data)[start:], "utf-8")
+    except UnicodeDecodeError as error:
+        at = error.start + start
+        line = data[:at].count(b"\n") + 1
+        raise SubmissionError(
+            f"line {line}: byte 0x{data[at]:02x} is not valid UTF-8 (rule: files must be UTF-8 text)",
             rule="encoding",
             lines=[line],
         ) from None
@@ -188,22 +346,23 @@ def _csv_table(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
             io.StringIO(text), header=None, dtype=str, keep_default_na=False, skip_blank_lines=False
         )
     except pd.errors.ParserError:
-        raise _locate_csv_error(text) from None
+        raise _locate_csv_error(text, 1 + skipped) from None
     table = table.fillna("")
     embedded = np.zeros(len(table), dtype=np.int64)
     if '"' in text:  # only quoted fields can hold newlines
         for column in table.columns:  # a handful of columns
             embedded += table[column].str.count("\n").to_numpy(dtype=np.int64)
     before = np.concatenate([[0], np.cumsum(embedded)[:-1]])
-    lines = 1 + np.arange(len(table), dtype=np.int64) + before
+    lines = 1 + skipped + np.arange(len(table), dtype=np.int64) + before
     return table, lines
 
 
-def _locate_csv_error(text: str) -> SubmissionError:
-    """Find the line pandas' parser choked on (error path only: a plain loop is fine)."""
+def _locate_csv_error(text: str, first_line: int = 1) -> SubmissionError:
+    """Find the line pandas' parser choked on (error path only: a plain loop is fine);
+    ``text`` begins at file line ``first_line``."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     width = None
-    start = 1
+    start = first_line
     try:
         for record in reader:
             if any(field.strip() for field in record):
@@ -216,7 +375,7 @@ def _locate_csv_error(text: str) -> SubmissionError:
                         rule="field_count",
                         lines=[start],
                     )
-            start = reader.line_num + 1
+            start = first_line + reader.line_num
     except csv.Error as error:
         problem = "a quoted field is never closed" if "end of data" in str(error) else f"malformed CSV ({error})"
         return SubmissionError(
@@ -225,24 +384,78 @@ def _locate_csv_error(text: str) -> SubmissionError:
     return SubmissionError("malformed CSV: the parser could not read it", rule="malformed_csv")
 
 
-def _parquet_table(data: bytes) -> pd.DataFrame:
+def _check_parquet_footer(data: bytes, limits: SubmissionLimits) -> None:
+    """Reject a Parquet footer over ``max_metadata_bytes`` from the file's last 8 bytes
+    (footer length, little-endian uint32, then ``PAR1``), before the footer is parsed."""
+    if len(data) < 12 or data[-4:] != _PARQUET_MAGIC:
+        raise SubmissionError("not a readable Parquet file (no footer: the file is truncated)", rule="unreadable")
+    footer = int.from_bytes(data[-8:-4], "little")
+    if footer > limits.max_metadata_bytes:
+        raise SubmissionError(
+            f"the Parquet footer is {footer:,} bytes, over the limit of {limits.max_metadata_bytes:,} "
+            "(rule: max metadata size)",
+            rule="too_large_metadata",
+        )
+
+
+def _check_parquet_metadata(metadata, limits: SubmissionLimits) -> None:
+    """Reject rows, columns or uncompressed bytes over the limits from the footer alone."""
+    if metadata.num_rows > limits.max_rows:
+        raise SubmissionError(
+            f"the file has {metadata.num_rows:,} rows, over the limit of {limits.max_rows:,} (rule: max rows)",
+            rule="too_many_rows",
+        )
+    if metadata.num_columns > limits.max_columns:
+        raise SubmissionError(
+            f"the schema has {metadata.num_columns:,} columns, over the limit of {limits.max_columns:,} "
+            "(rule: max columns)",
+            rule="too_many_columns",
+        )
+    # one entry per row group (the footer is bounded by max_metadata_bytes), not per row
+    size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    if size > limits.max_decompressed_bytes:
+        raise SubmissionError(
+            f"the file's data is {size:,} bytes uncompressed, over the limit of "
+            f"{limits.max_decompressed_bytes:,} (rule: max decompressed size)",
+            rule="too_large_decompressed",
+        )
+
+
+def _is_index_level(name: str) -> bool:
+    # pandas writes an unnamed index as "__index_level_N__": not a submission column
+    return re.fullmatch(r"__index_level_\d+__", name) is not None
+
+
+def _is_unnamed(name: str) -> bool:
+    return name == "" or name.startswith("unnamed:")
+
+
+def _parquet_table(data: bytes, limits: SubmissionLimits, budget: _Budget) -> pd.DataFrame:
+    """The columns of a Parquet file that may be submission columns, after checking its
+    footer against ``limits`` and its column names against the rules (no data read before)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    _check_parquet_footer(data, limits)
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
-        _roles_unique([str(name).strip().lower() for name in parquet.schema_arrow.names], "schema")
-        table = parquet.read()
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+        _check_parquet_metadata(parquet.metadata, limits)
+        names = [str(name) for name in parquet.schema_arrow.names]
+        lowered = [name.strip().lower() for name in names]
+        _roles_unique(lowered, "schema")
+        # the header rules, before any data is read (unnamed columns are dropped later if empty)
+        _roles([n for n, raw in zip(lowered, names) if not _is_unnamed(n) and not _is_index_level(raw)], "schema")
+        budget.check("after reading the Parquet footer")
+        table = parquet.read(columns=[name for name in names if not _is_index_level(name)])
     except (pa.ArrowException, OSError, ValueError) as error:
         raise SubmissionError(
             f"not a readable Parquet file ({str(error).splitlines()[0]})", rule="unreadable"
         ) from None
+    budget.check("after reading the Parquet data")
     names = [str(name) for name in table.column_names]
     frame = table.rename_columns([f"_{i}" for i in range(len(names))]).to_pandas()
     frame.columns = names
-    # pandas writes an unnamed index as "__index_level_N__": not a submission column
-    keep = [i for i, name in enumerate(names) if not re.fullmatch(r"__index_level_\d+__", name)]
-    return frame.iloc[:, keep].reset_index(drop=True)
+    return frame
 
 
 # --------------------------------------------------------------------------- columns
@@ -367,7 +580,9 @@ def _dates(raw: pd.Series, lines: np.ndarray, column: str, unit: str) -> pd.Seri
     return stamps
 
 
-def _tidy(frame: pd.DataFrame, lines: np.ndarray, file_format: str, header_label: str) -> ParsedSubmission:
+def _tidy(
+    frame: pd.DataFrame, lines: np.ndarray, file_format: str, header_label: str, budget: _Budget
+) -> ParsedSubmission:
     unit = "line" if file_format == "csv" else "row"
     names = [str(c).strip().lower() for c in frame.columns]
     frame = frame.set_axis(names, axis=1)
@@ -391,11 +606,14 @@ def _tidy(frame: pd.DataFrame, lines: np.ndarray, file_format: str, header_label
     if blank_id.any():
         raise _row_error("missing_id", id_column, unit, lines[blank_id], "id is empty",
                          why="every row names a ticker")
+    budget.check("after reading the ids")
     signal = _signal_values(frame[signal_column], lines, signal_column, unit)
+    budget.check("after reading the signal values")
     if date_column is None:
         dates = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     else:
         dates = _dates(frame[date_column], lines, date_column, unit)
+        budget.check("after reading the dates")
     rows = pd.DataFrame(
         {
             "line": lines.astype(np.int64),
@@ -404,23 +622,35 @@ def _tidy(frame: pd.DataFrame, lines: np.ndarray, file_format: str, header_label
             "signal": signal,
         }
     )
-    return ParsedSubmission(rows, id_column, signal_column, date_column, file_format, warnings)
+    return ParsedSubmission(rows, id_column, signal_column, date_column, file_format, warnings, budget.elapsed)
 
 
-def parse_submission(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedSubmission:
+def parse_submission(
+    source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES, limits: SubmissionLimits | None = None
+) -> ParsedSubmission:
     """Read a CSV or Parquet submission from a path, bytes or a binary file object.
 
-    The size limit is checked before reading (file size, or reading at most
-    ``max_bytes + 1`` bytes from a stream). Parquet is recognised by its magic bytes
-    (``PAR1``), whatever the file is called. Raises :class:`SubmissionError` on any broken rule.
+    ``limits`` bound the work (default ``SubmissionLimits(max_bytes=max_bytes)``; when
+    given, its ``max_bytes`` is used and ``max_bytes`` is ignored). The size limit is
+    checked before reading (file size, or reading at most ``max_bytes + 1`` bytes from a
+    stream); a CSV's rows and header columns before pandas parses it; a Parquet file's
+    footer, rows, columns and uncompressed size before any data is read. Parquet is
+    recognised by its magic bytes (``PAR1``), whatever the file is called. Raises
+    :class:`SubmissionError` on any broken rule.
     """
-    data = _read_bytes(source, max_bytes)
-    if not data.removeprefix(b"\xef\xbb\xbf").strip():
+    limits = SubmissionLimits(max_bytes=max_bytes) if limits is None else limits
+    budget = _Budget(limits.max_seconds)
+    data = _read_bytes(source, limits.max_bytes)
+    if not data.removeprefix(_BOM).strip():
         raise SubmissionError("the file is empty (rule: a header and at least one data row)", rule="empty_file")
+    budget.check("after reading the file")
     if data[:4] == _PARQUET_MAGIC:
-        frame = _parquet_table(data)
-        return _tidy(frame, np.arange(1, len(frame) + 1, dtype=np.int64), "parquet", "schema")
-    table, lines = _csv_table(data)
+        frame = _parquet_table(data, limits, budget)
+        return _tidy(frame, np.arange(1, len(frame) + 1, dtype=np.int64), "parquet", "schema", budget)
+    start = _check_csv_limits(data, limits)
+    budget.check("after counting the CSV rows")
+    table, lines = _csv_table(data, start)
+    budget.check("after parsing the CSV")
     blank = np.ones(len(table), dtype=bool)
     for column in table.columns:
         blank &= table[column].str.strip().eq("").to_numpy()
@@ -432,7 +662,7 @@ def parse_submission(source: Source, *, max_bytes: int = DEFAULT_MAX_BYTES) -> P
     body_rows = content[content > header_at]
     body = table.iloc[body_rows].set_axis(header, axis=1).reset_index(drop=True)
     label = "header" if lines[header_at] == 1 else f"header (line {lines[header_at]})"
-    return _tidy(body, lines[body_rows], "csv", label)
+    return _tidy(body, lines[body_rows], "csv", label, budget)
 
 
 # --------------------------------------------------------------------------- universe
@@ -501,7 +731,7 @@ def _check_unique_tickers(accepted: pd.DataFrame, parsed: ParsedSubmission) -> N
         ticker, day = first["ticker"].iloc[0], pd.Timestamp(first["date"].iloc[0]).date()
         raise _row_error(
             "duplicate_ticker", parsed.id_column, parsed.unit, first["line"], f"duplicate tickers (first: {ticker} on {day})",
-            values=first["id"].to_list(), why="each ticker at most once per date",
+            values=first["id"].to_numpy(), why="each ticker at most once per date",
         )
 
 
@@ -557,6 +787,7 @@ def validate_submission(
     universe: Universe,
     date: DateLike | None = None,
     min_tickers: int = DEFAULT_MIN_TICKERS,
+    limits: SubmissionLimits | None = None,
 ) -> ValidatedSubmission:
     """Match a parsed submission to canonical tickers and each date's universe.
 
@@ -564,16 +795,24 @@ def validate_submission(
     ``universe``: canonical tickers (one index for every date), a ``date -> index``
     mapping, or a callable such as ``store.universe``. ``date`` is the data date of a
     file without a date column (ignored, with a warning, when the file has one).
+    ``limits.max_seconds`` (default :class:`SubmissionLimits`' 30 s) bounds parsing and
+    validating together: the seconds ``parsed`` took count against it.
     """
+    limits = SubmissionLimits() if limits is None else limits
+    budget = _Budget(limits.max_seconds, spent=parsed.seconds)
+    budget.check("before matching the ids")
     dates, date_warnings = _row_dates(parsed, date)
     ticker_map = tickers if isinstance(tickers, TickerMap) else TickerMap.from_securities(tickers)
     mapped = ticker_map.to_canonical(parsed.rows["id"], parsed.id_column)
+    budget.check("after mapping the ids to tickers")
     unique_dates = pd.DatetimeIndex(pd.unique(dates))
     in_universe = _in_universe(dates, mapped, unique_dates, universe)
     accepted, dropped = _split_rows(parsed.rows, dates, mapped, in_universe)
+    budget.check("after matching the universe")
     _check_unique_tickers(accepted, parsed)
     _check_ticker_counts(accepted, dropped, unique_dates, min_tickers, parsed)
     _check_varies(accepted, parsed)
+    budget.check("after checking each date")
     return ValidatedSubmission(
         frame=_accepted_frame(accepted),
         dropped=dropped,
@@ -594,13 +833,19 @@ def _one_date(value) -> pd.Timestamp:
 
 
 def validate_for_store(
-    store: Store, parsed: ParsedSubmission, *, date: DateLike | None = None, min_tickers: int = DEFAULT_MIN_TICKERS
+    store: Store,
+    parsed: ParsedSubmission,
+    *,
+    date: DateLike | None = None,
+    min_tickers: int = DEFAULT_MIN_TICKERS,
+    limits: SubmissionLimits | None = None,
 ) -> ValidatedSubmission:
     """:func:`validate_submission` against a :class:`metasignal.data.store.Store`.
 
     A file without a date column takes ``date`` (default: the store's last trading day).
     Every date must be a trading day the store holds; the universe of each date is
     ``store.universe(date)`` (read for all dates at once, see :func:`store_universes`).
+    ``limits`` (its ``max_seconds``) is passed on to :func:`validate_submission`.
     """
     days = store.trading_days()
     if len(days) == 0:
@@ -620,7 +865,7 @@ def validate_for_store(
     else:
         off = ~parsed.rows["date"].isin(days).to_numpy()
         if off.any():
-            shown = [str(d.date()) for d in parsed.rows.loc[off, "date"]]
+            shown = [str(d.date()) for d in parsed.rows.loc[off, "date"].iloc[:SHOWN]]
             raise _row_error(
                 "not_trading_day", parsed.date_column, parsed.unit, parsed.rows.loc[off, "line"],
                 "not a trading day in the store", values=shown,
@@ -633,6 +878,7 @@ def validate_for_store(
         universe=store_universes(store, dates),
         date=date,
         min_tickers=min_tickers,
+        limits=limits,
     )
 
 
