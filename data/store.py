@@ -94,8 +94,13 @@ class Store:
         except duckdb.Error as error:
             raise StoreError(f"cannot open store {path}: {error}") from None
         store = cls(path, con)
-        for statement in schema.create_statements():
-            con.execute(statement)
+        from metasignal.data import migrations
+
+        try:
+            migrations.migrate(store)  # creates the tables; brings an older store to the current layout
+        except BaseException:
+            con.close()
+            raise
         return store
 
     def close(self) -> None:
