@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Hashable, Iterator, Sequence, TypeVar
 
 import duckdb
 import numpy as np
@@ -32,6 +32,7 @@ from metasignal.data.markets import DATA_READY_UTC
 from metasignal.data.targets import DEFAULT_WINDOW, parse_window
 from metasignal.errors import StoreError, UnknownTickerError
 
+T = TypeVar("T")
 DEFAULT_DB = "metasignal.duckdb"
 DB_ENV = "METASIGNAL_DB"
 BAR_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
@@ -70,7 +71,8 @@ class Store:
         self._depth = 0
         self._ensured: set[str] = set()
         self._ensured_in_transaction: set[str] = set()  # kept at commit, forgotten at rollback
-        self._cached: dict[str, object] = {}  # the stored days and securities, until a write
+        self._cached: dict[str, object] = {}  # stored days, securities, clock: until a write
+        self._derived: dict[Hashable, object] = {}  # Store.cached values (shared with sessions): until a write
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -111,10 +113,12 @@ class Store:
 
         DuckDB lets one process hold many connections to a file: each session has its own
         transactions (MVCC: a reader sees a consistent snapshot while another session writes) and
-        its own caches, and shares the tables this store has already ensured. A DuckDB connection
+        its own caches, and shares the tables this store has already ensured and the values of
+        :meth:`cached`. A DuckDB connection
         is not safe to share between threads; give each thread its own session."""
         session = Store(self.path, self.con.cursor())
         session._ensured = self._ensured
+        session._derived = self._derived  # values derived from market data: one copy for all sessions
         return session
 
     def __enter__(self) -> "Store":
@@ -137,11 +141,16 @@ class Store:
         self._depth = 1
         try:
             yield self
-        except BaseException:
+        except BaseException as error:
             self._depth = 0
             self.con.execute("ROLLBACK")
             self.forget_cached()
             self._ensured_in_transaction.clear()
+            cause = error.__context__
+            if isinstance(error, duckdb.TransactionException) and isinstance(cause, duckdb.Error):
+                # a statement failed and cleanup then met the aborted transaction: name the first failure
+                first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+                raise StoreError(f"store {self.path}: {first} (nothing was written)") from None
             raise
         self._depth = 0
         self.con.execute("COMMIT")
@@ -152,6 +161,16 @@ class Store:
         """Drop the cached stored days and securities (the store's writers do it; call it after
         writing ``bars`` or ``securities`` with raw SQL)."""
         self._cached.clear()
+        self._derived.clear()
+
+    def cached(self, key: Hashable, build: Callable[[], T]) -> T:
+        """``build()``, kept under ``key`` until the store's market data change (any write of
+        bars, securities or derived tables, a rollback, :meth:`forget_cached`). For values
+        derived from those data only; put what they depend on (a date, the clock's horizon) in
+        ``key``."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     def ensure_tables(self, owner: str, statements: Sequence[str]) -> None:
         """Run an owner's ``CREATE TABLE IF NOT EXISTS`` statements once per open store.
@@ -176,22 +195,33 @@ class Store:
         return row[0] if row else default
 
     def set_meta(self, key: str, value: object) -> None:
+        if key.startswith("clock_"):
+            self.forget_clock()
         with self.transaction():
             self.con.execute("DELETE FROM meta WHERE key = ?", [key])
             self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, str(value)])
 
     # ------------------------------------------------------------------ clock
     def clock(self) -> Clock:
-        """The store's clock (``live`` unless a replay clock was set)."""
-        rows = self.con.execute(
-            "SELECT key, value FROM meta WHERE key IN ('clock_mode', 'clock_time')").fetchall()
-        return Clock.read(dict(rows))
+        """The store's clock (``live`` unless a replay clock was set). Read once and kept until
+        :meth:`set_clock` or :meth:`forget_cached` (a live clock still moves with the wall clock)."""
+        if "clock" not in self._cached:
+            rows = self.con.execute(
+                "SELECT key, value FROM meta WHERE key IN ('clock_mode', 'clock_time')").fetchall()
+            self._cached["clock"] = Clock.read(dict(rows))
+        return self._cached["clock"]
+
+    def forget_clock(self) -> None:
+        """Read the clock again next time (another connection may have moved it)."""
+        self._cached.pop("clock", None)
 
     def set_clock(self, clock: Clock) -> None:
         """Record ``clock`` as the store's clock (one transaction)."""
+        self.forget_clock()
         with self.transaction():
             for key, value in clock.to_meta().items():
                 self.set_meta(key, value)
+        self.forget_clock()
 
     def now(self) -> pd.Timestamp:
         """The time at the store's clock (naive UTC)."""

@@ -2,7 +2,8 @@
 
 Endpoints (JSON in and out):
 
-- ``GET  /health`` -> ``{"status": "ok", "store": path, "last_trading_day": "YYYY-MM-DD" | null}``
+- ``GET  /health`` -> ``{"status": "ok", "store": path, "last_trading_day": "YYYY-MM-DD" | null,
+  "uploads_in_progress": n, "jobs": n}``: answered from memory, never waits on the store
 - ``POST /models`` with ``{"name": ..., "owner": ...}`` -> 201 and the model
 - ``GET  /models`` -> list of models
 - ``GET  /clock`` -> ``{"mode": "live" | "replay", "now": ISO UTC, "visible_through": "YYYY-MM-DD",
@@ -12,9 +13,15 @@ Endpoints (JSON in and out):
   ``date`` (default: the open round at the store clock) and ``backfill`` (form field or query
   parameter, ``true``/``1``: research history, never staked or paid) -> 201 and the receipt (see
   ``SubmissionReceipt.to_dict``: per date its ``status`` on_time / late / backfill, ``deadline``
-  and, when late, ``queued_for``). The upload is stamped at the store clock.
+  and, when late, ``queued_for``). The upload is stamped at the store clock when it arrives.
+  Optional header ``Idempotency-Key``: a retry with the same key answers the original receipt
+  (header ``Idempotent-Replayed: true``); without one, an identical upload that is still the
+  model's current version answers its original receipt (:mod:`metasignal.signals.receipts`).
 - ``GET  /models/{name}/submissions[?current_only=true]`` -> list of stored versions
 - ``GET  /models/{name}/submissions/{date}[?version=N]`` -> ``{"ticker": signal, ...}``
+- ``POST /jobs`` with ``{"argv": [...]}`` -> 202 and the job; ``GET /jobs/{id}`` -> its state,
+  output and exit code: a ``metasignal`` command run in the server (:mod:`metasignal.jobs`), for
+  operators and for the local command line (the token in ``<store>.server.json``).
 
 Access: requests carry ``Authorization: Bearer <API key>`` (``metasignal users create NAME``).
 ``/health``, ``/clock`` and ``GET /models`` are public; creating a model needs a key (the model
@@ -24,26 +31,35 @@ audit log (actor, action, target, remote address). A missing or unknown key answ
 (with ``WWW-Authenticate: Bearer``), someone else's model 403.
 
 Errors are ``{"error": "<one line>", "rule": ..., "column": ..., "lines": [...]}`` with
-status 401, 403, 413 (file too large; checked from Content-Length before the body is read, and
-again while reading), 404 (unknown model or submission), 409 (model exists), 422
-(invalid input, also an upload for a round that is closed or not open: a ``RoundError``) or 400
-(other store problems, e.g. the clock). One store connection serves every
-request, one request at a time (DuckDB writes are serialized anyway).
+status 401, 403, 404 (unknown model, submission or job), 408 (a body that did not arrive in
+time), 409 (model exists), 413 (file too large: from Content-Length before the body is read, and
+counted while it streams), 422 (invalid input, also an upload for a round that is closed or not
+open: a ``RoundError``), 507 (the store's disk is full), 503 (another store fault) or 400
+(other store problems, e.g. the clock).
+
+Concurrency. Each worker thread reads through its own DuckDB connection to the one open store
+(:meth:`Store.session`): reads never wait. An upload is parsed and validated on its thread;
+only its commit (a few milliseconds) takes the commit lock, so commits are serialized and a
+large file does not hold anyone else. Jobs run on their own connection beside the uploads.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pandas as pd
-from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+import duckdb
+from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from metasignal.data.store import Store
 from metasignal.errors import (
@@ -53,13 +69,19 @@ from metasignal.errors import (
     PermissionDeniedError,
     RoundError,
 )
-from metasignal.signals import accounts, storage
+from metasignal.http_limits import DEFAULT_BODY_TIMEOUT, DEFAULT_IDLE_TIMEOUT, BodyLimit
+from metasignal.jobs import RETAINED_JOBS
+from metasignal.served_store import JOB_TOKEN_HEADER
+from metasignal.signals import accounts, receipts, storage
 from metasignal.signals.accounts import User
 from metasignal.signals.submission import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MIN_TICKERS,
     SubmissionError,
+    SubmissionLimits,
     SubmissionTooLargeError,
+    parse_submission,
+    validate_for_store,
 )
 
 MULTIPART_SLACK = 64 * 1024  # room for multipart boundaries and form fields around the file
@@ -70,6 +92,10 @@ class NewModel(BaseModel):
     owner: Optional[str] = None
 
 
+class NewJob(BaseModel):
+    argv: list[str] = Field(..., min_length=1, max_length=64, description="a metasignal command line, without --db")
+
+
 def _status(error: MetasignalError) -> int:
     if isinstance(error, AuthenticationError):
         return 401
@@ -77,19 +103,43 @@ def _status(error: MetasignalError) -> int:
         return 403
     if isinstance(error, SubmissionTooLargeError):
         return 413
-    if isinstance(error, (storage.UnknownModelError, storage.SubmissionNotFoundError)):
+    if isinstance(error, (storage.UnknownModelError, storage.SubmissionNotFoundError, UnknownJobError)):
         return 404
     if isinstance(error, storage.ModelExistsError):
         return 409
     if isinstance(error, (RoundError, DataValidationError)):
         return 422
+    if isinstance(error, StoreFaultError):
+        return 507 if error.disk_full else 503
     return 400
+
+
+class UnknownJobError(MetasignalError):
+    """No job with this id (or it finished long ago)."""
+
+
+class StoreFaultError(MetasignalError):
+    """The store could not do a write or a read (disk full, I/O error): the cause in one line."""
+
+    def __init__(self, message: str, *, disk_full: bool = False):
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+def _store_fault(error: BaseException) -> StoreFaultError:
+    """A DuckDB or OS error of the store as one line, telling a full disk apart."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    full = getattr(error, "errno", None) == errno.ENOSPC or "no space left" in str(error).lower()
+    cause = "the store's disk is full" if full else "the store failed"
+    return StoreFaultError(f"{cause}; nothing of this request was stored ({text[:300]})", disk_full=full)
 
 
 def _error_body(error: MetasignalError) -> dict[str, Any]:
     body: dict[str, Any] = {"error": str(error)}
     if isinstance(error, SubmissionError):
         body.update(rule=error.rule, column=error.column, lines=list(error.lines))
+        if getattr(error, "n_lines", None) is not None:
+            body["n_lines"] = int(error.n_lines)
     return body
 
 
@@ -132,55 +182,147 @@ def clock_body(store: Store) -> dict[str, Any]:
     }
 
 
+class UploadService:
+    """What one server shares between its worker threads: the open store, a session per
+    thread, the commit lock, verified keys and the figures ``/health`` answers from memory."""
+
+    def __init__(self, store: Store, *, min_tickers: int, limits: SubmissionLimits, job_token: str | None):
+        self.store = store
+        self.min_tickers = min_tickers
+        self.limits = limits
+        self.max_bytes = limits.max_bytes
+        self.job_token = job_token
+        self.commit_lock = threading.Lock()
+        self.cpu_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+        self.generation = 0  # bumped after a job: sessions drop their caches
+        self.uploads_in_progress = 0
+        self.last_trading_day: str | None = None
+        self._local = threading.local()
+        self._sessions: list[Store] = []
+        self._sessions_lock = threading.Lock()
+        self._known: dict[str, User] = {}
+        self.refresh()
+
+    def session(self) -> Store:
+        """This thread's connection to the store (fresh caches after a job wrote)."""
+        local = self._local
+        if getattr(local, "store", None) is None:
+            local.store = self.store.session()
+            local.generation = self.generation
+            with self._sessions_lock:
+                self._sessions.append(local.store)
+        elif local.generation != self.generation:
+            local.store.forget_cached()
+            local.generation = self.generation
+        local.store.forget_clock()  # each request reads the clock once: a job may have moved it
+        return local.store
+
+    def refresh(self) -> None:
+        """Note that the store may have changed (after a job): new caches, a new last day."""
+        self.generation += 1
+        days = self.session().trading_days()
+        self.last_trading_day = days[-1].date().isoformat() if len(days) else None
+
+    def user(self, key: str) -> User:
+        """The user of API key ``key`` (scrypt once per key and server life, on no lock)."""
+        digest = hashlib.sha256(key.strip().encode()).hexdigest()
+        if digest not in self._known:
+            self._known[digest] = accounts.authenticate(self.session(), key)
+        return self._known[digest]
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for session in self._sessions:
+                try:
+                    session.close()
+                except duckdb.Error:
+                    pass
+            self._sessions.clear()
+        self.store.close()
+
+
 def create_app(
     db_path: str | Path | None = None,
     *,
     min_tickers: int = DEFAULT_MIN_TICKERS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    limits: SubmissionLimits | None = None,
+    job_token: str | None = None,
+    run_job: Callable[[list[str]], int] | None = None,
+    on_shutdown: Callable[[], None] | None = None,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
 ) -> FastAPI:
     """The upload API on the store at ``db_path`` (``None``: ``$METASIGNAL_DB`` or the default).
 
-    The store must exist (``StoreError`` otherwise). ``min_tickers`` and ``max_bytes`` are the
-    submission rules applied to every upload.
+    The store must exist (``StoreError`` otherwise). ``min_tickers`` and ``limits`` (default:
+    :class:`SubmissionLimits` with ``max_bytes``: bytes, rows, columns, Parquet sizes, seconds)
+    are the submission rules applied to every upload. ``job_token`` lets the local command line run
+    jobs (``metasignal serve`` sets it); ``run_job(argv) -> exit code`` runs one (default: the
+    ``metasignal`` command line itself, on this store). ``on_shutdown`` runs when the server
+    stops (uvicorn re-raises SIGTERM after its shutdown: code after ``uvicorn.run`` may not run).
+    ``body_timeout`` / ``idle_timeout``: seconds for a whole request body / between two of its
+    chunks (:class:`metasignal.http_limits.BodyLimit`).
     """
     store = Store.open(db_path)
     storage.ensure_tables(store)
     accounts.ensure_tables(store)
-    lock = threading.Lock()
-    app_caller = _caller_dependency(store, lock)
+    receipts.ensure_tables(store)
+    limits = limits or SubmissionLimits(max_bytes=max_bytes)
+    service = UploadService(store, min_tickers=min_tickers, limits=limits, job_token=job_token)
+    runner_box: dict[str, Any] = {}
+
+    def runner():
+        if "runner" not in runner_box:
+            from metasignal.jobs import JobRunner
+
+            runner_box["runner"] = JobRunner(run_job or _command_line_runner(store.path), on_done=service.refresh)
+        return runner_box["runner"]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
-        with lock:
-            store.close()
+        if on_shutdown is not None:
+            on_shutdown()
+        if "runner" in runner_box:
+            runner_box["runner"].stop()
+        service.close()
 
-    app = FastAPI(title="metasignal upload API", version="1", lifespan=lifespan)
+    app = FastAPI(title="metasignal upload API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.store = store
+    app.state.service = service
+    app.state.jobs = runner_box
     _add_error_handlers(app)
-    _add_size_limit(app, max_bytes)
-    _add_store_routes(app, store, lock, app_caller)
-    _add_submission_routes(app, store, lock, app_caller, min_tickers=min_tickers, max_bytes=max_bytes)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_bytes + MULTIPART_SLACK, body_timeout=body_timeout,
+                       idle_timeout=idle_timeout)
+    caller = _caller_dependency(service)
+    _add_store_routes(app, service, caller, runner)
+    _add_submission_routes(app, service, caller)
+    _add_job_routes(app, service, caller, runner)
+    from metasignal.api_docs import install_docs
+
+    install_docs(app)
     return app
 
 
-def _caller_dependency(store: Store, lock: threading.Lock):
-    """A FastAPI dependency giving the request's :class:`User` (401 without a known key).
+def _command_line_runner(path: Path) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        from metasignal.cli import run as run_command_line
 
-    A verified key is remembered by its SHA-256 for the life of the server, so scrypt runs once
-    per key, not once per request."""
-    known: dict[str, User] = {}
+        return run_command_line(["--db", str(path), *argv], forward=False)
+
+    return run
+
+
+def _caller_dependency(service: UploadService):
+    """A FastAPI dependency giving the request's :class:`User` (401 without a known key)."""
 
     def caller(request: Request) -> User:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if not header or scheme.lower() != "bearer":
             raise AuthenticationError("no API key: send 'Authorization: Bearer <key>' (metasignal users create NAME)")
-        digest = hashlib.sha256(key.strip().encode()).hexdigest()
-        if digest not in known:
-            with lock:
-                known[digest] = accounts.authenticate(store, key)
-        return known[digest]
+        return service.user(key)
 
     return caller
 
@@ -199,7 +341,7 @@ def _owner_of(store: Store, name: str) -> str | None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     """Every error answers ``{"error": one line, ...}``: engine errors with their status,
-    invalid requests 422, anything unexpected 500 (the type name only)."""
+    store faults 507/503, invalid requests 422, HTTP errors their own, anything else 500."""
 
     @app.exception_handler(MetasignalError)
     async def _metasignal_error(_request: Request, error: MetasignalError) -> JSONResponse:
@@ -211,46 +353,44 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in item.get('loc', ()))}: {item.get('msg', 'invalid')}" for item in error.errors()
         )
-        return JSONResponse({"error": f"invalid request ({problems})"}, status_code=422)
+        return JSONResponse({"error": f"invalid request ({problems[:500]})"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(duckdb.Error)
+    async def _duckdb_error(_request: Request, error: duckdb.Error) -> JSONResponse:
+        fault = _store_fault(error)
+        return JSONResponse(_error_body(fault), status_code=_status(fault))
+
+    @app.exception_handler(OSError)
+    async def _os_error(_request: Request, error: OSError) -> JSONResponse:
+        fault = _store_fault(error)
+        return JSONResponse(_error_body(fault), status_code=_status(fault))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         return JSONResponse({"error": f"internal error: {type(error).__name__}"}, status_code=500)
 
 
-def _add_size_limit(app: FastAPI, max_bytes: int) -> None:
-    """Refuse (413) a request whose Content-Length exceeds ``max_bytes`` plus multipart room,
-    before its body is read."""
-
-    @app.middleware("http")
-    async def _refuse_oversized_bodies(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_bytes + MULTIPART_SLACK:
-            error = SubmissionTooLargeError(
-                f"upload is {int(length):,} bytes, over the size limit of {max_bytes:,} bytes (rule: max file size)",
-                rule="file_too_large",
-            )
-            return JSONResponse(_error_body(error), status_code=413)
-        return await call_next(request)
-
-
-def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock, caller) -> None:
-    """``GET /health``, ``POST /models`` and ``GET /models``."""
+def _add_store_routes(app: FastAPI, service: UploadService, caller, runner) -> None:
+    """``GET /health``, ``GET /clock``, ``POST /models`` and ``GET /models``."""
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
-        with lock:
-            days = store.trading_days()
+    async def health() -> dict[str, Any]:
+        # async and from memory: answered on the event loop, never behind the worker threads
         return {
             "status": "ok",
-            "store": str(store.path),
-            "last_trading_day": days[-1].date().isoformat() if len(days) else None,
+            "store": str(service.store.path),
+            "last_trading_day": service.last_trading_day,
+            "uploads_in_progress": service.uploads_in_progress,
+            "jobs": app.state.jobs["runner"].busy() if "runner" in app.state.jobs else 0,
         }
 
     @app.get("/clock")
     def clock() -> dict[str, Any]:
-        with lock:
-            return clock_body(store)
+        return clock_body(service.session())
 
     @app.post("/models", status_code=201)
     def create_model(body: NewModel, request: Request, user: User = Depends(caller)) -> dict[str, Any]:
@@ -258,7 +398,8 @@ def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock, caller) 
         if owner != user.name and not user.is_operator:
             raise PermissionDeniedError(f"user {user.name!r} may not create a model for {owner!r} "
                                         "(rule: participants create their own models)")
-        with lock, store.transaction():
+        store = service.session()
+        with service.commit_lock, store.transaction():
             if store.one("SELECT 1 FROM users WHERE name = ?", [owner]) is None:
                 raise DataValidationError(f"unknown owner {owner!r} (rule: a model belongs to a user)")
             record = storage.create_model(store, body.name, owner=owner)
@@ -267,43 +408,100 @@ def _add_store_routes(app: FastAPI, store: Store, lock: threading.Lock, caller) 
 
     @app.get("/models")
     def list_models() -> list[dict[str, Any]]:
-        with lock:
-            return _records(storage.list_models(store))
+        return _records(storage.list_models(service.session()))
 
 
-def _add_submission_routes(app: FastAPI, store: Store, lock: threading.Lock, caller, *, min_tickers: int,
-                           max_bytes: int) -> None:
+def _add_submission_routes(app: FastAPI, service: UploadService, caller) -> None:
     """Upload (``POST``), list and read a model's submissions under ``/models/{name}/submissions``."""
 
     @app.post("/models/{name}/submissions", status_code=201)
     def upload(
-        name: str, request: Request, file: UploadFile = File(...), date: Optional[str] = Form(None),
+        name: str, request: Request, response: Response, file: UploadFile = File(...),
+        date: Optional[str] = Form(None),
         backfill_field: Optional[str] = Form(None, alias="backfill"),
         backfill_query: Optional[str] = Query(None, alias="backfill"),
+        idempotency_key: Optional[str] = Header(None, alias="Idempotency-Key"),
         user: User = Depends(caller),
     ) -> dict[str, Any]:
+        store = service.session()
+        arrived = store.now()
         backfill = _flag(backfill_field) or _flag(backfill_query)
-        with lock:
-            accounts.require_owner(user, name, _owner_of(store, name), "upload to")
-            with store.transaction():
-                receipt = storage.submit(
-                    store, name, file.file, date=date or None, filename=file.filename,
-                    min_tickers=min_tickers, max_bytes=max_bytes, backfill=backfill,
-                )
-                dates = ", ".join(f"{e.date:%Y-%m-%d} v{e.version} {e.status}" for e in receipt.entries)
+        accounts.require_owner(user, name, _owner_of(store, name), "upload to")
+        content = file.file.read(service.max_bytes + 1)
+        upload_print = receipts.fingerprint(name, date, backfill, content)
+        key = receipts.upload_key(idempotency_key, upload_print)
+        original = receipts.original_receipt(store, user.name, key, upload_print)
+        if original is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return original
+        service.uploads_in_progress += 1
+        try:
+            # parse and validate on this thread, outside the commit lock; at most one upload per
+            # core at a time (more threads only fight over the GIL and starve the event loop)
+            with service.cpu_slots:
+                parsed = parse_submission(content, limits=service.limits)
+                day = date or None
+                if day is None and parsed.date_column is None and not backfill:
+                    day = storage.current_round(store).data_date
+                validated = validate_for_store(store, parsed, date=day, min_tickers=service.min_tickers,
+                                               limits=service.limits)
+                prepared = storage.prepare_submission(store, name, validated, arrived, source=file.filename,
+                                                      backfill=backfill)
+            with service.commit_lock, store.transaction():
+                original = receipts.original_receipt(store, user.name, key, upload_print)  # a retry that raced us
+                if original is not None:
+                    response.headers["Idempotent-Replayed"] = "true"
+                    return original
+                receipt = storage.write_submission(store, prepared).to_dict()
+                receipts.record_receipt(store, user.name, key, name, upload_print, receipt)
+                dates = ", ".join(f"{e['date']} v{e['version']} {e['status']}" for e in receipt["dates"])
                 accounts.record_audit(store, user.name, "upload", name, f"{file.filename}: {dates}", _remote(request))
-        return receipt.to_dict()
+        finally:
+            service.uploads_in_progress -= 1
+        return receipt
 
     @app.get("/models/{name}/submissions")
     def list_submissions(name: str, current_only: bool = False, user: User = Depends(caller)) -> list[dict[str, Any]]:
-        with lock:
-            accounts.require_owner(user, name, _owner_of(store, name), "read the submissions of")
-            return _records(storage.list_submissions(store, name, current_only=current_only))
+        store = service.session()
+        accounts.require_owner(user, name, _owner_of(store, name), "read the submissions of")
+        return _records(storage.list_submissions(store, name, current_only=current_only))
 
     @app.get("/models/{name}/submissions/{date}")
     def read_submission(name: str, date: str, version: Optional[int] = None,
                         user: User = Depends(caller)) -> dict[str, float]:
-        with lock:
-            accounts.require_owner(user, name, _owner_of(store, name), "read the submissions of")
-            series = storage.stored_submission(store, name, date, version=version)
+        store = service.session()
+        accounts.require_owner(user, name, _owner_of(store, name), "read the submissions of")
+        series = storage.stored_submission(store, name, date, version=version)
         return {str(k): float(v) for k, v in series.items()}
+
+
+def _add_job_routes(app: FastAPI, service: UploadService, caller, runner) -> None:
+    """``POST /jobs`` and ``GET /jobs/{id}``: commands run in the server, for operators and for
+    the local command line (the job token of ``<store>.server.json``)."""
+
+    def operator(request: Request) -> str:
+        token = request.headers.get(JOB_TOKEN_HEADER)
+        if token is not None and service.job_token is not None and hashlib.sha256(token.encode()).digest() == \
+                hashlib.sha256(service.job_token.encode()).digest():
+            return "command line"
+        user = caller(request)
+        if not user.is_operator:
+            raise PermissionDeniedError(f"user {user.name!r} may not run fund jobs (rule: operators only)")
+        return user.name
+
+    @app.post("/jobs", status_code=202)
+    def submit_job(body: NewJob, request: Request, actor: str = Depends(operator)) -> dict[str, Any]:
+        if body.argv[0] == "serve" or any(a == "--db" or a.startswith("--db=") for a in body.argv):
+            raise DataValidationError("a job runs a command on this server's store (rule: no `serve`, no --db)")
+        job = runner().submit(body.argv, actor)
+        with service.commit_lock, service.session().transaction():
+            accounts.record_audit(service.session(), actor, "job", body.argv[0], " ".join(body.argv), _remote(request))
+        return job.to_dict()
+
+    @app.get("/jobs/{job_id}")
+    def job_state(job_id: str, stdout_from: int = Query(0, ge=0), stderr_from: int = Query(0, ge=0),
+                  _actor: str = Depends(operator)) -> dict[str, Any]:
+        job = runner().get(job_id)
+        if job is None:
+            raise UnknownJobError(f"unknown job {job_id!r} (the last {RETAINED_JOBS} finished jobs are kept)")
+        return job.to_dict(stdout_from, stderr_from)

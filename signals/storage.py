@@ -184,11 +184,16 @@ def _require_model(store, name: str) -> None:
 
 def _content_hashes(frame: pd.DataFrame) -> pd.Series:
     """sha256 of each date's (ticker, float64 signal) content, indexed by date."""
-    hashes = {}
-    for day, group in frame.groupby("date", sort=True):  # one hash per date, not per row
-        digest = hashlib.sha256("\n".join(group["ticker"]).encode())
-        digest.update(np.ascontiguousarray(group["signal"].to_numpy(dtype="<f8")).tobytes())
-        hashes[pd.Timestamp(day)] = digest.hexdigest()
+    def digest(tickers: pd.Series, signals: pd.Series) -> str:
+        hashed = hashlib.sha256("\n".join(tickers).encode())
+        hashed.update(np.ascontiguousarray(signals.to_numpy(dtype="<f8")).tobytes())
+        return hashed.hexdigest()
+
+    days = frame["date"].to_numpy()
+    if len(days) and (days == days[0]).all():  # a live file: one date, no grouping
+        return pd.Series({pd.Timestamp(days[0]): digest(frame["ticker"], frame["signal"])}, dtype="str")
+    hashes = {pd.Timestamp(day): digest(group["ticker"], group["signal"])  # one hash per date, not per row
+              for day, group in frame.groupby("date", sort=True)}
     return pd.Series(hashes, dtype="str")
 
 
@@ -204,8 +209,19 @@ def _insert(con, table: str, frame: pd.DataFrame) -> None:
         con.unregister(name)
 
 
-def _insert_values(con, values: pd.DataFrame) -> None:
-    _insert(con, "submission_values", values)
+def _insert_values(con, model: str, values, versions: pd.DataFrame) -> None:
+    """Insert the rows of ``values`` (Arrow: date, ticker, signal) whose date has a new version
+    in ``versions`` (date, version), numbered in SQL."""
+    con.register("_new_values", values)
+    con.register("_new_versions", versions)
+    try:
+        con.execute(
+            "INSERT INTO submission_values (model, date, version, ticker, signal) "
+            "SELECT ?, v.date, n.version, v.ticker, v.signal FROM _new_values v JOIN _new_versions n "
+            "ON v.date = n.date", [model])
+    finally:
+        con.unregister("_new_values")
+        con.unregister("_new_versions")
 
 
 # --------------------------------------------------------------------------- models
@@ -245,19 +261,28 @@ def list_models(store: Store) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- writes
-def store_submission(
+@dataclass(frozen=True)
+class PreparedSubmission:
+    """A validated submission with all but its version numbers worked out: content hashes,
+    upload times, round status, the ``submissions`` rows (version 0) and the values as an Arrow
+    table. Preparing needs no lock; :func:`write_submission` numbers and stores it."""
+
+    model: str
+    validated: ValidatedSubmission
+    uploaded_at: pd.Timestamp
+    hashes: pd.Series  # date -> sha256 of the date's content
+    timing: pd.DataFrame  # date -> status, deadline, queued_for
+    headers: pd.DataFrame  # one submissions row per date, version 0
+    values: Any  # pyarrow.Table: date, ticker, signal
+
+
+def prepare_submission(
     store: Store, model: str, validated: ValidatedSubmission, uploaded_at: DateLike | pd.Series | None = None, *,
     source: str | None = None, backfill: bool = False,
-) -> SubmissionReceipt:
-    """Store a validated submission as the new current version of each of its dates.
+) -> PreparedSubmission:
+    """The part of :func:`store_submission` that reads only the clock and the calendar (no lock)."""
+    import pyarrow as pa
 
-    ``uploaded_at``: the upload time (default: the store clock; never after it), or a Series
-    date -> time to record a log of past uploads. Each date gets its status from the round
-    calendar (module docstring); a date that is not a round that has opened, or a round past
-    its late window, is refused with :class:`RoundError`. ``backfill=True`` stores research
-    history for any stored dates instead (status ``backfill``). Dates whose content equals their
-    current version get no new version. All or nothing: one transaction.
-    """
     ensure_tables(store)
     frame = validated.frame
     hashes = _content_hashes(frame)
@@ -272,6 +297,19 @@ def store_submission(
                 "for one round; store a history as research data with backfill (`submit --backfill`)"
             )
         timing = _round_timing(store, dates, uploaded_each)
+    headers = _version_headers(model, validated, dates, np.zeros(len(dates), dtype=np.int64), uploaded_each, hashes,
+                               source, timing)
+    values = pa.table({"date": pa.array(frame["date"].to_numpy(dtype="datetime64[ns]")),
+                       "ticker": pa.array(frame["ticker"].to_numpy(dtype=object), type=pa.string()),
+                       "signal": pa.array(frame["signal"].to_numpy(dtype=np.float64))})
+    return PreparedSubmission(model, validated, uploaded, hashes, timing, headers, values)
+
+
+def write_submission(store: Store, prepared: PreparedSubmission) -> SubmissionReceipt:
+    """Number a prepared submission's dates against their current versions and store the new
+    ones (one transaction; dates whose content and status equal their current version get none)."""
+    model, hashes, timing = prepared.model, prepared.hashes, prepared.timing
+    dates = pd.DatetimeIndex(hashes.index)
     with store.transaction():
         _require_model(store, model)
         before = _current_versions(store, model).reindex(dates)
@@ -279,12 +317,11 @@ def store_submission(
                      & (before["status"].to_numpy(dtype=object) == timing["status"].to_numpy(dtype=object)))
         previous = before["version"].fillna(0).to_numpy(dtype=np.int64)
         versions = np.where(unchanged, previous, previous + 1)
-        headers = _version_headers(model, validated, dates, versions, uploaded_each, hashes, source, timing)
+        headers = prepared.headers.assign(version=versions.astype(np.int32))
         new = headers[~unchanged]
         if len(new):
             _insert(store.con, "submissions", new)
-            values = frame[frame["date"].isin(new["date"])].merge(new[["date", "version"]], on="date")
-            _insert_values(store.con, values.assign(model=model)[["model", "date", "version", "ticker", "signal"]])
+            _insert_values(store.con, model, prepared.values, new[["date", "version"]])
     entries = tuple(
         ReceiptEntry(pd.Timestamp(d), int(v), bool(not u), int(a), int(n), str(st),
                      None if pd.isna(dl) else pd.Timestamp(dl), None if pd.isna(q) else pd.Timestamp(q))
@@ -293,12 +330,30 @@ def store_submission(
     )
     return SubmissionReceipt(
         model=model,
-        uploaded_at=uploaded,
+        uploaded_at=prepared.uploaded_at,
         entries=entries,
-        id_column=validated.id_column,
-        dropped_ids=tuple(validated.dropped_ids),
-        warnings=validated.warnings,
+        id_column=prepared.validated.id_column,
+        dropped_ids=tuple(prepared.validated.dropped_ids),
+        warnings=prepared.validated.warnings,
     )
+
+
+def store_submission(
+    store: Store, model: str, validated: ValidatedSubmission, uploaded_at: DateLike | pd.Series | None = None, *,
+    source: str | None = None, backfill: bool = False,
+) -> SubmissionReceipt:
+    """Store a validated submission as the new current version of each of its dates.
+
+    ``uploaded_at``: the upload time (default: the store clock; never after it), or a Series
+    date -> time to record a log of past uploads. Each date gets its status from the round
+    calendar (module docstring); a date that is not a round that has opened, or a round past
+    its late window, is refused with :class:`RoundError`. ``backfill=True`` stores research
+    history for any stored dates instead (status ``backfill``). Dates whose content equals their
+    current version get no new version. All or nothing: one transaction. (A server prepares
+    outside its commit lock and writes inside it: :func:`prepare_submission`, :func:`write_submission`.)
+    """
+    prepared = prepare_submission(store, model, validated, uploaded_at, source=source, backfill=backfill)
+    return write_submission(store, prepared)
 
 
 def _round_timing(store: Store, dates: pd.DatetimeIndex, uploaded_each) -> pd.DataFrame:

@@ -695,6 +695,10 @@ def _row_dates(parsed: ParsedSubmission, date) -> tuple[pd.Series, list[str]]:
 def _in_universe(dates: pd.Series, mapped: pd.Series, unique_dates: pd.DatetimeIndex,
                  universe: Universe) -> np.ndarray:
     """Boolean (rows,): the row's canonical ticker is in its date's universe."""
+    known = mapped.notna().to_numpy()
+    if len(unique_dates) == 1:  # a live file: one hash lookup per row
+        members = pd.Index(_members(universe, unique_dates[0]).to_numpy(dtype=object))
+        return known & (members.get_indexer(mapped.to_numpy(dtype=object, na_value=None)) >= 0)
     members = [_members(universe, d) for d in unique_dates]
     universe_keys = pd.MultiIndex.from_arrays(
         [
@@ -702,7 +706,6 @@ def _in_universe(dates: pd.Series, mapped: pd.Series, unique_dates: pd.DatetimeI
             np.concatenate([m.astype("str").to_numpy(dtype=object) for m in members]) if members else [],
         ]
     )
-    known = mapped.notna().to_numpy()
     row_keys = pd.MultiIndex.from_arrays([dates.to_numpy(dtype="datetime64[ns]"), mapped.fillna("").to_numpy(dtype=object)])
     return known & row_keys.isin(universe_keys)
 
@@ -872,10 +875,11 @@ def validate_for_store(
                 why=f"signals are dated on trading days; {covers}",
             )
     dates = pd.DatetimeIndex([date]) if parsed.date_column is None else pd.DatetimeIndex(pd.unique(parsed.rows["date"]))
+    horizon = store.visible_through()  # what the store knows: the lookups and universes are kept per horizon
     return validate_submission(
         parsed,
-        tickers=TickerMap.from_securities(store.securities()),
-        universe=store_universes(store, dates),
+        tickers=store.cached(("ticker_map", horizon), lambda: TickerMap.from_securities(store.securities())),
+        universe=store.cached(("universes", horizon, tuple(dates)), lambda: store_universes(store, dates)),
         date=date,
         min_tickers=min_tickers,
         limits=limits,

@@ -144,9 +144,6 @@ def test_a_registered_floor_step_runs_in_the_same_transaction(tmp_path, monkeypa
     assert _columns(bad, "floor_table") == [] and "sedol" not in _columns(bad, "securities")
 
 
-@pytest.mark.xfail(strict=True, raises=duckdb.TransactionException, reason=(
-    "an INSERT that fails inside a transaction is masked by its `finally: con.unregister(...)` "
-    "('Current transaction is aborted'); fix proposed for Store.transaction (report of the schema-version work)"))
 def test_a_floor_table_in_an_older_shape_fails_in_one_line_naming_the_column(tmp_path):
     from metasignal.signals import storage
     from tests.signals.submission_fixtures import DAYS, build_store, submission_csv, universe_members

@@ -71,7 +71,8 @@ def _counts(client) -> tuple[int, int]:
 
 def test_health_names_the_store_and_last_day(client, db):
     body = client.get("/health").json()
-    assert body == {"status": "ok", "store": str(db), "last_trading_day": "2024-01-05"}
+    assert body == {"status": "ok", "store": str(db), "last_trading_day": "2024-01-05", "uploads_in_progress": 0,
+                    "jobs": 0}
 
 
 def test_clock_names_the_open_round(client):
@@ -129,14 +130,17 @@ def test_upload_returns_the_receipt_and_stores_it(client):
 
 def test_upload_defaults_to_the_open_round_and_reuploads_version(client):
     first = _upload(client, submission_csv(MEMBERS[:120])).json()
-    again = _upload(client, submission_csv(MEMBERS[:120])).json()
+    again = _upload(client, submission_csv(MEMBERS[:120]))
     changed = _upload(client, submission_csv(MEMBERS[:120], np.linspace(1, 0, 120))).json()
-    assert [r["dates"][0]["date"] for r in (first, again, changed)] == ["2024-01-05"] * 3
-    assert {r["dates"][0]["status"] for r in (first, again, changed)} == {"on_time"}
-    assert [(r["dates"][0]["version"], r["dates"][0]["new_version"]) for r in (first, again, changed)] == [
-        (1, True), (1, False), (2, True)]
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first  # the same file again, still current: its original receipt
+    assert [r["dates"][0]["date"] for r in (first, changed)] == ["2024-01-05"] * 2
+    assert {r["dates"][0]["status"] for r in (first, changed)} == {"on_time"}
+    assert [(r["dates"][0]["version"], r["dates"][0]["new_version"]) for r in (first, changed)] == [(1, True), (2, True)]
     current = client.get("/models/alpha/submissions", params={"current_only": True}).json()
     assert [r["version"] for r in current] == [2]
+    back = _upload(client, submission_csv(MEMBERS[:120]))  # A, B, then A again: A becomes current again
+    assert "Idempotent-Replayed" not in back.headers and back.json()["dates"][0]["version"] == 3
     assert current[0]["status"] == "on_time" and current[0]["deadline"] == "2024-01-07T14:00:00"
     old = client.get("/models/alpha/submissions/2024-01-05", params={"version": 1}).json()
     assert old[MEMBERS[0]] == 0.0

@@ -111,3 +111,21 @@ def submission_csv(tickers, values=None, *, column: str = "numerai_ticker", date
     if date is not None:
         frame.insert(0, "date", pd.Timestamp(date).strftime("%Y-%m-%d"))
     return frame.to_csv(index=False).encode()
+
+
+def write_adversarial_files(folder: Path) -> dict[str, Path]:
+    """Two small files that are expensive to read naively: a Parquet file of 10M rows (under
+    1 MiB: one dictionary-encoded id) and a CSV with 100k columns (about 20 MB), by the rule
+    each must break."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 10_000_000
+    ids = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["AAPL US"]))
+    parquet = folder / "ten_million_rows.parquet"
+    pq.write_table(pa.table({"ticker": ids, "signal": np.full(n, 0.5)}), parquet, compression="zstd")
+    header = ",".join(f"c{i:06d}" for i in range(100_000)).encode()
+    row = b"," * 99_999 + b"0.5"
+    wide = folder / "hundred_thousand_columns.csv"
+    wide.write_bytes(header + b"\n" + b"\n".join([row] * 200) + b"\n")
+    return {"too_many_rows": parquet, "too_many_columns": wide}

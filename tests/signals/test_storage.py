@@ -369,8 +369,8 @@ def test_failure_mid_write_leaves_no_partial_submission(submission_store, monkey
     before = _counts(submission_store)
     real_insert = storage._insert_values
 
-    def crash_halfway(con, values):
-        real_insert(con, values.iloc[: len(values) // 2])  # half the rows really reach the table
+    def crash_halfway(con, model, values, versions):
+        real_insert(con, model, values.slice(0, len(values) // 2), versions)  # half the rows really reach the table
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(storage, "_insert_values", crash_halfway)

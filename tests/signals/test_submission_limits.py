@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from submission_fixtures import DAYS, securities, submission_csv, universe_members
+from submission_fixtures import DAYS, securities, submission_csv, universe_members, write_adversarial_files
 
 from metasignal.errors import ConfigurationError
 from metasignal.signals import SubmissionLimits as ExportedLimits
@@ -274,16 +274,7 @@ def _child(path, mode: str) -> dict:
 
 @pytest.fixture(scope="module")
 def adversarial_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("adversarial")
-    n = 10_000_000
-    ids = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array(["AAPL US"]))
-    parquet = folder / "ten_million_rows.parquet"
-    parquet.write_bytes(_parquet(pa.table({"ticker": ids, "signal": np.full(n, 0.5)}), compression="zstd"))
-    header = ",".join(f"c{i:06d}" for i in range(100_000)).encode()
-    row = b"," * 99_999 + b"0.5"
-    wide = folder / "hundred_thousand_columns.csv"
-    wide.write_bytes(header + b"\n" + b"\n".join([row] * 200) + b"\n")
-    return {"too_many_rows": parquet, "too_many_columns": wide}
+    return write_adversarial_files(tmp_path_factory.mktemp("adversarial"))
 
 
 @pytest.mark.parametrize("rule", ["too_many_rows", "too_many_columns"])
