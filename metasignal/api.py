@@ -80,9 +80,11 @@ from metasignal.signals.submission import (
     SubmissionError,
     SubmissionLimits,
     SubmissionTooLargeError,
-    parse_submission,
+    ValidationContext,
     validate_for_store,
+    validation_context,
 )
+from metasignal.upload_workers import check_upload
 
 MULTIPART_SLACK = 64 * 1024  # room for multipart boundaries and form fields around the file
 
@@ -186,7 +188,8 @@ class UploadService:
     """What one server shares between its worker threads: the open store, a session per
     thread, the commit lock, verified keys and the figures ``/health`` answers from memory."""
 
-    def __init__(self, store: Store, *, min_tickers: int, limits: SubmissionLimits, job_token: str | None):
+    def __init__(self, store: Store, *, min_tickers: int, limits: SubmissionLimits, job_token: str | None,
+                 upload_processes: int = 0):
         self.store = store
         self.min_tickers = min_tickers
         self.limits = limits
@@ -194,6 +197,12 @@ class UploadService:
         self.job_token = job_token
         self.commit_lock = threading.Lock()
         self.cpu_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+        self.workers = None
+        if upload_processes:
+            from metasignal.upload_workers import UploadWorkers
+
+            self.workers = UploadWorkers(upload_processes)
+            self.workers.warm()
         self.generation = 0  # bumped after a job: sessions drop their caches
         self.uploads_in_progress = 0
         self.last_trading_day: str | None = None
@@ -223,6 +232,13 @@ class UploadService:
         days = self.session().trading_days()
         self.last_trading_day = days[-1].date().isoformat() if len(days) else None
 
+    def validation_context(self, store: Store, day) -> tuple[str, ValidationContext]:
+        """The store's :class:`ValidationContext` for uploads dated ``day`` (``None``: the last
+        day), with an id that changes with the clock's horizon and after a job."""
+        horizon = store.visible_through()
+        key = f"{self.generation}:{horizon.date()}:{day}"
+        return key, store.cached(("validation_context", key), lambda: validation_context(store, [day] if day else []))
+
     def user(self, key: str) -> User:
         """The user of API key ``key`` (scrypt once per key and server life, on no lock)."""
         digest = hashlib.sha256(key.strip().encode()).hexdigest()
@@ -238,6 +254,8 @@ class UploadService:
                 except duckdb.Error:
                     pass
             self._sessions.clear()
+        if self.workers is not None:
+            self.workers.close()
         self.store.close()
 
 
@@ -248,6 +266,7 @@ def create_app(
     max_bytes: int = DEFAULT_MAX_BYTES,
     limits: SubmissionLimits | None = None,
     job_token: str | None = None,
+    upload_processes: int = 0,
     run_job: Callable[[list[str]], int] | None = None,
     on_shutdown: Callable[[], None] | None = None,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
@@ -257,7 +276,8 @@ def create_app(
 
     The store must exist (``StoreError`` otherwise). ``min_tickers`` and ``limits`` (default:
     :class:`SubmissionLimits` with ``max_bytes``: bytes, rows, columns, Parquet sizes, seconds)
-    are the submission rules applied to every upload. ``job_token`` lets the local command line run
+    are the submission rules applied to every upload. ``upload_processes``: worker processes that
+    parse and validate uploads (:mod:`metasignal.upload_workers`; 0: the request threads do). ``job_token`` lets the local command line run
     jobs (``metasignal serve`` sets it); ``run_job(argv) -> exit code`` runs one (default: the
     ``metasignal`` command line itself, on this store). ``on_shutdown`` runs when the server
     stops (uvicorn re-raises SIGTERM after its shutdown: code after ``uvicorn.run`` may not run).
@@ -269,7 +289,8 @@ def create_app(
     accounts.ensure_tables(store)
     receipts.ensure_tables(store)
     limits = limits or SubmissionLimits(max_bytes=max_bytes)
-    service = UploadService(store, min_tickers=min_tickers, limits=limits, job_token=job_token)
+    service = UploadService(store, min_tickers=min_tickers, limits=limits, job_token=job_token,
+                            upload_processes=upload_processes)
     runner_box: dict[str, Any] = {}
 
     def runner():
@@ -436,15 +457,22 @@ def _add_submission_routes(app: FastAPI, service: UploadService, caller) -> None
             return original
         service.uploads_in_progress += 1
         try:
-            # parse and validate on this thread, outside the commit lock; at most one upload per
-            # core at a time (more threads only fight over the GIL and starve the event loop)
+            # parse and validate outside the commit lock: in a worker process, or on this thread at
+            # most one upload per core at a time (more threads only fight over the GIL)
+            round_date = None if backfill or date else storage.current_round(store).data_date
+            context_id, context = service.validation_context(store, date or round_date)
+            options = dict(limits=service.limits, min_tickers=service.min_tickers, date=date or None,
+                           round_date=round_date)
+            if service.workers is not None:
+                validated, parsed = service.workers.check(content, context_id, context, **options)
+            else:
+                with service.cpu_slots:
+                    validated, parsed = check_upload(content, context, **options)
             with service.cpu_slots:
-                parsed = parse_submission(content, limits=service.limits)
-                day = date or None
-                if day is None and parsed.date_column is None and not backfill:
-                    day = storage.current_round(store).data_date
-                validated = validate_for_store(store, parsed, date=day, min_tickers=service.min_tickers,
-                                               limits=service.limits)
+                if validated is None:  # a history: its dates' universes come from the store
+                    day = date or (round_date if parsed.date_column is None else None)
+                    validated = validate_for_store(store, parsed, date=day, min_tickers=service.min_tickers,
+                                                   limits=service.limits)
                 prepared = storage.prepare_submission(store, name, validated, arrived, source=file.filename,
                                                       backfill=backfill)
             with service.commit_lock, store.transaction():

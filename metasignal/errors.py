@@ -124,10 +124,17 @@ class SubmissionError(DataValidationError):
         self.lines = tuple(int(line) for line in islice(lines, self.MAX_LINES))
         self.n_lines = len(lines) if n_lines is None else int(n_lines)
 
+    def __reduce__(self):  # keep rule, column and lines across processes (the server validates in workers)
+        return (_rebuild_submission_error, (type(self), str(self), self.rule, self.column, self.lines, self.n_lines))
+
     @property
     def lines_truncated(self) -> bool:
         """True when ``lines`` names fewer lines than break the rule."""
         return self.n_lines > len(self.lines)
+
+
+def _rebuild_submission_error(kind, message, rule, column, lines, n_lines):
+    return kind(message, rule=rule, column=column, lines=lines, n_lines=n_lines)
 
 
 class SubmissionTooLargeError(SubmissionError):

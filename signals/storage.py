@@ -185,7 +185,7 @@ def _require_model(store, name: str) -> None:
 def _content_hashes(frame: pd.DataFrame) -> pd.Series:
     """sha256 of each date's (ticker, float64 signal) content, indexed by date."""
     def digest(tickers: pd.Series, signals: pd.Series) -> str:
-        hashed = hashlib.sha256("\n".join(tickers).encode())
+        hashed = hashlib.sha256("\n".join(tickers.to_numpy(dtype=object)).encode())
         hashed.update(np.ascontiguousarray(signals.to_numpy(dtype="<f8")).tobytes())
         return hashed.hexdigest()
 

@@ -38,7 +38,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Mapping, Union
+from typing import IO, Callable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -835,29 +835,66 @@ def _one_date(value) -> pd.Timestamp:
     return pd.Timestamp(stamps.iloc[0])
 
 
-def validate_for_store(
-    store: Store,
-    parsed: ParsedSubmission,
-    *,
-    date: DateLike | None = None,
-    min_tickers: int = DEFAULT_MIN_TICKERS,
-    limits: SubmissionLimits | None = None,
-) -> ValidatedSubmission:
-    """:func:`validate_submission` against a :class:`metasignal.data.store.Store`.
+@dataclass(frozen=True)
+class ValidationContext:
+    """What validating a file against a store needs, read from it once (picklable: a server
+    validates in worker processes that cannot open the store).
 
-    A file without a date column takes ``date`` (default: the store's last trading day).
-    Every date must be a trading day the store holds; the universe of each date is
-    ``store.universe(date)`` (read for all dates at once, see :func:`store_universes`).
-    ``limits`` (its ``max_seconds``) is passed on to :func:`validate_submission`.
+    ``days``: the trading days known at the clock; ``covers``: how the store's span reads in
+    errors; ``default_date``: the date of a file without a date column when none is given;
+    ``tickers``: the id lookups; ``universes``: date -> universe, for the dates it was built for.
     """
+
+    days: pd.DatetimeIndex
+    covers: str
+    default_date: pd.Timestamp
+    tickers: TickerMap
+    universes: Mapping[pd.Timestamp, pd.Index]
+
+    def covers_dates(self, parsed: "ParsedSubmission", date: DateLike | None) -> bool:
+        """Whether this context holds the universe of every date ``parsed`` needs."""
+        return all(day in self.universes for day in _file_dates(parsed, date, self))
+
+
+def _file_dates(parsed: ParsedSubmission, date: DateLike | None, context: "ValidationContext") -> pd.DatetimeIndex:
+    if parsed.date_column is None:
+        return pd.DatetimeIndex([context.default_date if date is None else _one_date(date)])
+    return pd.DatetimeIndex(pd.unique(parsed.rows["date"]))
+
+
+def validation_context(store: Store, dates: Sequence[DateLike] = ()) -> ValidationContext:
+    """The :class:`ValidationContext` of ``store`` at its clock with the universes of ``dates``
+    (kept in the store's cache until its market data change)."""
     days = store.trading_days()
     if len(days) == 0:
         store.last_date()  # raises the store's one-line "no bars" error
     covers = f"the store covers {days[0].date()} to {days[-1].date()}"
     if store.stored_days()[-1] > days[-1]:
         covers += f", the last known at its clock ({store.now():%Y-%m-%d %H:%M} UTC)"
+    horizon = store.visible_through()  # what the store knows: the lookups and universes are kept per horizon
+    wanted = pd.DatetimeIndex([_one_date(d) for d in dates]).intersection(days)
+    return ValidationContext(
+        days=days, covers=covers, default_date=store.last_date(),
+        tickers=store.cached(("ticker_map", horizon), lambda: TickerMap.from_securities(store.securities())),
+        universes=(store.cached(("universes", horizon, tuple(wanted)), lambda: store_universes(store, wanted))
+                   if len(wanted) else {}),
+    )
+
+
+def validate_in_context(
+    parsed: ParsedSubmission,
+    context: ValidationContext,
+    *,
+    date: DateLike | None = None,
+    min_tickers: int = DEFAULT_MIN_TICKERS,
+    limits: SubmissionLimits | None = None,
+) -> ValidatedSubmission:
+    """:func:`validate_submission` against a store's :class:`ValidationContext`: every date
+    must be a trading day the store holds (a file without a date column takes ``date``, default
+    ``context.default_date``), then ids and universes are checked."""
+    days, covers = context.days, context.covers
     if parsed.date_column is None:
-        stamp = store.last_date() if date is None else _one_date(date)
+        stamp = context.default_date if date is None else _one_date(date)
         if stamp not in days:
             raise SubmissionError(
                 f"date {stamp.date()} is not a trading day in the store (rule: signals are dated on "
@@ -874,16 +911,33 @@ def validate_for_store(
                 "not a trading day in the store", values=shown,
                 why=f"signals are dated on trading days; {covers}",
             )
-    dates = pd.DatetimeIndex([date]) if parsed.date_column is None else pd.DatetimeIndex(pd.unique(parsed.rows["date"]))
-    horizon = store.visible_through()  # what the store knows: the lookups and universes are kept per horizon
     return validate_submission(
-        parsed,
-        tickers=store.cached(("ticker_map", horizon), lambda: TickerMap.from_securities(store.securities())),
-        universe=store.cached(("universes", horizon, tuple(dates)), lambda: store_universes(store, dates)),
-        date=date,
-        min_tickers=min_tickers,
+        parsed, tickers=context.tickers, universe=context.universes, date=date, min_tickers=min_tickers,
         limits=limits,
     )
+
+
+def validate_for_store(
+    store: Store,
+    parsed: ParsedSubmission,
+    *,
+    date: DateLike | None = None,
+    min_tickers: int = DEFAULT_MIN_TICKERS,
+    limits: SubmissionLimits | None = None,
+) -> ValidatedSubmission:
+    """:func:`validate_submission` against a :class:`metasignal.data.store.Store`.
+
+    A file without a date column takes ``date`` (default: the store's last trading day).
+    Every date must be a trading day the store holds; the universe of each date is
+    ``store.universe(date)`` (read for all dates at once, see :func:`store_universes`).
+    ``limits`` (its ``max_seconds``) is passed on to :func:`validate_submission`.
+    """
+    if parsed.date_column is None:
+        dates = [store.last_date() if date is None else date]
+    else:
+        dates = list(pd.unique(parsed.rows["date"]))
+    return validate_in_context(parsed, validation_context(store, dates), date=date, min_tickers=min_tickers,
+                               limits=limits)
 
 
 def store_universes(store, dates: pd.DatetimeIndex) -> dict[pd.Timestamp, pd.Index]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.markup import escape
 
@@ -17,6 +19,8 @@ def serve_command(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     min_tickers: int = typer.Option(DEFAULT_MIN_TICKERS, "--min-tickers", min=1, help="Tickers that must match each date's universe."),
     max_mb: float = typer.Option(DEFAULT_MAX_BYTES / 2**20, "--max-mb", min=0.001, help="Largest accepted upload, in MiB."),
+    workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=0,
+                                help="Processes that parse and validate uploads (0: the server's own threads)."),
     header_timeout: float = typer.Option(DEFAULT_HEADER_TIMEOUT, "--header-timeout", min=0.1,
                                          help="Seconds a client has to send a request's headers."),
 ) -> None:
@@ -36,6 +40,7 @@ def serve_command(
     info = announce(db_path(), url)
     try:
         app = create_app(db_path(), min_tickers=min_tickers, max_bytes=int(max_mb * 2**20), job_token=info.token,
+                         upload_processes=workers,
                          on_shutdown=lambda: withdraw(db_path(), info))
         protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutH11Protocol,), {"header_timeout": header_timeout})
         out.print(f"serving {escape(str(db_path()))} on {url} (Ctrl+C to stop); requests carry "

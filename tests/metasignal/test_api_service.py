@@ -33,7 +33,8 @@ from tests.signals.submission_fixtures import (
     write_adversarial_files,
 )
 
-MEMBERS = list(universe_members(DAYS[-1]))
+ROUND_DAY, EARLIER = pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-04")  # known at the clock
+MEMBERS = list(universe_members(ROUND_DAY))
 ROUND = RoundCalendar().round_of("2024-01-05")
 KEYS: dict[str, str] = {}
 
@@ -89,6 +90,29 @@ def test_a_retry_with_the_same_key_gets_the_original_receipt_even_after_the_dead
         assert reused.status_code == 422 and "used for a different upload" in reused.json()["error"]
         bad = _upload(client, submission_csv(MEMBERS[:120]), headers={"Idempotency-Key": "has space"})
         assert bad.status_code == 422 and "invalid Idempotency-Key" in bad.json()["error"]
+
+
+def test_uploads_checked_in_a_worker_process_match_the_in_thread_path(db, tmp_path):
+    shutil.copyfile(db, tmp_path / "twin.duckdb")
+    file = submission_csv(MEMBERS[:120] + ["NOPE US"])
+    broken = submission_csv(MEMBERS[:50])  # too few tickers: a SubmissionError from the worker
+    replies = {}
+    for processes, path in ((1, db), (0, tmp_path / "twin.duckdb")):
+        app = create_app(path, upload_processes=processes)
+        with TestClient(app, headers=bearer("ann")) as client:
+            good = _upload(client, file)
+            bad = _upload(client, broken)
+            history = client.post("/models/alpha/submissions", data={"backfill": "true"}, files={
+                "file": ("h.csv", submission_csv(list(universe_members(EARLIER))[:120], date=EARLIER) +
+                         submission_csv(MEMBERS[:120], date=ROUND_DAY).split(b"\n", 1)[1])})
+        replies[processes] = (good, bad, history)
+    for worker, thread in zip(replies[1], replies[0]):
+        assert worker.status_code == thread.status_code
+        assert worker.json() == thread.json()
+    good, bad, history = replies[1]
+    assert good.status_code == 201 and good.json()["dropped_ids"] == ["NOPE US"]
+    assert bad.status_code == 422 and bad.json()["rule"] == "too_few_tickers"
+    assert history.status_code == 201 and [d["date"] for d in history.json()["dates"]] == ["2024-01-04", "2024-01-05"]
 
 
 def test_keys_belong_to_their_user(db):
