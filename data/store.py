@@ -52,6 +52,40 @@ def _is_duckdb_file(path: Path) -> bool:
         return handle.read(12)[8:12] == b"DUCK"
 
 
+LOCK_WAIT_ENV = "METASIGNAL_LOCK_WAIT"
+DEFAULT_LOCK_WAIT = 10.0  # seconds a command waits for another process to let go of the store
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to ``path``; while another process holds the file (DuckDB lets one process
+    write it), retry for ``$METASIGNAL_LOCK_WAIT`` seconds, then a one-line :class:`StoreError`
+    naming the holder."""
+    import re
+    import time
+
+    try:
+        wait = float(os.environ.get(LOCK_WAIT_ENV) or DEFAULT_LOCK_WAIT)
+    except ValueError:
+        raise StoreError(f"{LOCK_WAIT_ENV} must be a number of seconds, got {os.environ[LOCK_WAIT_ENV]!r}") from None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.Error as error:
+            text = str(error)
+            if "lock" not in text.lower():
+                raise StoreError(f"cannot open store {path}: {text.strip().splitlines()[0]}") from None
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            holder = re.search(r"PID (\d+)", text)
+            who = f"process {holder.group(1)}" if holder else "another process"
+            raise StoreError(
+                f"store {path} is in use by {who} (waited {wait:g} s; DuckDB lets one process open it): wait for it "
+                "to finish, or run `metasignal serve` on the store: commands then run inside the server, side by side"
+            ) from None
+
+
 def _date(value) -> pd.Timestamp:
     try:
         stamp = pd.Timestamp(value)
@@ -91,10 +125,7 @@ class Store:
         if path.exists() and path.stat().st_size > 0 and not _is_duckdb_file(path):
             raise StoreError(f"{path} is not a metasignal store (not a DuckDB database file); "
                              "pass the store with --db, and import data with `metasignal data import`")
-        try:
-            con = duckdb.connect(str(path))
-        except duckdb.Error as error:
-            raise StoreError(f"cannot open store {path}: {error}") from None
+        con = _connect(path)
         store = cls(path, con)
         from metasignal.data import migrations
 

@@ -92,3 +92,30 @@ def test_targets_of_a_day_without_universe_say_so(store_copy):
     assert "window has not passed" not in str(caught.value)
     with pytest.raises(StoreError, match="window has not passed"):
         store_copy.targets(store_copy.last_date())
+
+
+def test_a_store_held_by_another_process_is_waited_for_then_refused_in_one_line(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "held.duckdb"
+    Store.open(path, create=True).close()
+    hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(path), "30"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("METASIGNAL_LOCK_WAIT", "0.5")
+        began = time.monotonic()
+        with pytest.raises(StoreError, match=rf"in use by process {holder.pid} \(waited 0.5 s") as caught:
+            Store.open(path)
+        assert time.monotonic() - began >= 0.5 and "\n" not in str(caught.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    brief = subprocess.Popen([sys.executable, "-c", hold, str(path), "1"], stdout=subprocess.PIPE, text=True)
+    assert brief.stdout.readline().strip() == "held"
+    monkeypatch.setenv("METASIGNAL_LOCK_WAIT", "20")
+    with Store.open(path) as store:  # opens once the brief holder exits
+        assert store.path == path
+    brief.wait()
