@@ -7,7 +7,7 @@ times, best of ``--repeat``:
 
 1. a live file: one date, the whole universe plus 2 % unknown ids, as CSV bytes, through
    ``parse_submission``, ``validate_for_store`` and ``store_submission`` (a new version and
-   an identical re-upload); baseline in the same run: ``pandas.read_csv`` followed by
+   an identical re-upload, stored as research history: the live-clock store has no open round); baseline in the same run: ``pandas.read_csv`` followed by
    numerai-tools' ``validate_submission_signals`` on the same bytes and universe (which
    checks less: no id mapping, no line numbers, no per-date rules);
 2. a history file: the universe on the last ``--history-dates`` days (a diagnostics-style
@@ -69,8 +69,8 @@ def main() -> None:
 
         t_parse, parsed = best(lambda: parse_submission(live), args.repeat)
         t_validate, validated = best(lambda: validate_for_store(store, parsed), args.repeat)
-        t_first, receipt = best(lambda: store_submission(store, "bench", validated), 1)
-        t_again, again = best(lambda: store_submission(store, "bench", validated), args.repeat)
+        t_first, receipt = best(lambda: store_submission(store, "bench", validated, backfill=True), 1)
+        t_again, again = best(lambda: store_submission(store, "bench", validated, backfill=True), args.repeat)
         ours = t_parse + t_validate
 
         def baseline():
@@ -98,7 +98,7 @@ def main() -> None:
         data = history.to_csv(index=False).encode()
         t_hparse, hparsed = best(lambda: parse_submission(data, max_bytes=2**31), args.repeat)
         t_hvalidate, hvalidated = best(lambda: validate_for_store(store, hparsed), args.repeat)
-        t_hstore, _ = best(lambda: store_submission(store, "bench", hvalidated), 1)
+        t_hstore, _ = best(lambda: store_submission(store, "bench", hvalidated, backfill=True), 1)
         t_read, _ = best(lambda: pd.read_csv(io.BytesIO(data)), args.repeat)
         t_read_text, _ = best(lambda: pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False), args.repeat)
         print(f"\nhistory file: {len(history):,} rows, {len(days)} dates ({len(data) / 2**20:.1f} MiB), "
