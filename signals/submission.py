@@ -565,7 +565,9 @@ def parse_dates(raw: pd.Series) -> pd.Series:
     text = pd.Series(distinct, dtype="str").str.replace(r"\.0$", "", regex=True)  # YYYYMMDD stored as a float
     with_time = text.str.contains("T", regex=False)
     text = text.mask(with_time, text.str.replace(r"(Z|[+-]\d{2}:?\d{2})$", "", regex=True))
-    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce").dt.normalize().to_numpy(dtype="datetime64[ns]")
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce").dt.normalize()
+    # a year like 0001 or 9999 parses at a coarser resolution and would wrap around as nanoseconds
+    parsed = parsed.where((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max)).to_numpy(dtype="datetime64[ns]")
     stamps = parsed[codes] if len(parsed) else np.full(len(codes), np.datetime64("NaT"), dtype="datetime64[ns]")
     return pd.Series(stamps, index=raw.index)
 

@@ -424,3 +424,11 @@ def test_out_of_range_rows_are_reported_exactly(bad_rows):
     with pytest.raises(SubmissionError) as caught:
         parse_submission(submission_csv(MEMBERS + OUTSIDE[:10], values))
     assert caught.value.lines == tuple(sorted(r + 2 for r in bad_rows))
+
+
+def test_dates_outside_the_nanosecond_range_are_unreadable_not_wrapped_around():
+    from metasignal.signals.submission import parse_dates
+
+    stamps = parse_dates(pd.Series(["0001-01-01", "2262-04-12", "9999-12-31", "2024-01-05", "20240105"]))
+    assert stamps.isna().tolist() == [True, True, True, False, False]
+    assert stamps.iloc[3] == stamps.iloc[4] == pd.Timestamp("2024-01-05")
