@@ -29,7 +29,7 @@ def portfolio_command(
     date: Optional[str] = typer.Option(None, "--date", help="Portfolio date (default: the store's last day)."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the portfolio to this CSV or Parquet file."),
     alpha: Optional[Path] = typer.Option(None, "--alpha", help="Use this signal file instead of the submissions."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with a [portfolio] table."),
+    config: Optional[Path] = typer.Option(None, "--config", help=r"TOML file with a \[portfolio] table."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Do not store the result as the fund's portfolio."),
 ) -> None:
     """Optimize the dollar-, sector- and country-neutral target portfolio of DATE."""
