@@ -10,6 +10,7 @@ import typer
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, console, frame_table, out
+from metasignal.data.calendar import read_day
 
 
 def demo_command(
@@ -65,7 +66,7 @@ def examples_command(
             calendar = RoundCalendar.of(store)
             open_now = calendar.open_round(store)
             dates = calendar.data_dates(days)
-            dates = dates[dates >= pd.Timestamp(start or days[min(260, len(days) - 1)])]
+            dates = dates[dates >= (days[min(260, len(days) - 1)] if start is None else read_day(start, what="--start"))]
             if open_now is not None:
                 dates = dates[dates < open_now.data_date]  # the open round gets a live upload
             if len(dates):

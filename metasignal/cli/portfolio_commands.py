@@ -10,6 +10,7 @@ import typer
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import frame_table, out, steps
+from metasignal.data.calendar import read_day
 from metasignal.errors import DataValidationError
 
 
@@ -38,7 +39,7 @@ def portfolio_command(
 
     settings = portfolio_settings(read_toml(config))
     with open_store() as store, steps(3, "portfolio") as say:
-        day = store.last_date() if date is None else store.as_of(pd.Timestamp(date))
+        day = store.last_date() if date is None else store.as_of(read_day(date, what="--date"))
         say("reading the signal")
         signal = None if alpha is None else _alpha_file(store, alpha, day)
         say("estimating risk and optimizing")

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from metasignal.cli.context import db_path, open_store
 from metasignal.cli.display import out
+from metasignal.data.calendar import read_day
 from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
 models_app = typer.Typer(help="Models that submit signals: create and list.", no_args_is_help=True)
@@ -211,7 +212,7 @@ def starter_command(
             closed = RoundCalendar.of(store).rounds(store, status="closed")
             dates = [r.data_date for r in closed[-history:]]
         else:
-            dates = [current_round(store).data_date if date is None else pd.Timestamp(date)]
+            dates = [current_round(store).data_date if date is None else read_day(date, what="--date")]
         path = write_starter_file(store, file, dates)
     span = f"{dates[0]:%Y-%m-%d}" if len(dates) == 1 else f"{len(dates)} rounds, {dates[0]:%Y-%m-%d} to {dates[-1]:%Y-%m-%d}"
     console.print(f"[green]wrote[/] the starter signal for {span} to {path}")
