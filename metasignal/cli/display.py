@@ -51,10 +51,14 @@ def steps(total: int, title: str) -> Iterator[Callable[[str], None]]:
 
 @contextmanager
 def bar(total: int, title: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar over ``total`` items; yields ``advance(n=1)``."""
+    """A progress bar over ``total`` items; yields ``advance(n=1)``. On a normal exit the bar
+    ends full at the number of items actually done (the total was a plan)."""
     with Progress(
         SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=console,
     ) as progress:
         task = progress.add_task(title, total=total)
         yield lambda n=1: progress.advance(task, n)
+        # done: the total was a plan (e.g. rounds that might resolve); end full, at the real count
+        done = progress.tasks[0].completed
+        progress.update(task, total=done, completed=done)
