@@ -14,7 +14,7 @@ from metasignal.cli import context
 # The root --help lists commands by workflow, panel by panel, in this order.
 WORKFLOW = (
     ("Start: the market and its clock", ("data", "clock", "examples", "demo")),
-    ("Participants: models and signals", ("models", "starter", "submit", "submissions", "diagnostics")),
+    ("Participants: models and signals", ("models", "universe", "targets", "starter", "submit", "submissions", "diagnostics")),
     ("Tournament: rounds, stakes, payouts", ("rounds", "stakes", "leaderboard", "payouts")),
     ("The fund", ("portfolio", "fund", "backtest")),
     ("The upload service", ("users", "serve")),
@@ -58,6 +58,7 @@ def _register_groups() -> None:
         data_commands,
         demo_commands,
         diagnostics_commands,
+        export_commands,
         fund_commands,
         portfolio_commands,
         rounds_commands,
@@ -70,6 +71,7 @@ def _register_groups() -> None:
         data_commands,
         clock_commands,
         signals_commands,
+        export_commands,
         users_commands,
         diagnostics_commands,
         fund_commands,

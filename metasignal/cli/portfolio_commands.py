@@ -10,8 +10,8 @@ import typer
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import frame_table, out, steps
+from metasignal.cli.table_files import write_table
 from metasignal.data.calendar import read_day
-from metasignal.errors import DataValidationError
 
 
 def _alpha_file(store, path: Path, date: pd.Timestamp) -> pd.Series:
@@ -48,20 +48,8 @@ def portfolio_command(
         if not dry_run:
             save_target(store, target)
     if out_file is not None:
-        _write(target.table, out_file)
+        write_table(target.table, out_file)
     _print_summary(target, out_file)
-
-
-def _write(table: pd.DataFrame, path: Path) -> None:
-    from metasignal.data import atomic_write
-
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
-    elif suffix in (".csv", ""):
-        atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-    else:
-        raise DataValidationError(f"--out {path}: use a .csv or .parquet file name")
 
 
 def _print_summary(target, out_file: Optional[Path]) -> None:
