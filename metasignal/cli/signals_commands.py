@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from metasignal.cli.context import db_path, open_store
-from metasignal.cli.display import out
+from metasignal.cli.display import optional_columns, out
 from metasignal.data.calendar import read_day
 from metasignal.signals.submission import DEFAULT_MAX_BYTES, DEFAULT_MIN_TICKERS
 
@@ -183,7 +183,7 @@ def submissions_list_command(
             row.id_column, str(row.n_accepted), str(row.n_dropped),
             "-" if _missing(row.source) else str(row.source),
         )
-    console.print(table)
+    console.print(optional_columns(table, "model", "deadline (UTC)", "dropped", "id column", "source"))
 
 
 def _missing(value) -> bool:
