@@ -64,8 +64,10 @@ def _grid_days(store: Store, ranges: Sequence[tuple[DateLike, DateLike]], lookba
             raise StoreError(f"no trading day between {pd.Timestamp(start).date()} and {pd.Timestamp(end).date()}")
         firsts.append(calendar[max(0, int(calendar.searchsorted(days[0])) - lookback - 1)])
         inside.append(days)
-    union = inside[0].union_many(inside[1:]) if len(inside) > 1 else inside[0]
-    last = max(days[-1] for days in inside)
+    union = inside[0]
+    for days in inside[1:]:
+        union = union.union(days)
+    last = max(span[-1] for span in inside)
     return store.trading_days(min(firsts), last), union
 
 
