@@ -18,6 +18,7 @@ WORKFLOW = (
     ("Tournament: rounds, stakes, payouts", ("rounds", "stakes", "leaderboard", "payouts")),
     ("The fund", ("portfolio", "fund", "backtest")),
     ("The upload service", ("users", "serve")),
+    ("Research on a cluster", ("sweep", "rescore")),
 )
 
 
@@ -64,6 +65,7 @@ def _register_groups() -> None:
         rounds_commands,
         serve_commands,
         signals_commands,
+        sweep_commands,
         users_commands,
     )
 
@@ -80,6 +82,7 @@ def _register_groups() -> None:
         rounds_commands,
         demo_commands,
         serve_commands,
+        sweep_commands,
     ):
         module.register(app)
 
