@@ -225,7 +225,7 @@ def _finished(out: Path, key: str) -> dict | None:
 def _record(out: Path, key: str, config: SweepConfig, snapshot_hash: str, payload: dict) -> dict:
     """Write one task's result (json, and returns for an ok one); return the json record."""
     record = {"key": key, "snapshot": snapshot_hash, "config": config.to_dict(), "label": config.label(),
-              "status": payload["status"], "seconds": payload.get("seconds")}
+              "status": payload["status"], "seconds": payload.get("seconds"), "pid": payload.get("pid")}
     if payload["status"] == "ok":
         returns = payload["returns"]
         atomic_write(out / "returns" / f"{key}.parquet", lambda tmp: returns.to_parquet(tmp))
