@@ -47,6 +47,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from metasignal.backtest.inference import ALPHA, ROUND_SPACING_DAYS, hac_lag, score_inference
 from metasignal.backtest.payouts import (
     CHURN_LIMIT,
     TURNOVER_LIMIT,
@@ -517,13 +518,50 @@ def round_results(store: Store, round_date: DateLike | None = None, model: str |
     return frame
 
 
-def leaderboard(store: Store, round_date: DateLike | None = None) -> pd.DataFrame:
+# mean scores of the leaderboard that get HAC inference (the scores the board shows and pays)
+INFERENCE_METRICS: tuple[str, ...] = ("corr", "fnc", "mmc", "alpha", "mpc")
+INFERENCE_SUFFIXES: tuple[str, ...] = ("t", "ci", "ns")
+
+
+def leaderboard_lags(store: Store, rule: PayoutPolicy | None = None) -> dict[str, int]:
+    """Per score of :data:`INFERENCE_METRICS`, the HAC overlap lag in rounds
+    (:func:`metasignal.backtest.inference.hac_lag`) of the window the round results hold it on
+    (``rule``, default the store's policy) on the store's round calendar (weekly: 5 trading
+    days apart, daily: 1)."""
+    rule = rule or PayoutPolicy.of(store)
+    spacing = ROUND_SPACING_DAYS[RoundCalendar.of(store).schedule]
+    return {metric: hac_lag(rule.window_of(metric), spacing) for metric in INFERENCE_METRICS}
+
+
+def _score_intervals(results: pd.DataFrame, lags: dict[str, int], alpha: float) -> pd.DataFrame:
+    """Per model, for each metric: ``<m>_t`` (HAC t-stat), ``<m>_ci`` (half-width of the 1 - alpha
+    interval, score units) and ``<m>_ns`` (True: not distinguishable from zero)."""
+    columns = {}
+    for metric, lag in lags.items():
+        estimate = score_inference(results, metric, lag, alpha)
+        columns[f"{metric}_t"] = estimate["t"]
+        columns[f"{metric}_ci"] = estimate["ci_high"] - estimate["mean"]
+        columns[f"{metric}_ns"] = ~estimate["significant"]
+    return pd.DataFrame(columns)
+
+
+def leaderboard(store: Store, round_date: DateLike | None = None, *, alpha: float = ALPHA) -> pd.DataFrame:
     """Per model: current stake, cumulative payout, return on stake, rounds, and mean scores
-    (churn and turnover over the rounds with something to compare against)."""
+    (churn and turnover over the rounds with something to compare against), sorted by
+    cumulative payout.
+
+    For each score of :data:`INFERENCE_METRICS` the board also has ``<m>_t`` (the mean's HAC
+    t-statistic), ``<m>_ci`` (half-width of its 1 - ``alpha`` interval: the mean is
+    ``m ± <m>_ci``) and ``<m>_ns`` (True when the mean is not distinguishable from zero at level
+    ``alpha``), from :func:`metasignal.backtest.inference.mean_with_hac` over the model's paid
+    rounds with the overlap lag of :func:`leaderboard_lags`; NaN / True with fewer than 3 rounds.
+    """
     results = round_results(store, round_date)
     metrics = [*SCORE_METRICS, "churn", "turnover"]
+    inference = [f"{m}_{s}" for m in INFERENCE_METRICS for s in INFERENCE_SUFFIXES]
     if results.empty:
-        return pd.DataFrame(columns=["model", "stake", "cumulative_payout", *metrics])
+        return pd.DataFrame(columns=["model", "stake", "cumulative_payout", *metrics, *inference])
+    intervals = _score_intervals(results, leaderboard_lags(store), alpha)
     # churn and turnover average the rounds that had something to compare with (not the 1.0 sentinel)
     compared = results["reason"] != NOTHING_TO_COMPARE
     results[["churn", "turnover"]] = results[["churn", "turnover"]].where(compared)
@@ -538,6 +576,9 @@ def leaderboard(store: Store, round_date: DateLike | None = None) -> pd.DataFram
     last = pd.Timestamp.max.normalize() if round_date is None else pd.Timestamp(round_date) + pd.Timedelta(days=1)
     board.insert(0, "stake", stake_balances(store, min(last, pd.Timestamp("2262-01-01"))).reindex(board.index))
     board.insert(2, "return_on_stake", board["cumulative_payout"] / deposits.reindex(board.index).replace(0.0, np.nan))
+    board = board.join(intervals.reindex(board.index))
+    flags = [f"{m}_ns" for m in INFERENCE_METRICS]
+    board[flags] = board[flags].fillna(True).astype(bool)
     return board.sort_values("cumulative_payout", ascending=False).reset_index()
 
 

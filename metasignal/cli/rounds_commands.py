@@ -6,8 +6,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import bar, frame_table
@@ -232,20 +234,60 @@ def _schedule_after(store, data_date: pd.Timestamp) -> pd.DatetimeIndex:
     return stored.append(pd.bdate_range(start + pd.Timedelta(days=1), periods=10))
 
 
+LEADERBOARD_SCORES = ("corr", "mmc", "alpha", "mpc", "fnc")  # shown as mean ± interval; fnc optional
+
+
+def _score_cell(board: pd.DataFrame, metric: str) -> pd.Series:
+    """``"0.0575 ±0.0056"`` per model, with `` ~0`` when the mean is not distinguishable from zero."""
+    from metasignal.backtest.inference import format_interval
+
+    cells = [format_interval(mean, half) for mean, half in zip(board[metric], board[f"{metric}_ci"])]
+    marked = board[f"{metric}_ns"].to_numpy() & np.isfinite(board[f"{metric}_ci"].to_numpy(dtype=float))
+    return pd.Series([f"{cell} ~0" if flag else cell for cell, flag in zip(cells, marked)], index=board.index)
+
+
 def leaderboard_command(
     round_date: Optional[str] = typer.Option(None, "--round", help="Scores of one round only."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the leaderboard to this CSV file."),
 ) -> None:
-    """Models ranked by cumulative payout, with stakes and mean scores."""
+    """Models ranked by cumulative payout, with stakes and mean scores per round ± their HAC
+    95 % interval (~0: not distinguishable from zero)."""
+    from rich.table import Table
+
     from metasignal.backtest import rounds
+    from metasignal.backtest.inference import ALPHA
+    from metasignal.backtest.payouts import PayoutPolicy
+    from metasignal.cli.display import optional_columns
 
     with open_store() as store:
         board = rounds.leaderboard(store, round_date)
+        lags = rounds.leaderboard_lags(store)
+        rule = PayoutPolicy.of(store)
     if csv is not None:
         board.to_csv(csv, index=False)
-    columns = ["model", "stake", "cumulative_payout", "return_on_stake", "rounds", "eligible_rounds",
-               "corr", "fnc", "mmc", "alpha", "mpc", "churn", "turnover"]
-    console.print(frame_table(board[[c for c in columns if c in board.columns]], "leaderboard"))
+    shown = pd.DataFrame({"model": board["model"], "stake": board["stake"].map("{:,.0f}".format),
+                          "payout": board["cumulative_payout"].map("{:,.0f}".format),
+                          "return": board["return_on_stake"].map("{:.1%}".format),
+                          "rounds": [f"{e}/{r}" for e, r in zip(board["eligible_rounds"], board["rounds"])]})
+    for metric in LEADERBOARD_SCORES:
+        shown[metric] = _score_cell(board, metric)
+    shown["churn"] = board["churn"].map("{:.3f}".format)
+    shown["turnover"] = board["turnover"].map("{:.3f}".format)
+    table = Table(title="leaderboard (rounds: eligible/submitted; scores: mean per round ± 95 % HAC interval)")
+    for column in shown.columns:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    table.columns[0].no_wrap = True  # names stay whole; the score cells wrap at the ± instead
+    for row in shown.itertuples(index=False):
+        table.add_row(*(escape(str(v)) for v in row))
+    console.print(optional_columns(table, "return", "churn", "turnover", "fnc"))
+    by_window: dict[tuple[str, int], list[str]] = {}
+    for metric in LEADERBOARD_SCORES:
+        by_window.setdefault((rule.window_of(metric), lags[metric]), []).append(metric)
+    windows = "; ".join(f"{', '.join(ms)} on {w}: overlap lag {lag} rounds" for (w, lag), ms in by_window.items())
+    console.print(f"~0 = not distinguishable from zero (two-sided test at {ALPHA:.0%}); ± = half-width of the "
+                  f"{1 - ALPHA:.0%} interval of the mean, Newey-West over the model's rounds, bandwidth "
+                  f"max(2 x lag, 1.3 sqrt(rounds)), fixed-b critical values ({windows}); fewer than 3 rounds: "
+                  "no interval", highlight=False)
 
 
 def payouts_command(model: str = typer.Option(..., "--model", help="Model name.")) -> None:

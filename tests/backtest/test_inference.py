@@ -207,3 +207,23 @@ def test_factor_regression_recovers_alpha_and_beta():
     assert table.loc["size", "significant"] and table.loc["size", "coef"] < 0
     short = factor_regression(returns.iloc[:3], market.iloc[:3])
     assert short["coef"].isna().all() and not short["significant"].any()
+
+
+def test_the_leaderboard_carries_hac_intervals_of_its_mean_scores(tournament):
+    from metasignal.backtest import rounds
+
+    store, _ = tournament
+    rounds.resolve_rounds(store)
+    board = rounds.leaderboard(store).set_index("model")
+    lags = rounds.leaderboard_lags(store)
+    assert lags == {"corr": 4, "fnc": 4, "mmc": 4, "alpha": 12, "mpc": 12}  # alpha_mpc, weekly rounds
+    results = rounds.round_results(store)
+    for metric in rounds.INFERENCE_METRICS:
+        assert {f"{metric}_t", f"{metric}_ci", f"{metric}_ns"} <= set(board.columns)
+        assert board[f"{metric}_ns"].dtype == bool
+    model = board.index[0]
+    own = results[results["model"] == model].sort_values("round_date")["corr"]
+    expected = mean_with_hac(own.to_numpy(), lags["corr"])
+    assert board.loc[model, "corr"] == pytest.approx(expected.mean)
+    assert board.loc[model, "corr_t"] == pytest.approx(expected.t, nan_ok=True)
+    assert board.loc[model, "corr_ns"] == (not expected.significant)
