@@ -66,7 +66,7 @@ class Web:
         note = ""
         if store is not None:
             note = (f"Store clock: {store.clock().mode}, {store.now():%Y-%m-%d %H:%M} UTC; "
-                    f"market data through {store.visible_through():%Y-%m-%d}.")
+                    f"last trading day {self.service.last_trading_day or 'none'}.")
         return HTMLResponse(page(title, body, viewer, charts=charts, note=note), status_code=status,
                             headers=SECURITY_HEADERS)
 

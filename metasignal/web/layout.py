@@ -64,7 +64,8 @@ def fmt(value: Any, kind: str = "text") -> str:
     if _missing(value):
         return MISSING
     if kind == "num":
-        return f"{float(value):.4f}"
+        number = float(value)
+        return f"{0.0 if abs(number) < 5e-5 else number:.4f}"  # no "-0.0000" for a tiny negative
     if kind == "money":
         return f"{float(value):,.2f}"
     if kind == "int":

@@ -172,7 +172,7 @@ def model_page(web: Web, request: Request, name: str) -> HTMLResponse:
         body += "<p>No paid round yet.</p>"
     paid_days = set(rounds_table(store)["round_date"])
     waiting = round_scores(store, model=name)
-    waiting = waiting[~waiting["round_date"].isin(paid_days)]
+    waiting = waiting[~waiting["round_date"].isin(paid_days) & waiting[list(PAGE_SCORES)].notna().any(axis=1)]
     if len(waiting):
         columns = [Column("round_date", "Round", "date", href=_round_link("round_date")), Column("window", "Window"),
                    Column("late", "Late", "bool"), *_score_columns()]
