@@ -321,8 +321,10 @@ def create_app(
     _add_submission_routes(app, service, caller)
     _add_job_routes(app, service, caller, runner)
     from metasignal.api_docs import install_docs
+    from metasignal.web import install_web
 
     install_docs(app)
+    install_web(app, service)  # the tournament's and the fund's pages (metasignal/web)
     return app
 
 
