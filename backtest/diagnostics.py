@@ -76,6 +76,8 @@ class Diagnostics:
     meta_models     date x (kind, n_models): ``stake_weighted``, ``equal`` or ``none``
     skipped         rows date, reason: file dates that were not scored
     notes           readable sentences about omissions (metrics left out, skipped dates)
+    inference       score metric x (mean, se, t, p, ci_low, ci_high, n, n_effective, lag,
+                    significant): HAC inference of the mean per era (:func:`score_intervals`)
     """
 
     model: str
@@ -87,6 +89,7 @@ class Diagnostics:
     meta_models: pd.DataFrame
     skipped: pd.DataFrame
     notes: tuple[str, ...] = ()
+    inference: pd.DataFrame | None = None
 
     @property
     def dates(self) -> pd.DatetimeIndex:
@@ -148,6 +151,29 @@ def summarize_scores(per_era: pd.DataFrame) -> pd.DataFrame:
     summary.loc[changes, ["sharpe", "max_drawdown", "hit_rate"]] = np.nan
     summary.index.name = "metric"
     return summary
+
+
+def era_spacing_days(dates: pd.DatetimeIndex) -> int:
+    """Median number of business days between consecutive eras (5 for weekly eras, 1 for daily)."""
+    days = pd.DatetimeIndex(dates).sort_values().values.astype("datetime64[D]")
+    if len(days) < 2:
+        return 1
+    return max(1, int(np.median(np.busday_count(days[:-1], days[1:]))))
+
+
+def score_intervals(per_era: pd.DataFrame, window: str = DEFAULT_WINDOW, spacing_days: int | None = None) -> pd.DataFrame:
+    """HAC inference of each score's mean per era (churn, turnover and neutral churn left out):
+    metric x :class:`metasignal.backtest.inference.MeanEstimate` fields, the overlap lag from
+    ``window`` and the spacing of the eras (``spacing_days``, default :func:`era_spacing_days`)
+    by :func:`metasignal.backtest.inference.hac_lag`."""
+    from metasignal.backtest.inference import MEAN_FIELDS, hac_lag, mean_with_hac
+
+    spacing = era_spacing_days(per_era.index) if spacing_days is None else spacing_days
+    lag = hac_lag(window, spacing)
+    scores = [m for m in per_era.columns if m not in CHANGE_METRICS]
+    rows = [mean_with_hac(per_era[m].sort_index(), lag).as_dict() for m in scores]
+    frame = pd.DataFrame(rows, index=pd.Index(scores, name="metric"), columns=list(MEAN_FIELDS))
+    return frame.astype({"n": int, "lag": int, "significant": bool})
 
 
 def style_exposure(signal: pd.Series, exposures: pd.DataFrame, factors: Iterable[str] = STYLE_FACTORS) -> pd.Series:
@@ -356,6 +382,7 @@ def _assemble(
         meta_models=meta_frame,
         skipped=skipped_frame,
         notes=notes,
+        inference=score_intervals(per_era, window),
     )
 
 

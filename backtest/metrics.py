@@ -185,3 +185,24 @@ def performance_summary(
         "calmar": float(calmar_ratio(returns, periods_per_year)),
         "hit_rate": float(hit_rate(returns)),
     }
+
+
+def sharpe_uncertainty(
+    returns: pd.Series, periods_per_year: float = TRADING_DAYS_PER_YEAR, lag: int | None = None
+) -> dict[str, float]:
+    """The Sharpe ratio of ``returns`` with its autocorrelation-aware uncertainty, as a flat dict:
+    sharpe, sharpe_se (delta method with a Newey-West long-run covariance, Lo 2002; annualized
+    like the ratio), sharpe_ci_low / sharpe_ci_high (95 %), sharpe_psr (probability that the
+    true Sharpe is above 0), sharpe_lag (Newey-West lags, default ``floor(4 (n / 100) ** (2 / 9))``).
+    See :func:`metasignal.backtest.inference.sharpe_with_se`."""
+    from metasignal.backtest.inference import sharpe_with_se
+
+    estimate = sharpe_with_se(returns, periods_per_year, lag)
+    return {"sharpe": estimate.sharpe, "sharpe_se": estimate.se, "sharpe_ci_low": estimate.ci_low,
+            "sharpe_ci_high": estimate.ci_high, "sharpe_psr": estimate.psr, "sharpe_lag": float(estimate.lag)}
+
+
+def equal_weight_market(returns: pd.DataFrame) -> pd.Series:
+    """The equal-weighted mean return of the names traded each period (date x ticker ->
+    date), a market benchmark for :func:`metasignal.backtest.inference.factor_regression`."""
+    return returns.mean(axis=1, skipna=True).rename("market")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from metasignal.backtest import rounds
 from metasignal.backtest.exposure import net_exposure_by_group
+from metasignal.backtest.metrics import equal_weight_market, sharpe_uncertainty
 from metasignal.backtest.outputs import write_outputs
 from metasignal.backtest.replay import clock_events
 from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward
@@ -126,7 +127,10 @@ def run_demo(config: DemoConfig, *, db: Path | None = None, bar: Bar | None = No
             ("Stake evolution", stake_figure(history)),
             ("Score distributions per round", score_distribution_figure(results)),
         ],
+        benchmark=equal_weight_market(fund.returns),
     )
     lap("report")
-    return DemoResult(board, fund.simulation.metrics(), report, timings,
+    metrics = fund.simulation.metrics()  # and the Sharpe's HAC standard error, interval, PSR
+    metrics.update(sharpe_uncertainty(fund.simulation.net_returns, fund.simulation.periods_per_year))
+    return DemoResult(board, metrics, report, timings,
                       rounds_resolved=len(replay.resolved), rounds_opened=1 + len(replay.opened))

@@ -35,7 +35,8 @@ def demo_command(
     metrics = result.metrics
     out.print(
         f"fund: annualized return {metrics['annualized_return']:.2%}, volatility {metrics['annualized_volatility']:.2%}, "
-        f"Sharpe {metrics['sharpe']:.2f}, max drawdown {metrics['max_drawdown']:.2%}, "
+        f"Sharpe {metrics['sharpe']:.2f} (95 % HAC interval {metrics['sharpe_ci_low']:.2f} to "
+        f"{metrics['sharpe_ci_high']:.2f}), max drawdown {metrics['max_drawdown']:.2%}, "
         f"cost drag {metrics['cost_drag_bp_per_year']:.0f} bp/year"
     )
     out.print(f"tournament: the example models uploaded on time to {result.rounds_opened} round(s); "

@@ -89,6 +89,19 @@ def diagnostics_command(
     summary = diagnostics.summary.reset_index()
     summary["n_eras"] = summary["n_eras"].astype("Int64")
     out.print(frame_table(summary, "summary per metric (sharpe = mean / std per era; drawdown of the cumulative score)"))
+    if diagnostics.inference is not None and len(diagnostics.inference):
+        inference = diagnostics.inference
+        shown = pd.DataFrame({
+            "metric": inference.index, "mean": inference["mean"], "95% interval": [
+                "n/a" if pd.isna(lo) else f"[{lo:.4f}, {hi:.4f}]" for lo, hi in zip(inference["ci_low"], inference["ci_high"])],
+            "t (HAC)": inference["t"], "n_eff": inference["n_effective"].round(1),
+            "vs 0": ["~0" if not sig else ("> 0" if m > 0 else "< 0") for sig, m in zip(inference["significant"], inference["mean"])],
+        })
+        lag = int(inference["lag"].max())
+        out.print(frame_table(shown, "mean score per era with its HAC 95 % interval (~0: not distinguishable from zero)"))
+        out.print(f"Newey-West over the eras, {diagnostics.window} targets overlapping: truncation {lag} eras "
+                  "(max(2 x overlap, 1.3 sqrt(eras))), fixed-b critical values; n_eff: independent eras the "
+                  "variance amounts to", highlight=False)
     style = diagnostics.style_summary.reset_index()
     out.print(frame_table(style, "style exposure (Pearson of the cleaned signal with each factor, over eras)"))
     per_era = diagnostics.per_era.reset_index()

@@ -23,7 +23,7 @@ from metasignal.backtest import SimulationResult, describe_lag
 from metasignal.backtest import metrics as perf
 from metasignal.reports.html import figure_html, page, section, table, write_page
 
-__all__ = ["ExtraSection", "write_report"]
+__all__ = ["ExtraSection", "benchmark_regression_html", "write_report"]
 
 ExtraSection = tuple[str, "go.Figure | str"]
 
@@ -41,7 +41,9 @@ _METRIC_FORMATS = {
 }
 
 
-def _format_metric(name: str, value: float) -> str:
+def _format_metric(name: str, value: float | str) -> str:
+    if isinstance(value, str):
+        return value
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return _METRIC_FORMATS.get(name, "{:.3f}").format(value)
@@ -49,6 +51,37 @@ def _format_metric(name: str, value: float) -> str:
 
 def _metrics_table(metrics: dict[str, float]) -> str:
     return table(((name, _format_metric(name, value)) for name, value in metrics.items()), row_headers=True)
+
+
+def _with_sharpe_uncertainty(metrics: dict[str, float], result: SimulationResult) -> dict[str, float | str]:
+    """The metrics with, right after ``sharpe``, its HAC standard error, 95 % interval and PSR."""
+    extra = perf.sharpe_uncertainty(result.net_returns, result.periods_per_year)
+    rows: dict[str, float | str] = {}
+    for name, value in metrics.items():
+        rows[name] = value
+        if name == "sharpe":
+            rows["sharpe_se (HAC, Lo 2002)"] = extra["sharpe_se"]
+            rows["sharpe_95%_interval"] = f"[{extra['sharpe_ci_low']:.2f}, {extra['sharpe_ci_high']:.2f}]"
+            rows["P(true sharpe > 0)"] = f"{extra['sharpe_psr']:.3f}"
+    return rows
+
+
+def benchmark_regression_html(result: SimulationResult, benchmark: pd.Series | pd.DataFrame) -> str:
+    """Net daily returns regressed on ``benchmark`` (market, and style factor returns) with HAC
+    errors: annualized alpha, betas, their 95 % intervals (an HTML table)."""
+    from metasignal.backtest.inference import factor_regression
+
+    fit = factor_regression(result.net_returns, benchmark, periods_per_year=result.periods_per_year)
+    rows = [
+        (term, f"{row.coef:.4f}", f"{row.se:.4f}", f"{row.t:.2f}", f"[{row.ci_low:.4f}, {row.ci_high:.4f}]",
+         "yes" if row.significant else "no (~0)")
+        for term, row in fit.iterrows()
+    ]
+    lag = int(fit["lag"].iloc[0]) if len(fit) else 0
+    note = (f"<p>OLS of the fund's net daily returns on the benchmark returns over {int(fit['n'].iloc[0])} days, "
+            f"Newey-West (HAC) standard errors with {lag} lags; alpha annualized "
+            f"(x {result.periods_per_year:g}), betas unitless; ~0: not distinguishable from zero at 5 %.</p>")
+    return table(rows, header=["term", "estimate", "se", "t", "95% interval", "different from 0"]) + note
 
 
 def _equity_figure(result: SimulationResult) -> go.Figure:
@@ -137,6 +170,7 @@ def write_report(
     sector_exposure: pd.DataFrame | None = None,
     country_exposure: pd.DataFrame | None = None,
     extra_sections: Sequence[ExtraSection] = (),
+    benchmark: pd.Series | pd.DataFrame | None = None,
 ) -> Path:
     """Write the HTML report of ``result`` to ``path`` (atomically) and return the path.
 
@@ -145,9 +179,13 @@ def write_report(
         (:mod:`metasignal.backtest.exposure`).
     extra_sections: (title, content) pairs appended at the end; content is a plotly Figure or
         an HTML fragment (inserted as is).
+    benchmark: market (and style factor) returns per day; when given, a section regresses the
+        net returns on them with HAC errors (:func:`benchmark_regression_html`).
+    The metrics table adds the Sharpe ratio's HAC standard error, 95 % interval and
+    probabilistic Sharpe (:func:`metasignal.backtest.metrics.sharpe_uncertainty`).
     """
     sections = [
-        section("Metrics", _metrics_table(result.metrics())),
+        section("Metrics", _metrics_table(_with_sharpe_uncertainty(result.metrics(), result))),
         section("Equity and drawdown", figure_html(_equity_figure(result))),
         section("Rolling Sharpe", figure_html(_rolling_sharpe_figure(result))),
         section("Exposure", figure_html(_lines_figure(result.exposure, "fraction of equity"))),
@@ -155,6 +193,8 @@ def write_report(
     for name, exposure in (("Sector", sector_exposure), ("Country", country_exposure)):
         if exposure is not None:
             sections.append(section(f"{name} net exposure", figure_html(_lines_figure(exposure, "net weight"))))
+    if benchmark is not None:
+        sections.append(section("Alpha and beta vs the market (HAC)", benchmark_regression_html(result, benchmark)))
     sections.append(section("Turnover and cost drag", figure_html(_trading_figure(result))))
     sections.append(section("Monthly net returns", figure_html(_monthly_figure(result))))
     for extra_title, content in extra_sections:

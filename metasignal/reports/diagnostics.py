@@ -62,6 +62,26 @@ def _summary_table(summary: pd.DataFrame) -> str:
     return table(rows, header=[summary.index.name or "", *summary.columns], row_headers=True)
 
 
+def _inference_table(inference: pd.DataFrame | None) -> str:
+    """Mean per era with its HAC interval, t, effective eras and the verdict against zero."""
+    if inference is None or not len(inference):
+        return ""
+    def number(value: float, digits: int = 4) -> str:
+        return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+    rows = [
+        (metric, number(row["mean"]), f"[{number(row['ci_low'])}, {number(row['ci_high'])}]", number(row["t"], 2),
+         number(row["n_effective"], 1), "~0 (not distinguishable)" if not row["significant"] else
+         ("above 0" if row["mean"] > 0 else "below 0"))
+        for metric, row in inference.iterrows()
+    ]
+    lag = int(inference["lag"].max())
+    note = (f"<p>Newey-West (HAC) standard errors over the eras with truncation {lag} (twice the overlap of the "
+            "target windows, at least 1.3 sqrt(eras)) and fixed-b critical values, two-sided 5 %; n_eff: the "
+            "number of independent eras the variance amounts to.</p>")
+    return table(rows, header=["metric", "mean", "95% interval", "t (HAC)", "n_eff", "vs 0"], row_headers=True) + note
+
+
 def _listed(metrics: list[str]) -> str:
     """``a``, ``a and b``, ``a, b and c`` of the metric names (underscores as spaces)."""
     names = [m.replace("_", " ") for m in metrics]
@@ -112,6 +132,8 @@ def write_diagnostics_report(diagnostics: Diagnostics, path: str | os.PathLike) 
     body = (
         f"<h1>Signal diagnostics</h1>{_facts(diagnostics)}"
         + section("Summary", _summary_table(diagnostics.summary_table()))
+        + (section("Mean score per era: is it distinguishable from zero?", _inference_table(diagnostics.inference))
+           if diagnostics.inference is not None and len(diagnostics.inference) else "")
         + _notes(diagnostics)
         + "".join(section(None, figure_html(figure)) for figure in _figures(diagnostics))
         + _skipped(diagnostics)

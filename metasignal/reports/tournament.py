@@ -16,13 +16,33 @@ SCORE_PANELS = ("corr", "fnc", "mmc", "alpha", "mpc", "churn")
 
 
 def leaderboard_html(board: pd.DataFrame, digits: int = 4) -> str:
-    """The leaderboard as an HTML table (float columns with ``digits`` decimals), scrolling sideways."""
+    """The leaderboard as an HTML table (float columns with ``digits`` decimals), scrolling sideways.
+
+    A score with HAC columns (``<m>_ci``, ``<m>_ns``, ``<m>_t`` from
+    :func:`metasignal.backtest.leaderboard`) is shown as ``mean ±half-width`` with ``~0`` when it
+    is not distinguishable from zero, the companion columns folded into it, and a note under
+    the table explains the test.
+    """
     shown = board.copy()
+    scored = [c for c in shown.columns if f"{c}_ci" in shown.columns and f"{c}_ns" in shown.columns]
+    for metric in scored:
+        marks = shown[f"{metric}_ns"].astype(bool) & shown[f"{metric}_ci"].notna()
+        shown[metric] = [
+            "n/a" if pd.isna(mean) else f"{mean:.{digits}f}" + ("" if pd.isna(half) else f" ±{half:.{digits}f}")
+            + (" ~0" if mark else "")
+            for mean, half, mark in zip(shown[metric], shown[f"{metric}_ci"], marks)
+        ]
+    shown = shown.drop(columns=[f"{m}_{s}" for m in scored for s in ("ci", "ns", "t") if f"{m}_{s}" in shown])
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].map(lambda v: f"{v:.{digits}f}")
     rows = shown.itertuples(index=False)
-    return f"<div style='overflow-x:auto'>{table(rows, header=list(shown.columns))}</div>"
+    note = ""
+    if scored:
+        note = ("<p>Scores: mean per round ± the half-width of its 95 % interval (Newey-West / HAC over the "
+                "model's rounds, lag from the overlap of the target windows, fixed-b critical values); "
+                "<b>~0</b>: not distinguishable from zero at 5 %.</p>")
+    return f"<div style='overflow-x:auto'>{table(rows, header=list(shown.columns))}</div>{note}"
 
 
 def stake_figure(stakes: pd.DataFrame) -> go.Figure:

@@ -56,7 +56,11 @@ def rebalance_summary_html(solves: pd.DataFrame) -> str:
 
 def write_walk_forward_report(result: WalkForwardResult, path: str | os.PathLike, *,
                               title: str = "metasignal walk-forward backtest") -> Path:
-    """Write the walk-forward's HTML report to ``path`` (self-contained, atomic); return the path."""
+    """Write the walk-forward's HTML report to ``path`` (self-contained, atomic); return the path.
+    The fund's net returns are regressed on the equal-weighted market of the names it could trade
+    (alpha and beta with HAC intervals)."""
+    from metasignal.backtest.metrics import equal_weight_market
+
     held = result.simulation.weights
     return write_report(
         result.simulation, path, title=title,
@@ -64,4 +68,5 @@ def write_walk_forward_report(result: WalkForwardResult, path: str | os.PathLike
         country_exposure=net_exposure_by_group(held, result.groups["country"]),
         extra_sections=[("Rebalances: solve diagnostics", rebalance_summary_html(result.solves)),
                         ("Rebalances over time", rebalance_figure(result.solves))],
+        benchmark=equal_weight_market(result.returns),
     )

@@ -227,3 +227,17 @@ def test_the_leaderboard_carries_hac_intervals_of_its_mean_scores(tournament):
     assert board.loc[model, "corr"] == pytest.approx(expected.mean)
     assert board.loc[model, "corr_t"] == pytest.approx(expected.t, nan_ok=True)
     assert board.loc[model, "corr_ns"] == (not expected.significant)
+
+
+def test_diagnostics_intervals_take_the_lag_from_the_window_and_the_era_spacing():
+    from metasignal.backtest.diagnostics import era_spacing_days, score_intervals
+
+    rng = np.random.default_rng(2)
+    weekly = pd.date_range("2023-01-06", periods=80, freq="W-FRI")
+    per_era = pd.DataFrame({"corr": 0.03 + 0.02 * rng.normal(size=80), "churn": rng.uniform(size=80)}, index=weekly)
+    assert era_spacing_days(weekly) == 5 and era_spacing_days(pd.bdate_range("2023-01-02", periods=9)) == 1
+    table = score_intervals(per_era, "20D2L")
+    assert list(table.index) == ["corr"]  # churn is not a score
+    expected = mean_with_hac(per_era["corr"], hac_lag("20D2L", 5))
+    assert table.loc["corr", "lag"] == expected.lag and table.loc["corr", "t"] == pytest.approx(expected.t)
+    assert table.loc["corr", "significant"]

@@ -46,3 +46,12 @@ def test_stake_figure_has_one_step_line_per_model():
     figure = stake_figure(stakes)
     assert [trace.name for trace in figure.data] == ["a", "b"]
     assert all(trace.line.shape == "hv" for trace in figure.data)
+
+
+def test_leaderboard_folds_hac_intervals_into_the_scores_and_marks_zero():
+    board = pd.DataFrame({"model": ["skilled", "noise"], "corr": [0.0575, -0.0019], "corr_t": [24.1, -1.3],
+                          "corr_ci": [0.0056, 0.0033], "corr_ns": [False, True]})
+    html = leaderboard_html(board)
+    assert "<th>corr_ci</th>" not in html and "<th>corr_t</th>" not in html
+    assert "<td>0.0575 ±0.0056</td>" in html and "<td>-0.0019 ±0.0033 ~0</td>" in html
+    assert "not distinguishable from zero" in html
