@@ -560,7 +560,8 @@ def leaderboard(store: Store, round_date: DateLike | None = None, *, alpha: floa
     metrics = [*SCORE_METRICS, "churn", "turnover"]
     inference = [f"{m}_{s}" for m in INFERENCE_METRICS for s in INFERENCE_SUFFIXES]
     if results.empty:
-        return pd.DataFrame(columns=["model", "stake", "cumulative_payout", *metrics, *inference])
+        return pd.DataFrame(columns=["model", "stake", "cumulative_payout", "return_on_stake", "rounds",
+                                     "eligible_rounds", *metrics, *inference])
     intervals = _score_intervals(results, leaderboard_lags(store), alpha)
     # churn and turnover average the rounds that had something to compare with (not the 1.0 sentinel)
     compared = results["reason"] != NOTHING_TO_COMPARE
