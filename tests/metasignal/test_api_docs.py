@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import httpx
 import jsonschema
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -27,6 +24,7 @@ from metasignal.api_docs import ASSETS_PATH, error_statuses, install_docs
 from metasignal.data.store import Store
 from metasignal.signals import accounts
 from metasignal.signals.accounts import create_user
+from tests.metasignal.live_server import live_server
 
 URL = re.compile(r"https?://[^\s\"'<>()]+")
 
@@ -54,22 +52,8 @@ def app(db) -> FastAPI:
 @pytest.fixture
 def server(app) -> Iterator[str]:
     """The app behind a real uvicorn server on a free port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if uv.started:
-            break
-        thread.join(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with live_server(app) as (url, _server):
+        yield url
 
 
 def _chromium() -> str | None:

@@ -16,7 +16,6 @@ import duckdb
 import httpx
 import pandas as pd
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from metasignal.api import create_app
@@ -32,6 +31,7 @@ from tests.signals.submission_fixtures import (
     universe_members,
     write_adversarial_files,
 )
+from tests.metasignal.live_server import live_server
 
 ROUND_DAY, EARLIER = pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-04")  # known at the clock
 MEMBERS = list(universe_members(ROUND_DAY))
@@ -200,33 +200,6 @@ def test_jobs_run_commands_in_the_server_for_operators_and_the_job_token(db):
 
 
 # --------------------------------------------------------------------------- a real server
-class _Server:
-    def __init__(self, app, header_timeout: float):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        protocol = type("Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout": header_timeout})
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", http=protocol)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                return self
-            time.sleep(0.02)
-        raise RuntimeError("server did not start")
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
 def _multipart(data: bytes, boundary: str = "zz") -> bytes:
     return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.csv\"\r\n"
             "Content-Type: text/csv\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
@@ -234,9 +207,11 @@ def _multipart(data: bytes, boundary: str = "zz") -> bytes:
 
 def test_slow_clients_are_timed_out_and_health_never_waits(db):
     app = create_app(db, idle_timeout=0.5, body_timeout=3.0)
-    with _Server(app, header_timeout=0.5) as server:
+    protocol = type("Protocol", (HeaderTimeoutH11Protocol,), {"header_timeout": 0.5})
+    with live_server(app, http=protocol) as (url, server):
+        port = int(url.rsplit(":", 1)[1])
         # headers never finished: the connection is closed after the header timeout
-        with socket.create_connection(("127.0.0.1", server.port)) as silent:
+        with socket.create_connection(("127.0.0.1", port)) as silent:
             silent.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
             silent.settimeout(5)
             began = time.monotonic()
@@ -244,7 +219,7 @@ def test_slow_clients_are_timed_out_and_health_never_waits(db):
             assert time.monotonic() - began < 2.0
         # a body that stalls: 408 after the idle timeout, nothing stored
         body = _multipart(submission_csv(MEMBERS[:120]))
-        with socket.create_connection(("127.0.0.1", server.port)) as drip:
+        with socket.create_connection(("127.0.0.1", port)) as drip:
             drip.sendall((f"POST /models/alpha/submissions HTTP/1.1\r\nHost: x\r\n"
                           f"Authorization: Bearer {KEYS['ann']}\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:100])
@@ -259,7 +234,7 @@ def test_slow_clients_are_timed_out_and_health_never_waits(db):
         service = app.state.service
         with service.commit_lock:
             pending = threading.Thread(target=lambda: httpx.post(
-                f"{server.url}/models/alpha/submissions", files={"file": ("s.csv", submission_csv(MEMBERS[:120]))},
+                f"{url}/models/alpha/submissions", files={"file": ("s.csv", submission_csv(MEMBERS[:120]))},
                 headers=bearer("ann"), timeout=30))
             pending.start()
             for _ in range(100):
@@ -267,7 +242,7 @@ def test_slow_clients_are_timed_out_and_health_never_waits(db):
                     break
                 time.sleep(0.02)
             began = time.monotonic()
-            health = httpx.get(f"{server.url}/health", timeout=5).json()
+            health = httpx.get(f"{url}/health", timeout=5).json()
             assert time.monotonic() - began < 0.5 and health["uploads_in_progress"] == 1
         pending.join(30)
         assert _versions(app) == 1

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,11 +27,11 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from metasignal.api import create_app
 from metasignal.web import install_web
 from tests.metasignal.test_web import KEYS, PRIVATE, web_template  # noqa: F401 (the store fixture)
+from tests.metasignal.live_server import live_server
 
 websockets_sync = pytest.importorskip("websockets.sync.client", reason="websockets is a dev extra")
 Image = pytest.importorskip("PIL.Image", reason="pillow is a dev extra")
@@ -181,21 +180,8 @@ def server(web_template, tmp_path_factory) -> Iterator[str]:  # noqa: F811
     shutil.copy(web_template, path)
     app = create_app(path)
     install_web(app, app.state.service)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if uv.started:
-            break
-        thread.join(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with live_server(app) as (url, _server):
+        yield url
 
 
 @pytest.fixture(scope="module")
