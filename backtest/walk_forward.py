@@ -58,6 +58,7 @@ from metasignal.backtest.outputs import write_outputs
 from metasignal.data import atomic_write
 from metasignal.data.blas import limits_blas_threads
 from metasignal.data.calendar import DateLike
+from metasignal.data.regression_weights import risk_regression_weights
 from metasignal.data.schema import STYLE_FACTORS
 from metasignal.data.store import Store
 from metasignal.errors import (
@@ -518,7 +519,7 @@ def _factor_history(panels: MarketPanels) -> FactorReturnHistory:
     return factor_return_history(
         frame(panels.returns), panels.group_one_hot,
         {name: frame(panels.styles[:, :, j]) for j, name in enumerate(STYLE_FACTORS)},
-        frame(panels.universe), frame(np.sqrt(np.clip(panels.market_cap, 0.0, None))),
+        frame(panels.universe), frame(risk_regression_weights(panels.market_cap, panels.adv)),
     )
 
 

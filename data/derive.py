@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data.blas import blas_threads
-from metasignal.data.derived import derive_daily, to_long
+from metasignal.data.derived import degraded_modes, derive_daily, to_long
 from metasignal.data.store import Store
 from metasignal.data.targets import (
     NEUTRAL_STYLES,
@@ -96,14 +96,21 @@ def derive_store(store: Store, *, windows: Sequence[str] = TARGET_WINDOWS,
         bars = _wide_bars(store)
         securities = store.securities(include_future=True)
     with timed_step(say, "computing returns, liquidity and exposures"):
-        fields = derive_daily(bars["close"], bars["adj_close"], bars["volume"], securities["shares_outstanding"])
+        shares = securities["shares_outstanding"]
+        modes = degraded_modes(bars["volume"], shares)
+        for line in modes.messages():
+            logger.warning("derive %s: %s", store.path, line)
+        fields = derive_daily(bars["close"], bars["adj_close"], bars["volume"], shares)
         daily = to_long(fields, bars["close"].notna())
     targets = []
     for window in dict.fromkeys(windows):
         with timed_step(say, f"computing {window} targets"):
             targets.append(targets_from_daily(fields, securities, window).assign(window=window))
     with timed_step(say, "writing derived tables"):
-        store.replace_derived(daily, pd.concat(targets, ignore_index=True))
+        with store.transaction():
+            store.replace_derived(daily, pd.concat(targets, ignore_index=True))
+            for key, value in modes.to_meta().items():
+                store.set_meta(key, value)
     total = sum(len(t) for t in targets)
     logger.info("derived %d daily rows and %d target rows (%s) in %.2f s", len(daily), total,
                 ", ".join(dict.fromkeys(windows)), time.perf_counter() - started)

@@ -25,11 +25,31 @@ Definitions (documented here once):
   ``n`` names divided by a portfolio norm): with this scale both grow like ``sqrt(n)``, so the
   weight payouts give alpha against MPC does not depend on the universe size, and equals what
   mean-1 weights give on a universe of ``REFERENCE_UNIVERSE`` names (about Numerai's).
+
+Degraded modes (:class:`DegradedModes`; ``derive_store`` records them in the store's meta,
+``Store.info()`` shows them and derive logs a warning naming them):
+
+- no volume: when no bar of the store has a positive volume (every volume missing or 0), the
+  store carries no liquidity information. ``dollar_volume`` and ``adv_20d`` are NaN (unknown,
+  not 0), the universe is by history only (a bar on ``t``, >= 60 returns, ``sigma > 0``) and
+  every sample weight is equal (``sample_weight_scale(n)``). Costs and participation limits
+  need volume: the portfolio and the backtest cannot trade such a store. When some bars have
+  volume, a name without ADV on ``t`` is out of that day's universe (its liquidity is unknown).
+- no shares outstanding: ``market_cap`` is NaN for a name without a (positive) share count.
+  ``size`` on a date where no universe name has a market cap is the stated proxy log
+  ``adv_20d`` (z-scored like size; 0 for every name when there is no volume either); on a date
+  where some names have caps, names without one get size 0 (the cross-sectional mean). The
+  cap-weighted market return behind ``beta`` gives names without a cap the day's median cap
+  (equal weights when no name has one). The risk model's regression weights are
+  ``sqrt(market_cap)``; on a date without any cap ``sqrt(adv_20d)``, without either equal
+  (:mod:`metasignal.data.regression_weights`); a name without shares among names with caps is
+  left out of the daily factor-return fit (its exposures and specific risk still count).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -52,10 +72,57 @@ def daily_returns(adj_close: pd.DataFrame) -> pd.DataFrame:
     return adj_close / adj_close.ffill().shift(1) - 1.0
 
 
-def universe_mask(ret: pd.DataFrame, adv: pd.DataFrame) -> pd.DataFrame:
-    """Boolean ``date x ticker``: traded today, >= 60 returns of history and positive ADV."""
+def universe_mask(ret: pd.DataFrame, adv: pd.DataFrame | None) -> pd.DataFrame:
+    """Boolean ``date x ticker``: traded today, >= 60 returns of history and positive ADV
+    (``adv=None``: a store without volume, by history only)."""
     history = ret.notna().cumsum()
-    return ret.notna() & (history >= MIN_HISTORY) & (adv > 0)
+    mask = ret.notna() & (history >= MIN_HISTORY)
+    return mask if adv is None else mask & (adv > 0)
+
+
+@dataclass(frozen=True)
+class DegradedModes:
+    """Which inputs the whole store lacks (module docstring, "Degraded modes").
+
+    ``no_volume``: no bar has a positive volume; ``no_shares``: no name has a positive share
+    count; ``names_without_shares``: how many names have none (also when others do)."""
+
+    no_volume: bool
+    no_shares: bool
+    names_without_shares: int = 0
+
+    def messages(self) -> list[str]:
+        """One line per degraded mode in force, naming the field and what replaces it."""
+        lines = []
+        if self.no_volume:
+            lines.append("no volume in the store: universe by history only, equal sample weights, "
+                         "dollar volume and ADV unknown (portfolio and backtest need volume)")
+        if self.no_shares:
+            lines.append("no shares outstanding in the store: market cap unknown, size exposure = log ADV "
+                         "proxy (0 without volume), risk regression weights sqrt(ADV) (equal without volume)")
+        elif self.names_without_shares:
+            lines.append(f"{self.names_without_shares} name(s) without shares outstanding: their market cap is "
+                         "unknown, size 0, left out of the risk model's factor regressions")
+        return lines
+
+    def to_meta(self) -> dict[str, str]:
+        """The ``meta`` entries recording the modes (``""`` when not in force)."""
+        return {"degraded_volume": "none" if self.no_volume else "",
+                "degraded_shares": "none" if self.no_shares else
+                (f"{self.names_without_shares} names" if self.names_without_shares else "")}
+
+
+def degraded_modes(volume: pd.DataFrame, shares_outstanding: pd.Series | pd.DataFrame) -> DegradedModes:
+    """The store's degraded modes from its wide volumes and its share counts (a ticker Series,
+    or a ``date x ticker`` frame of point-in-time counts)."""
+    shares = shares_outstanding.to_numpy(dtype=float)
+    positive = shares > 0
+    per_name = positive.any(axis=0) if positive.ndim == 2 else positive
+    return DegradedModes(
+        no_volume=not bool(np.any(volume.to_numpy(dtype=float) > 0)),
+        no_shares=not bool(per_name.any()),
+        names_without_shares=int((~per_name).sum()),
+    )
 
 
 def cross_sectional_zscore(values: pd.DataFrame, universe: pd.DataFrame, clip: float = 3.0) -> pd.DataFrame:
@@ -113,24 +180,47 @@ def sample_weights(adv: pd.DataFrame, universe: pd.DataFrame) -> pd.DataFrame:
     return v.div(v.mean(axis=1), axis=0).mul(sample_weight_scale(v.notna().sum(axis=1).to_numpy()), axis=0)
 
 
+def _shares_grid(shares_outstanding: pd.Series | pd.DataFrame, close: pd.DataFrame) -> pd.DataFrame:
+    """Share counts on the ``close`` grid: a ticker Series is the same count every day, a
+    ``date x ticker`` frame is the count known at each date; non-positive counts are unknown."""
+    if isinstance(shares_outstanding, pd.DataFrame):
+        grid = shares_outstanding.reindex(index=close.index, columns=close.columns)
+    else:
+        values = shares_outstanding.reindex(close.columns).to_numpy(dtype=float)
+        grid = pd.DataFrame(np.broadcast_to(values, close.shape), index=close.index, columns=close.columns)
+    return grid.where(grid > 0)
+
+
 def derive_daily(
-    close: pd.DataFrame, adj_close: pd.DataFrame, volume: pd.DataFrame, shares_outstanding: pd.Series
+    close: pd.DataFrame, adj_close: pd.DataFrame, volume: pd.DataFrame, shares_outstanding: pd.Series | pd.DataFrame
 ) -> dict[str, pd.DataFrame]:
-    """All derived daily fields from wide bars; keys are the ``daily`` table's columns."""
+    """All derived daily fields from wide bars; keys are the ``daily`` table's columns.
+
+    ``shares_outstanding``: per ticker, or ``date x ticker`` (point in time); missing volume
+    or shares follow the degraded modes of the module docstring."""
+    modes = degraded_modes(volume, shares_outstanding)
     ret = daily_returns(adj_close)
-    dollar_volume = close * volume
+    if modes.no_volume:
+        dollar_volume = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
+    else:
+        dollar_volume = close * volume
     adv = dollar_volume.rolling(ADV_DAYS, min_periods=10).mean()
-    market_cap = close.mul(shares_outstanding.reindex(close.columns), axis=1)
+    market_cap = close * _shares_grid(shares_outstanding, close)
     sigma = ret.rolling(SIGMA_DAYS, min_periods=20).std()
-    universe = universe_mask(ret, adv) & sigma.gt(0)
+    universe = universe_mask(ret, None if modes.no_volume else adv) & sigma.gt(0)
     last_close = adj_close.ffill()  # prices on days a name's market was closed: its last close (known at t)
+    log_cap = np.log(market_cap.where(market_cap > 0))
+    capped_day = log_cap.where(universe).notna().any(axis=1).to_numpy()[:, None]
+    size = pd.DataFrame(np.where(capped_day, log_cap, np.log(adv.where(adv > 0))), index=close.index,
+                        columns=close.columns)  # no cap on the day: the log-ADV proxy
     raw_styles = {
         "beta": rolling_beta(ret, market_return(ret, market_cap, universe)),
-        "size": np.log(market_cap.where(market_cap > 0)),
+        "size": size,
         "momentum": last_close.shift(21) / last_close.shift(252) - 1.0,
         "volatility": np.log(sigma.where(sigma > 0)),
         "value": -(last_close.shift(252) / last_close.shift(504) - 1.0),
     }
+    liquidity = universe.astype(float) if modes.no_volume else adv  # no volume: equal sample weights
     fields = {
         "ret": ret,
         "dollar_volume": dollar_volume,
@@ -138,7 +228,7 @@ def derive_daily(
         "market_cap": market_cap,
         "sigma": sigma,
         **{name: cross_sectional_zscore(raw_styles[name], universe) for name in STYLE_FACTORS},
-        "sample_weight": sample_weights(adv, universe),
+        "sample_weight": sample_weights(liquidity, universe),
         "in_universe": universe,
     }
     return fields

@@ -568,6 +568,14 @@ class Store:
         span = days + lag
         return known[-span - 1] if len(known) > span else pd.Timestamp("1677-09-22")
 
+    def degraded_modes(self) -> dict[str, str]:
+        """The degraded modes the last derive ran in (:mod:`metasignal.data.derived`, "Degraded
+        modes"): ``{"volume": "none"}`` for a store without volume, ``{"shares": "none"}`` (or
+        ``"<n> names"``) without shares outstanding; empty when every input was there."""
+        rows = self.con.execute("SELECT key, value FROM meta WHERE key IN ('degraded_volume', 'degraded_shares')"
+                                ).fetchall()
+        return {key.removeprefix("degraded_"): value for key, value in rows if value}
+
     def info(self) -> dict[str, object]:
         """What the store holds: date range, counts, countries, sectors, last derived date, and the
         clock (``clock``, ``now``, ``visible_through``: the last date known at the clock)."""
@@ -587,6 +595,7 @@ class Store:
             "sectors": n_sectors,
             "last_derived_date": self.get_meta("last_derived_date") or None,
             "source": self.get_meta("source") or None,
+            "degraded_modes": "; ".join(f"{field}: {state}" for field, state in self.degraded_modes().items()) or None,
             "clock": clock.mode,
             "now": clock.now().floor("s"),
             "visible_through": self.visible_through().date(),

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from metasignal.data.calendar import DateLike
+from metasignal.data.regression_weights import risk_regression_weights
 from metasignal.data.store import Store
 from metasignal.errors import PortfolioInputError, RiskModelError
 
@@ -363,7 +364,7 @@ def risk_inputs_from_store(store, start, end, *, styles: Sequence[str] | None = 
         long[style] = store.panel(style, start, end).stack().reindex(keys).to_numpy()
     groups = {column: sorted(securities[column].dropna().astype(str).unique()) for column in ("country", "sector")}
     exposures = factor_exposure_matrix(long, groups=groups, styles=styles)
-    weights = np.sqrt(store.panel("market_cap", start, end).clip(lower=0.0))
+    weights = risk_regression_weights(store.panel("market_cap", start, end), store.panel("adv_20d", start, end))
     return RiskInputs(store.returns(start, end), exposures, weights)
 
 
