@@ -74,6 +74,7 @@ def backtest_command(
         vectorbt_difference,
     )
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
+    from metasignal.reports.fund_views import fund_views
     from metasignal.reports.walk_forward import write_walk_forward_report
 
     values = read_toml(config)
@@ -95,9 +96,11 @@ def backtest_command(
         with bar(len(dates), f"backtest ({named}, {len(dates)} rebalances)") as advance:
             result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal,
                                       progress=advance)
+        # the report's factor split, participation and IC read the store as the walk-forward did
+        views = fund_views(result, store, settings, meta_signal_ic=signal is None)
     title = f"metasignal backtest {days[0].date()} to {days[-1].date()}"
     paths = save_walk_forward(result, out_dir)
-    paths["report.html"] = write_walk_forward_report(result, Path(out_dir) / "report.html", title=title)
+    paths["report.html"] = write_walk_forward_report(result, Path(out_dir) / "report.html", title=title, views=views)
     _print_summary(result, source, paths)
     if vectorbt_check:
         gap = vectorbt_difference(result)

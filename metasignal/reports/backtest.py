@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from metasignal.backtest import SimulationResult, describe_lag
 from metasignal.backtest import metrics as perf
+from metasignal.reports.fund_views import FundViews, fund_view_sections, group_net_figure
 from metasignal.reports.html import figure_html, page, section, table, write_page
 
 __all__ = ["ExtraSection", "benchmark_regression_html", "write_report"]
@@ -171,6 +172,8 @@ def write_report(
     country_exposure: pd.DataFrame | None = None,
     extra_sections: Sequence[ExtraSection] = (),
     benchmark: pd.Series | pd.DataFrame | None = None,
+    views: FundViews | None = None,
+    caveat: str | None = None,
 ) -> Path:
     """Write the HTML report of ``result`` to ``path`` (atomically) and return the path.
 
@@ -181,8 +184,13 @@ def write_report(
         an HTML fragment (inserted as is).
     benchmark: market (and style factor) returns per day; when given, a section regresses the
         net returns on them with HAC errors (:func:`benchmark_regression_html`).
+    views: the portfolio manager's numbers (:func:`metasignal.reports.fund_views.fund_views`);
+        without them the report still shows what the simulation alone gives (names and
+        concentration, realized volatility, the largest drawdowns).
+    caveat: an HTML fragment shown in a box under the title (e.g. where the returns come from).
     The metrics table adds the Sharpe ratio's HAC standard error, 95 % interval and
-    probabilistic Sharpe (:func:`metasignal.backtest.metrics.sharpe_uncertainty`).
+    probabilistic Sharpe (:func:`metasignal.backtest.metrics.sharpe_uncertainty`). Group net
+    exposures are drawn as the largest |net| per day, each group's line a click away.
     """
     sections = [
         section("Metrics", _metrics_table(_with_sharpe_uncertainty(result.metrics(), result))),
@@ -192,14 +200,16 @@ def write_report(
     ]
     for name, exposure in (("Sector", sector_exposure), ("Country", country_exposure)):
         if exposure is not None:
-            sections.append(section(f"{name} net exposure", figure_html(_lines_figure(exposure, "net weight"))))
+            sections.append(section(f"{name} net exposure", figure_html(group_net_figure(exposure, name.lower()))))
     if benchmark is not None:
         sections.append(section("Alpha and beta vs the market (HAC)", benchmark_regression_html(result, benchmark)))
+    sections.extend(fund_view_sections(result, views))
     sections.append(section("Turnover and cost drag", figure_html(_trading_figure(result))))
     sections.append(section("Monthly net returns", figure_html(_monthly_figure(result))))
     for extra_title, content in extra_sections:
         body = figure_html(content) if isinstance(content, go.Figure) else str(content)
         sections.append(section(extra_title, body))
-    body = f"<h1>{html.escape(title)}</h1>{_overview(result)}" + "".join(sections)
+    warning = "" if caveat is None else f"<aside class='caveat' role='note'>{caveat}</aside>"
+    body = f"<h1>{html.escape(title)}</h1>{warning}{_overview(result)}" + "".join(sections)
     return write_page(path, page(title, body))
 

@@ -26,6 +26,8 @@ _STYLE = (
     "table{border-collapse:collapse}"
     "th,td{border:1px solid #ccc;padding:3px 10px}"
     "th{text-align:left}td{text-align:right}"
+    ".caveat{border-left:4px solid #c80;background:#fff6e5;padding:0.6em 1em;margin:1em 0}"
+    "details>summary{cursor:pointer;margin:0.5em 0}"
 )
 
 

@@ -9,19 +9,24 @@ import plotly.graph_objects as go
 
 from metasignal.reports.html import table
 
-__all__ = ["SCORE_PANELS", "cumulative_payout_figure", "leaderboard_html", "score_distribution_figure",
-           "stake_figure"]
+__all__ = ["LEADERBOARD_COLUMNS", "SCORE_PANELS", "cumulative_payout_figure", "leaderboard_html",
+           "planted_skill_caveat", "score_distribution_figure", "stake_figure"]
 
 SCORE_PANELS = ("corr", "fnc", "mmc", "alpha", "mpc", "churn")
 
 
-def leaderboard_html(board: pd.DataFrame, digits: int = 4) -> str:
-    """The leaderboard as an HTML table (float columns with ``digits`` decimals), scrolling sideways.
+LEADERBOARD_COLUMNS = ("model", "stake", "cumulative_payout", "return_on_stake", "rounds", "corr", "mmc", "fnc")
+_SHORT_HEADERS = {"cumulative_payout": "payouts", "return_on_stake": "return", "eligible_rounds": "eligible"}
+
+
+def leaderboard_html(board: pd.DataFrame, digits: int = 4, columns: Sequence[str] = LEADERBOARD_COLUMNS) -> str:
+    """The leaderboard as an HTML table that fits a 1200 px page: the ``columns`` (those the
+    board has), then the whole board in a collapsed ``<details>`` ("all columns").
 
     A score with HAC columns (``<m>_ci``, ``<m>_ns``, ``<m>_t`` from
-    :func:`metasignal.backtest.leaderboard`) is shown as ``mean ±half-width`` with ``~0`` when it
-    is not distinguishable from zero, the companion columns folded into it, and a note under
-    the table explains the test.
+    :func:`metasignal.backtest.rounds.leaderboard`) is shown as ``mean ±half-width`` with ``~0``
+    when it is not distinguishable from zero, the companion columns folded into it, and a note
+    under the table explains the test. Floats get ``digits`` decimals (stake and payouts 2).
     """
     shown = board.copy()
     scored = [c for c in shown.columns if f"{c}_ci" in shown.columns and f"{c}_ns" in shown.columns]
@@ -35,14 +40,37 @@ def leaderboard_html(board: pd.DataFrame, digits: int = 4) -> str:
     shown = shown.drop(columns=[f"{m}_{s}" for m in scored for s in ("ci", "ns", "t") if f"{m}_{s}" in shown])
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].map(lambda v: f"{v:.{digits}f}")
-    rows = shown.itertuples(index=False)
+            places = 2 if column in ("stake", "cumulative_payout") else digits
+            shown[column] = shown[column].map(lambda v, p=places: "n/a" if pd.isna(v) else f"{v:,.{p}f}")
+    default = [c for c in columns if c in shown.columns]
     note = ""
     if scored:
         note = ("<p>Scores: mean per round ± the half-width of its 95 % interval (Newey-West / HAC over the "
                 "model's rounds, lag from the overlap of the target windows, fixed-b critical values); "
                 "<b>~0</b>: not distinguishable from zero at 5 %.</p>")
-    return f"<div style='overflow-x:auto'>{table(rows, header=list(shown.columns))}</div>{note}"
+
+    def _table(frame: pd.DataFrame) -> str:
+        header = [_SHORT_HEADERS.get(c, c) for c in frame.columns]
+        return table(frame.itertuples(index=False), header=header, row_headers=True)
+
+    rest = [c for c in shown.columns if c not in default]
+    full = ""
+    if rest:
+        full = (f"<details><summary>all columns ({', '.join(_SHORT_HEADERS.get(c, c) for c in rest)})</summary>"
+                f"<div style='overflow-x:auto'>{_table(shown)}</div></details>")
+    return f"<div class='leaderboard'>{_table(shown[default])}</div>{full}{note}"
+
+
+def planted_skill_caveat(sharpe: float | None = None) -> str:
+    """The demo's warning (HTML): the synthetic market plants the example models' skill, so the
+    fund's Sharpe (``sharpe``, when given) is high by construction, not evidence of an edge."""
+    figure = "" if sharpe is None or pd.isna(sharpe) else f" (net Sharpe {sharpe:.1f})"
+    return ("<b>Synthetic market, planted skill.</b> The returns come from <code>metasignal.data.synthetic</code>, "
+            "whose residual returns carry a small persistent expected part (the hidden alpha), and the "
+            "<i>skilled</i> example model (and <i>copycat</i>, <i>partial</i>) is built from that hidden truth "
+            "(<code>metasignal.data.example_models</code>); the big stake on it steers the meta-signal. The "
+            f"fund's performance{figure} is high by construction: it shows that the engine recovers a planted "
+            "signal after costs and constraints, not that any strategy would earn it on a real market.")
 
 
 def stake_figure(stakes: pd.DataFrame) -> go.Figure:

@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.walk_forward import WalkForwardResult
 from metasignal.reports.backtest import write_report
+from metasignal.reports.fund_views import FundViews, fund_views
 from metasignal.reports.html import table
 
 __all__ = ["rebalance_figure", "rebalance_summary_html", "write_walk_forward_report"]
@@ -31,7 +32,7 @@ def rebalance_figure(solves: pd.DataFrame) -> go.Figure:
     for column, label in (("net", "|net|"), ("max_abs_country_net", "max |country net|"),
                           ("max_abs_sector_net", "max |sector net|")):
         figure.add_trace(go.Scatter(x=solves.index, y=solves[column].abs(), name=label), 3, 1)
-    figure.update_yaxes(type="log", row=3, col=1)
+    figure.update_yaxes(type="log", tickformat=".0e", exponentformat="e", row=3, col=1)  # no SI "100p"
     figure.update_layout(height=800, barmode="overlay")
     return figure
 
@@ -55,10 +56,14 @@ def rebalance_summary_html(solves: pd.DataFrame) -> str:
 
 
 def write_walk_forward_report(result: WalkForwardResult, path: str | os.PathLike, *,
-                              title: str = "metasignal walk-forward backtest") -> Path:
+                              title: str = "metasignal walk-forward backtest", views: FundViews | None = None,
+                              caveat: str | None = None) -> Path:
     """Write the walk-forward's HTML report to ``path`` (self-contained, atomic); return the path.
     The fund's net returns are regressed on the equal-weighted market of the names it could trade
-    (alpha and beta with HAC intervals)."""
+    (alpha and beta with HAC intervals). views: the PM numbers, by default those the result alone
+    gives (:func:`metasignal.reports.fund_views.fund_views` without a store: P&L by sector and leg,
+    contributors, predicted vs realized volatility); pass ``fund_views(result, store, settings)``
+    for the factor split, participation and the meta-signal's IC."""
     from metasignal.backtest.metrics import equal_weight_market
 
     held = result.simulation.weights
@@ -69,4 +74,5 @@ def write_walk_forward_report(result: WalkForwardResult, path: str | os.PathLike
         extra_sections=[("Rebalances: solve diagnostics", rebalance_summary_html(result.solves)),
                         ("Rebalances over time", rebalance_figure(result.solves))],
         benchmark=equal_weight_market(result.returns),
+        views=views if views is not None else fund_views(result), caveat=caveat,
     )

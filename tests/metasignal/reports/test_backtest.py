@@ -35,12 +35,14 @@ def test_report_is_one_offline_html_file_with_every_section(result_and_groups, t
     assert "<script src=" not in page and "<script type='text/javascript' src=" not in page
     sections = [
         "Metrics", "Equity and drawdown", "Rolling Sharpe", "Exposure", "Sector net exposure",
-        "Country net exposure", "Turnover and cost drag", "Monthly net returns",
-        "Leaderboard", "Notes",
+        "Country net exposure", "Realized volatility", "Names held and concentration", "Largest drawdowns",
+        "Turnover and cost drag", "Monthly net returns", "Leaderboard", "Notes",
     ]
     positions = [page.index(f"<h2>{name}</h2>") for name in sections]
     assert positions == sorted(positions)
-    assert page.count('class="plotly-graph-div"') == 8  # all but the metrics table and Notes
+    # all but the metrics, drawdown tables and Notes; the simulation alone gives no attribution
+    assert page.count('class="plotly-graph-div"') == 10
+    assert "P&amp;L attribution" not in page and "class='caveat'" not in page
     assert "<p id='note'>stakes evolve</p>" in page
     assert "<th>sharpe</th>" in page and "cost_drag_bp_per_year" in page
     assert not list(path.parent.glob(".*.tmp"))  # atomic write left no temporary file

@@ -7,6 +7,7 @@ import pandas as pd
 from metasignal.reports.tournament import (
     cumulative_payout_figure,
     leaderboard_html,
+    planted_skill_caveat,
     score_distribution_figure,
     stake_figure,
 )
@@ -23,9 +24,30 @@ RESULTS = pd.DataFrame({
 def test_leaderboard_formats_floats_and_escapes_names():
     board = pd.DataFrame({"model": ["<a>", "b"], "stake": [10.123456, 2.0], "rounds": [3, 4]})
     html = leaderboard_html(board, digits=2)
-    assert html.startswith("<div style='overflow-x:auto'><table")
+    assert html.startswith("<div class='leaderboard'><table")
     assert "<thead><tr><th>model</th><th>stake</th><th>rounds</th></tr></thead>" in html
-    assert "<tr><td>&lt;a&gt;</td><td>10.12</td><td>3</td></tr>" in html
+    assert "<tr><th>&lt;a&gt;</th><td>10.12</td><td>3</td></tr>" in html  # the model is the row's header
+    assert "<details>" not in html  # nothing beyond the default columns
+
+
+def test_leaderboard_shows_few_columns_and_the_rest_folded():
+    board = pd.DataFrame({
+        "model": ["a", "b"], "stake": [1234.5678, 2.0], "cumulative_payout": [10.0, -1.0],
+        "return_on_stake": [0.01, -0.5], "rounds": [4, 4], "eligible_rounds": [4, 3],
+        "corr": [0.05, 0.001], "corr_t": [3.0, 0.1], "corr_ci": [0.01, 0.02], "corr_ns": [False, True],
+        "mmc": [0.01, 0.0], "churn": [0.1, 0.2], "turnover": [0.3, 0.4]})
+    html = leaderboard_html(board)
+    shown, folded = html.split("<details>")
+    assert "<th>payouts</th>" in shown and "churn" not in shown.split("</table>")[0]
+    assert "<td>1,234.57</td>" in shown and "<td>0.0500 ±0.0100</td>" in shown
+    assert "<td>0.0010 ±0.0200 ~0</td>" in shown  # not distinguishable from zero
+    assert "<summary>all columns (eligible, churn, turnover)</summary>" in folded
+    assert "<th>turnover</th>" in folded and "corr_t" not in html
+
+
+def test_the_planted_skill_caveat_names_the_sharpe_and_the_construction():
+    text = planted_skill_caveat(4.4)
+    assert "net Sharpe 4.4" in text and "by construction" in text and "synthetic" in text
 
 
 def test_cumulative_payouts_add_up_per_model():

@@ -38,7 +38,8 @@ def test_the_page_adds_group_exposures_and_the_solves(walk_forward, tmp_path):
                 "Rebalances: solve diagnostics", "Rebalances over time"]
     positions = [page.index(f"<h2>{name}</h2>") for name in sections]
     assert positions == sorted(positions)
-    assert page.count('class="plotly-graph-div"') == 8  # 7 of the backtest report + the rebalances
+    # 9 of the backtest report (with realized volatility and concentration) + the rebalances
+    assert page.count('class="plotly-graph-div"') == 10
 
 
 def test_solve_summary_counts_statuses_and_fallbacks(walk_forward):
