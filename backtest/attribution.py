@@ -30,8 +30,9 @@ from metasignal.backtest._simulate import SimulationResult
 
 __all__ = [
     "AttributionInputs", "PnlAttribution", "concentration", "drawdown_table", "factor_pnl", "forward_returns",
-    "name_contributions", "participation", "participation_summary", "pnl_attribution", "position_contributions",
-    "predicted_vs_realized_volatility", "rolling_ic", "signal_ic", "store_inputs", "top_contributors",
+    "group_pnl", "leg_pnl", "name_contributions", "participation", "participation_summary", "pnl_attribution",
+    "position_contributions", "predicted_vs_realized_volatility", "rolling_ic", "signal_ic", "store_inputs",
+    "stored_signals", "top_contributors",
 ]
 
 FACTOR_KINDS = ("country", "sector", "style")
@@ -121,12 +122,21 @@ def pnl_attribution(simulation: SimulationResult, returns: pd.DataFrame, groups:
         "costs": costs, "net": simulation.net_returns,
         **{f"factor_{kind}": kinds[kind] if kind in kinds else 0.0 for kind in FACTOR_KINDS},
     })
-    sectors = groups["sector"].reindex(weights.columns).fillna("unclassified").astype(str)
-    by_sector = contributions.T.groupby(sectors.to_numpy()).sum().T
+    return PnlAttribution(daily, group_pnl(contributions, groups["sector"]), leg_pnl(weights, contributions))
+
+
+def group_pnl(contributions: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    """Date x group: the summed position P&L (:func:`position_contributions`) of each group's names
+    (``labels``: ticker -> group; names without one count as "unclassified")."""
+    labels = labels.reindex(contributions.columns).fillna("unclassified").astype(str)
+    return contributions.T.groupby(labels.to_numpy()).sum().T
+
+
+def leg_pnl(weights: pd.DataFrame, contributions: pd.DataFrame) -> pd.DataFrame:
+    """Date x [long, short]: the position P&L of the names held long (short) at the previous close."""
     previous = _previous_weights(weights)
-    legs = pd.DataFrame({"long": contributions.where(previous > 0, 0.0).sum(axis=1),
+    return pd.DataFrame({"long": contributions.where(previous > 0, 0.0).sum(axis=1),
                          "short": contributions.where(previous < 0, 0.0).sum(axis=1)})
-    return PnlAttribution(daily, by_sector, legs)
 
 
 def name_contributions(weights: pd.DataFrame, returns: pd.DataFrame) -> pd.Series:
@@ -286,3 +296,13 @@ def store_inputs(store, result, lookback: int = 1) -> AttributionInputs:
     styles = {name: panels.frame(panels.styles[:, :, j]) for j, name in enumerate(STYLE_FACTORS)}
     return AttributionInputs(history.regressions.factor_returns, panels.group_one_hot, styles,
                              panels.frame(panels.adv))
+
+
+def stored_signals(store, dates: pd.DatetimeIndex, portfolio) -> pd.DataFrame:
+    """Date x ticker: the meta-signal the walk-forward traded at each of ``dates`` (the stored
+    submissions of the latest round on or before the date, with the settings' method and minimum
+    stake, :func:`metasignal.backtest.walk_forward.submissions_signal`)."""
+    from metasignal.backtest.walk_forward import submissions_signal
+
+    known = submissions_signal(store, portfolio)
+    return pd.DataFrame({date: known(date) for date in dates}).T.rename_axis(index="date")
