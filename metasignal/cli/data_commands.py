@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from metasignal.cli.context import db_path, open_store
@@ -112,13 +113,79 @@ def fetch_command(
 
 
 @data_app.command("import")
-def import_command(file: Path = typer.Argument(..., help="A bars or securities file (CSV or Parquet).")) -> None:
-    """Import long-format bars or a securities file; validated first, written atomically."""
+def import_command(
+    file: Path = typer.Argument(..., help="A bars file (long, or wide date x ticker closes) or a securities file "
+                                          "(CSV or Parquet)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write the check report to this .json or "
+                                                                 ".csv file."),
+) -> None:
+    """Import bars (long ``date,ticker,close[,volume,...]`` or wide ``date,<ticker>,...`` closes) or a
+    securities file; validated first, written, derived and checked atomically, then the check report
+    is printed. An import whose universe is empty on every date is refused and writes nothing."""
     from metasignal.data.file_loader import import_file
 
+    if report is not None and report.suffix.lower() not in (".json", ".csv"):
+        raise DataValidationError(f"--report {report}: use a .json or .csv file name")
     with open_store(create=True) as store, steps(5, "import") as say:
-        counts = import_file(store, file, progress=say)
-    console.print("[green]imported[/] " + ", ".join(f"{v:,} {k} rows" for k, v in counts.items()))
+        result = import_file(store, file, progress=say)
+        modes = store.degraded_modes()
+    console.print("[green]imported[/] " + ", ".join(f"{v:,} {k} rows" for k, v in result.counts.items()))
+    if result.report is None:
+        return
+    print_check_report(result.report, modes)
+    if report is not None:
+        console.print(f"[green]wrote[/] the check report to {escape(str(result.report.write(report)))}")
+
+
+def _names(names: list[str], total: int, shown: int = 6) -> str:
+    if not names:
+        return "-"
+    listed = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return ("all: " if len(names) == total else "") + listed
+
+
+def _rows(frame, render, shown: int = 5) -> str:
+    """The first ``shown`` rows of a finding frame, each through ``render``, then how many more."""
+    if frame.empty:
+        return "-"
+    lines = [render(row) for row in frame.head(shown).itertuples(index=False)]  # at most 5 rows printed
+    return "; ".join(lines) + (f"; and {len(frame) - shown} more" if len(frame) > shown else "")
+
+
+def print_check_report(report, modes: dict[str, str]) -> None:
+    """The import check report (:class:`metasignal.data.import_checks.ImportReport`) as a rich table,
+    then the store's degraded modes and notes, one yellow line each."""
+    from metasignal.data.import_checks import EXTREME_RETURN, STALE_DAYS
+
+    universe = report.universe_summary()
+    table = Table(title=f"check report: {report.names} names, {report.dates} dates")
+    table.add_column("check")
+    table.add_column("count", justify="right")
+    table.add_column("details")
+    table.add_row("universe per date", str(universe["max"]),
+                  "empty on every date" if universe["first_date"] is None else
+                  f"from {universe['first_date']}: min {universe['min']}, median {universe['median']:g}, "
+                  f"max {universe['max']}")
+    for label, names in (("names without volume", report.without_volume),
+                         ("names without shares outstanding", report.without_shares),
+                         ("names without sector", report.without_sector)):
+        table.add_row(label, str(len(names)), escape(_names(names, report.names)))
+    table.add_row("gaps (missing bars inside a name's life)", str(len(report.gaps)), escape(_rows(
+        report.gaps, lambda r: f"{r.ticker} {r.missing_bars} bar(s), first {r.first_missing:%Y-%m-%d}")))
+    table.add_row(f"stale prices (>= {STALE_DAYS} bars unchanged)", str(len(report.stale)), escape(_rows(
+        report.stale, lambda r: f"{r.ticker} {r.bars} bars {r.first_date:%Y-%m-%d}..{r.last_date:%Y-%m-%d}")))
+    table.add_row(f"extreme daily returns (|ret| > {EXTREME_RETURN:.0%})", str(len(report.extreme_returns)),
+                  escape(_rows(report.extreme_returns, lambda r: f"{r.ticker} {r.date:%Y-%m-%d} {r.ret:+.1%}")))
+    table.add_row("suspected unadjusted splits", str(len(report.suspected_splits)), escape(_rows(
+        report.suspected_splits,
+        lambda r: f"{r.ticker} {r.date:%Y-%m-%d} close x{r.close_ratio:.3f} adj x{r.adj_ratio:.3f} (near x{r.factor:.3g})")))
+    table.add_row("target rows", f"{report.target_rows:,}", "")
+    console.print(table)
+    for field, state in modes.items():
+        what = f"no {field} in the store" if state == "none" else f"{state} without {field}"
+        console.print(f"[yellow]degraded mode: {escape(what)} (what derive does instead: docs/data.md)[/]")
+    for note in report.notes:
+        console.print(f"[yellow]{escape(note)}[/]")
 
 
 def _date(text: str, option: str):

@@ -70,9 +70,9 @@ def test_missing_store_is_one_line(capsys, monkeypatch, tmp_path):
 
 def test_malformed_import_is_one_line(capsys, monkeypatch, tmp_path):
     bad = tmp_path / "bars.csv"
-    bad.write_text("date,ticker,close\n2024-01-02,AAPL US,1\n")
+    bad.write_text("date,ticker,volume\n2024-01-02,AAPL US,1\n")
     one_line_error(cli(capsys, monkeypatch, "--db", tmp_path / "m.duckdb", "data", "import", bad),
-                   "missing required column(s) volume")
+                   "missing required column(s) close (a long bars file has columns date,ticker,close[,volume")
 
 
 def test_unknown_ticker_and_empty_range_are_one_line(capsys, monkeypatch, tmp_path):
