@@ -180,15 +180,16 @@ def sample_weights(adv: pd.DataFrame, universe: pd.DataFrame) -> pd.DataFrame:
     return v.div(v.mean(axis=1), axis=0).mul(sample_weight_scale(v.notna().sum(axis=1).to_numpy()), axis=0)
 
 
-def _shares_grid(shares_outstanding: pd.Series | pd.DataFrame, close: pd.DataFrame) -> pd.DataFrame:
-    """Share counts on the ``close`` grid: a ticker Series is the same count every day, a
-    ``date x ticker`` frame is the count known at each date; non-positive counts are unknown."""
-    if isinstance(shares_outstanding, pd.DataFrame):
-        grid = shares_outstanding.reindex(index=close.index, columns=close.columns)
-    else:
-        values = shares_outstanding.reindex(close.columns).to_numpy(dtype=float)
-        grid = pd.DataFrame(np.broadcast_to(values, close.shape), index=close.index, columns=close.columns)
-    return grid.where(grid > 0)
+def _market_cap(close: pd.DataFrame, shares_outstanding: pd.Series | pd.DataFrame) -> pd.DataFrame:
+    """``close * shares`` on the ``close`` grid: a ticker Series is the same count every day, a
+    ``date x ticker`` frame the count known at each date; non-positive counts are unknown."""
+    if isinstance(shares_outstanding, pd.Series):
+        shares = shares_outstanding.reindex(close.columns)
+        return close.mul(shares.where(shares > 0), axis=1)
+    grid = shares_outstanding.reindex(index=close.index, columns=close.columns)
+    # C order, as close.mul(Series) gives: the style z-scores sum in the same order on both paths
+    values = np.ascontiguousarray(close.to_numpy() * grid.where(grid > 0).to_numpy())
+    return pd.DataFrame(values, index=close.index, columns=close.columns, copy=False)
 
 
 def derive_daily(
@@ -205,14 +206,16 @@ def derive_daily(
     else:
         dollar_volume = close * volume
     adv = dollar_volume.rolling(ADV_DAYS, min_periods=10).mean()
-    market_cap = close * _shares_grid(shares_outstanding, close)
+    market_cap = _market_cap(close, shares_outstanding)
     sigma = ret.rolling(SIGMA_DAYS, min_periods=20).std()
     universe = universe_mask(ret, None if modes.no_volume else adv) & sigma.gt(0)
     last_close = adj_close.ffill()  # prices on days a name's market was closed: its last close (known at t)
     log_cap = np.log(market_cap.where(market_cap > 0))
-    capped_day = log_cap.where(universe).notna().any(axis=1).to_numpy()[:, None]
-    size = pd.DataFrame(np.where(capped_day, log_cap, np.log(adv.where(adv > 0))), index=close.index,
-                        columns=close.columns)  # no cap on the day: the log-ADV proxy
+    capped_day = log_cap.where(universe).notna().any(axis=1).to_numpy()
+    size = log_cap
+    if (universe.any(axis=1).to_numpy() & ~capped_day).any():  # a day with a universe and no cap: the log-ADV proxy
+        size = pd.DataFrame(np.where(capped_day[:, None], log_cap, np.log(adv.where(adv > 0))), index=close.index,
+                            columns=close.columns)
     raw_styles = {
         "beta": rolling_beta(ret, market_return(ret, market_cap, universe)),
         "size": size,

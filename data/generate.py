@@ -30,7 +30,7 @@ def generate_store(store: Store, config: SyntheticConfig = SyntheticConfig(), *,
         market = generate(config)
     with store.transaction():
         with timed_step(say, "writing securities and bars", logger):
-            for table in ("securities", "bars", "daily", "targets"):
+            for table in ("securities", "bars", "daily", "targets", "security_history", "corporate_actions", "fx_rates"):
                 store.con.execute(f"DELETE FROM {table}")
             store.write_securities(market.securities)
             store.write_bars(market.bars)

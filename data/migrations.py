@@ -25,6 +25,11 @@ them, when the stored version is older than the current one.
 Version 1 is the layout of the first versioned store: step 1 creates any missing market-data
 table and adds any column of :data:`metasignal.data.schema.TABLES` that an older table lacks
 (as a nullable column: rows written before it have no value).
+
+Version 2 adds point-in-time reference data: the ``security_history``, ``corporate_actions``
+and ``fx_rates`` tables (created empty), and gives every security without a currency
+``'USD'``: before version 2 every price was read as dollars, so the backfill keeps what an
+older store meant (derive now converts prices by ``securities.currency``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from metasignal.errors import StoreError
 if TYPE_CHECKING:
     from metasignal.data.store import Store
 
-SCHEMA_VERSION: int = 1
+SCHEMA_VERSION: int = 2
 VERSION_KEY = "schema_version"
 
 Step = Callable[["Store"], None]
@@ -126,4 +131,16 @@ def _to_v1(store: "Store") -> None:
                 store.con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {_nullable(kind)}')
 
 
-_STEPS: dict[int, Step] = {1: _to_v1}  # step n brings a store from version n - 1 to n
+V2_TABLES: tuple[str, ...] = ("security_history", "corporate_actions", "fx_rates")
+
+
+def _to_v2(store: "Store") -> None:
+    """Version 2: the point-in-time reference tables exist and every security has a currency
+    (``'USD'`` where it had none)."""
+    for table in V2_TABLES:
+        body = ", ".join(f'"{name}" {kind}' for name, kind in schema.TABLES[table].items())
+        store.con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({body})")
+    store.con.execute("UPDATE securities SET currency = 'USD' WHERE currency IS NULL OR trim(currency) = ''")
+
+
+_STEPS: dict[int, Step] = {1: _to_v1, 2: _to_v2}  # step n brings a store from version n - 1 to n

@@ -300,6 +300,41 @@ class Store:
             self._insert("securities", frame)
         return len(frame)
 
+    def _replace_rows(self, table: str, frame: pd.DataFrame, keys: Sequence[str]) -> int:
+        """Insert ``frame`` into ``table``, replacing stored rows with the same ``keys`` (one
+        transaction; date keys compared as dates)."""
+        missing = [key for key in keys if key not in frame.columns]
+        if missing:
+            raise StoreError(f"rows for {table} need the column(s) {', '.join(missing)}")
+        self.forget_cached()
+        with self.transaction():
+            if len(frame) and self.one(f"SELECT count(*) FROM {table}")[0]:
+                kinds = schema.TABLES[table]
+                match = " AND ".join(
+                    f'{table}."{key}" = CAST(_keys."{key}" AS DATE)' if kinds[key].startswith("DATE")
+                    else f'{table}."{key}" = _keys."{key}"' for key in keys)
+                self.con.register("_keys", frame[list(keys)])
+                try:
+                    self.con.execute(f"DELETE FROM {table} USING _keys WHERE {match}")
+                finally:
+                    self.con.unregister("_keys")
+            self._insert(table, frame)
+        return len(frame)
+
+    def write_security_history(self, frame: pd.DataFrame) -> int:
+        """Insert or replace point-in-time security rows ``(ticker, effective, shares_outstanding,
+        sector, industry, country)`` (NULL: not stated), keyed by ``(ticker, effective)``."""
+        return self._replace_rows("security_history", frame, ("ticker", "effective"))
+
+    def write_actions(self, frame: pd.DataFrame) -> int:
+        """Insert or replace corporate actions ``(ticker, date, split_ratio, dividend)`` (ex-dates;
+        :mod:`metasignal.data.schema`), keyed by ``(ticker, date)``."""
+        return self._replace_rows("corporate_actions", frame, ("ticker", "date"))
+
+    def write_fx_rates(self, frame: pd.DataFrame) -> int:
+        """Insert or replace FX rates ``(date, currency, usd_per_unit)``, keyed by ``(date, currency)``."""
+        return self._replace_rows("fx_rates", frame, ("date", "currency"))
+
     def write_bars(self, frame: pd.DataFrame) -> int:
         """Insert or replace daily bars (long frame: date, ticker, open..volume)."""
         self.forget_cached()
@@ -354,6 +389,57 @@ class Store:
         frame = frame[frame["listed"].isna() | (frame["listed"] <= horizon)]
         frame.loc[frame["delisted"] > horizon, "delisted"] = pd.NaT
         return frame
+
+    def _reference(self, table: str, date_column: str, include_future: bool) -> pd.DataFrame:
+        query, params = f"SELECT * FROM {table}", []
+        if not include_future:
+            query += f' WHERE "{date_column}" <= ?'
+            params.append(self.visible_through().date())
+        frame = self._frame(query + f' ORDER BY "{date_column}"', params)
+        frame[date_column] = pd.to_datetime(frame[date_column])
+        return frame
+
+    def security_history(self, *, include_future: bool = False) -> pd.DataFrame:
+        """The ``security_history`` rows (long, by effective date) known at the clock
+        (``include_future=True``: every stored row, for derivation)."""
+        return self._reference("security_history", "effective", include_future)
+
+    def corporate_actions(self, *, include_future: bool = False) -> pd.DataFrame:
+        """The ``corporate_actions`` rows (ex-dates) known at the clock (``include_future``: all)."""
+        return self._reference("corporate_actions", "date", include_future)
+
+    def fx_rates(self, *, include_future: bool = False) -> pd.DataFrame:
+        """The ``fx_rates`` rows known at the clock (``include_future``: all)."""
+        return self._reference("fx_rates", "date", include_future)
+
+    _POINT_IN_TIME = (
+        "WITH pit AS (SELECT ticker, "
+        + ", ".join(f'arg_max("{f}", effective) FILTER (WHERE "{f}" IS NOT NULL) AS "{f}"'
+                    for f in schema.SECURITY_HISTORY_FIELDS)
+        + " FROM security_history WHERE effective <= ? GROUP BY ticker) "
+    )
+
+    def securities_on(self, date) -> pd.DataFrame:
+        """Securities as known on ``date``, indexed by ticker: listed by ``date``, not delisted
+        before it, with ``shares_outstanding``, ``sector``, ``industry`` and ``country`` from the
+        latest ``security_history`` row effective on or before ``date`` (else the securities
+        row). Shares are as reported (not carried through later splits; derive does that)."""
+        date = _date(date)
+        if date > self.visible_through():
+            raise StoreError(f"{date.date()} is not known yet at the store clock ({self.now():%Y-%m-%d %H:%M} UTC)")
+        fields = schema.SECURITY_HISTORY_FIELDS
+        others = [c for c in schema.SECURITY_COLUMNS if c != "ticker" and c not in fields]
+        columns = ", ".join([*(f's."{c}"' for c in others),
+                             *(f'coalesce(p."{f}", s."{f}") AS "{f}"' for f in fields)])
+        frame = self._frame(
+            self._POINT_IN_TIME + f"SELECT s.ticker, {columns} FROM securities s LEFT JOIN pit p USING (ticker) "
+            "WHERE (s.listed IS NULL OR s.listed <= ?) AND (s.delisted IS NULL OR s.delisted >= ?) ORDER BY s.ticker",
+            [date.date(), date.date(), date.date()],
+        )
+        for column in ("listed", "delisted"):
+            frame[column] = pd.to_datetime(frame[column])
+        frame["ticker"] = frame["ticker"].astype(str)
+        return frame.set_index("ticker")[[c for c in schema.SECURITY_COLUMNS if c != "ticker"]]
 
     def security(self, ticker: str) -> pd.Series:
         """One security's row; :class:`UnknownTickerError` if the store does not hold it."""
@@ -505,16 +591,19 @@ class Store:
     def exposures(self, date) -> pd.DataFrame:
         """The universe on ``date`` with classifications, style exposures and liquidity.
 
-        Columns: country, sector, beta, size, momentum, volatility, value (z-scores),
-        adv_20d and market_cap (dollars), sigma (daily return volatility), sample_weight.
+        Columns: country, sector (as known on ``date``: :meth:`securities_on`), beta, size,
+        momentum, volatility, value (z-scores), adv_20d and market_cap (dollars), sigma (daily
+        return volatility), sample_weight.
         """
         date = self._require_day(date)
         styles = ", ".join(f"d.{f}" for f in schema.STYLE_FACTORS)
         frame = self._frame(
-            f"SELECT d.ticker, s.country, s.sector, {styles}, d.adv_20d, d.market_cap, d.sigma, "
-            "d.sample_weight FROM daily d JOIN securities s USING (ticker) "
+            self._POINT_IN_TIME
+            + "SELECT d.ticker, coalesce(p.country, s.country) AS country, coalesce(p.sector, s.sector) AS sector, "
+            f"{styles}, d.adv_20d, d.market_cap, d.sigma, d.sample_weight "
+            "FROM daily d JOIN securities s USING (ticker) LEFT JOIN pit p USING (ticker) "
             "WHERE d.date = ? AND d.in_universe ORDER BY d.ticker",
-            [date.date()],
+            [date.date(), date.date()],
         )
         frame["ticker"] = frame["ticker"].astype(str)
         return frame.set_index("ticker")
@@ -583,6 +672,11 @@ class Store:
         clock = self.clock()
         n_sec, n_countries, n_sectors = self.one("SELECT count(*), count(DISTINCT country), count(DISTINCT sector) FROM securities")
         n_days = self.one("SELECT count(DISTINCT date) FROM bars")[0]
+        n_delisted = self.one("SELECT count(*) FROM securities WHERE delisted IS NOT NULL")[0]
+        n_history, n_actions = (self.one(f"SELECT count(*) FROM {t}")[0] for t in ("security_history", "corporate_actions"))
+        currencies = [row[0] for row in self.con.execute(
+            "SELECT DISTINCT coalesce(currency, 'USD') FROM securities ORDER BY 1").fetchall()]
+        fx = self.one("SELECT count(DISTINCT currency), count(*) FROM fx_rates")
         return {
             "path": str(self.path),
             "size_mb": round(self.path.stat().st_size / 2**20, 1) if self.path.exists() else 0.0,
@@ -593,6 +687,11 @@ class Store:
             "bars": n_bars,
             "countries": n_countries,
             "sectors": n_sectors,
+            "delisted": n_delisted,
+            "currencies": ", ".join(currencies) or None,
+            "fx_rates": f"{fx[1]:,} rows, {fx[0]} currencies" if fx[1] else None,
+            "security_history_rows": n_history,
+            "corporate_actions": n_actions,
             "last_derived_date": self.get_meta("last_derived_date") or None,
             "source": self.get_meta("source") or None,
             "degraded_modes": "; ".join(f"{field}: {state}" for field, state in self.degraded_modes().items()) or None,

@@ -8,6 +8,16 @@ The downloader and the info getter are injectable so that the parsing is tested 
 on frames shaped exactly like ``yfinance.download`` output: columns a two-level index
 ``(Price, Ticker)`` with prices ``Adj Close, Close, High, Low, Open, Volume`` and a
 ``DatetimeIndex`` named ``Date``.
+
+Corporate actions and FX. For each downloaded symbol the loader reads ``Ticker.actions`` (a
+frame indexed by a tz-aware ``Date`` with columns ``Dividends`` and ``Stock Splits``, 0 on rows
+without one; the whole history) and stores splits and dividends in ``corporate_actions``.
+Yahoo's ``Close``, ``Open``, ``High``, ``Low``, ``Volume`` and dividends are adjusted for every
+later split; the loader undoes that (prices and dividends times, volume divided by, the product
+of the split ratios after each date) so that ``bars.close`` is the price as traded and derive
+computes total returns from raw prices (:mod:`metasignal.data.prices`). For the currencies of
+the downloaded securities other than USD it downloads the ``<CCY>USD=X`` pairs over the range
+(from a week earlier, so the first day has a rate) and stores their closes in ``fx_rates``.
 """
 
 from __future__ import annotations
@@ -23,12 +33,15 @@ import pandas as pd
 
 from metasignal.data.calendar import DateLike
 from metasignal.data.derive import Progress, derive_store
+from metasignal.data.fx import USD, fx_pair_symbol, major_currency
 from metasignal.data.identifiers import COUNTRY_NAME_TO_ISO, canonical_from_yahoo, split_yahoo
 from metasignal.data.store import Store
 from metasignal.errors import DataValidationError, NetworkError
 
 Downloader = Callable[..., pd.DataFrame]
 InfoGetter = Callable[[str], dict]
+ActionsGetter = Callable[[str], pd.DataFrame]
+FX_LEAD = pd.Timedelta(days=7)  # FX downloaded from this long before the first bar
 
 YAHOO_FIELDS = {"Open": "open", "High": "high", "Low": "low", "Close": "close", "Adj Close": "adj_close", "Volume": "volume"}
 
@@ -61,6 +74,69 @@ def _yfinance_info(symbol: str) -> dict:
     import yfinance
 
     return yfinance.Ticker(symbol).info or {}
+
+
+def _yfinance_actions(symbol: str) -> pd.DataFrame:
+    import yfinance
+
+    _check_network()
+    return yfinance.Ticker(symbol).actions
+
+
+def parse_actions(frame: pd.DataFrame | None, symbol: str) -> pd.DataFrame:
+    """A ``Ticker.actions`` frame -> long ``(date, symbol, split_ratio, dividend)`` rows with a
+    split or a dividend (as Yahoo gives them: split-adjusted dividends; ``split_ratio`` NaN and
+    ``dividend`` 0 where the row has none)."""
+    columns = ["date", "symbol", "split_ratio", "dividend"]
+    if frame is None or len(frame) == 0:
+        return pd.DataFrame(columns=columns)
+    dates = pd.DatetimeIndex(pd.to_datetime(frame.index))
+    dates = (dates.tz_localize(None) if dates.tz is not None else dates).normalize()
+    splits = pd.to_numeric(frame.get("Stock Splits", pd.Series(0.0, index=frame.index)), errors="coerce").fillna(0.0)
+    dividends = pd.to_numeric(frame.get("Dividends", pd.Series(0.0, index=frame.index)), errors="coerce").fillna(0.0)
+    long = pd.DataFrame({"date": dates, "symbol": symbol,
+                         "split_ratio": np.where(splits.to_numpy() > 0, splits.to_numpy(), np.nan),
+                         "dividend": dividends.to_numpy()})
+    long = long[(long["split_ratio"].notna()) | (long["dividend"] > 0)]
+    # two rows on one day (a split and a dividend listed apart): one row
+    return long.groupby(["date", "symbol"], as_index=False).agg(
+        split_ratio=("split_ratio", "max"), dividend=("dividend", "sum"))[columns]
+
+
+def later_split_product(dates: pd.Series, symbols: pd.Series, actions: pd.DataFrame) -> np.ndarray:
+    """For each ``(date, symbol)``, the product of the symbol's split ratios with an ex-date
+    after ``date`` (1 when none): the factor Yahoo divided that day's prices by."""
+    factor = np.ones(len(dates))
+    splits = actions[actions["split_ratio"].notna()]
+    day = pd.to_datetime(dates).to_numpy()
+    for symbol, group in splits.groupby("symbol"):  # a few split events per symbol, vectorized over bars
+        rows = (symbols == symbol).to_numpy()
+        ex = pd.to_datetime(group["date"]).to_numpy()
+        after = day[rows][:, None] < ex[None, :]
+        factor[rows] = np.prod(np.where(after, group["split_ratio"].to_numpy()[None, :], 1.0), axis=1)
+    return factor
+
+
+def unadjust_splits(bars: pd.DataFrame, actions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Yahoo's split-adjusted bars and dividends back to raw (as traded): prices and dividends
+    times :func:`later_split_product`, volume divided by it (``adj_close`` left as Yahoo's)."""
+    factor = later_split_product(bars["date"], bars["symbol"], actions)
+    bars = bars.copy()
+    for column in ("open", "high", "low", "close"):
+        bars[column] = bars[column] * factor
+    bars["volume"] = bars["volume"] / factor
+    actions = actions.copy()
+    actions["dividend"] = actions["dividend"] * later_split_product(actions["date"], actions["symbol"], actions)
+    return bars, actions
+
+
+def fx_rates_from_download(frame: pd.DataFrame, currencies: Sequence[str]) -> pd.DataFrame:
+    """A ``yfinance.download`` frame of ``<CCY>USD=X`` pairs -> ``(date, currency, usd_per_unit)``
+    rows (the pair's close: dollars per unit)."""
+    pairs = {fx_pair_symbol(c): c for c in currencies}
+    bars = parse_download(frame, list(pairs))
+    return pd.DataFrame({"date": bars["date"], "currency": bars["symbol"].map(pairs),
+                         "usd_per_unit": bars["close"].astype(float)}).dropna().reset_index(drop=True)
 
 
 def parse_download(frame: pd.DataFrame, symbols: Sequence[str]) -> pd.DataFrame:
@@ -148,9 +224,12 @@ def _stored_ranges(store: Store, symbols: Sequence[str]) -> pd.DataFrame:
 def fetch(
     store: Store, symbols: Sequence[str], start: DateLike, end: DateLike, *,
     downloader: Downloader = _yfinance_download, info_getter: InfoGetter = _yfinance_info,
+    actions_getter: ActionsGetter = _yfinance_actions, fx_downloader: Downloader | None = None,
     progress: Progress | None = None,
 ) -> FetchReport:
-    """Download what the store lacks for ``symbols`` over ``[start, end]``, store it, re-derive."""
+    """Download what the store lacks for ``symbols`` over ``[start, end]``, with their corporate
+    actions and the FX pairs of their currencies (``fx_downloader``, default ``downloader``),
+    store it, re-derive."""
     start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     if start > end:
         raise DataValidationError(f"empty date range: start {start.date()} is after end {end.date()}")
@@ -196,12 +275,33 @@ def fetch(
     say("reading classifications")
     infos = {symbol: info_getter(symbol) for symbol in report.downloaded}
     securities = securities_from_info(report.downloaded, infos)
-    bars["ticker"] = bars["symbol"].map(dict(zip(securities["yahoo_symbol"], securities["ticker"])))
+    say("reading splits and dividends")
+    actions = pd.concat([parse_actions(actions_getter(symbol), symbol) for symbol in report.downloaded],
+                        ignore_index=True)
+    bars, actions = unadjust_splits(bars, actions)
+    to_ticker = dict(zip(securities["yahoo_symbol"], securities["ticker"]))
+    bars["ticker"] = bars["symbol"].map(to_ticker)
+    actions["ticker"] = actions["symbol"].map(to_ticker)
     firsts = bars.groupby("ticker")["date"].min()
     securities["listed"] = securities["ticker"].map(firsts)
+    major, _ = major_currency(securities["currency"])
+    foreign = sorted(set(major) - {USD})
+    rates = pd.DataFrame(columns=["date", "currency", "usd_per_unit"])
+    if foreign:
+        lo, hi = bars["date"].min() - FX_LEAD, bars["date"].max()
+        say(f"downloading FX for {', '.join(foreign)} {lo.date()}..{hi.date()}")
+        pairs = [fx_pair_symbol(c) for c in foreign]
+        try:
+            rates = fx_rates_from_download((fx_downloader or downloader)(pairs, lo, hi), foreign)
+        except (NetworkError, DataValidationError):
+            raise
+        except Exception as error:
+            raise NetworkError(f"could not download FX rates from Yahoo Finance ({type(error).__name__}: {error})") from None
     with store.transaction():
         store.write_securities(securities)
         report.rows = store.write_bars(bars.drop(columns="symbol"))
+        store.write_actions(actions.drop(columns="symbol"))
+        store.write_fx_rates(rates)
         store.set_meta("source", "yfinance")
         derive_store(store, progress=progress)
     return report

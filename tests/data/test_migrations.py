@@ -105,7 +105,7 @@ def test_a_failing_migration_rolls_back_and_leaves_the_file_as_it_was(tmp_path, 
     with pytest.raises(StoreError) as caught:
         Store.open(path)
     message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"cannot migrate store {path} from schema version 0 to 1: ")
+    assert "\n" not in message and message.startswith(f"cannot migrate store {path} from schema version 0 to {SCHEMA_VERSION}: ")
     assert message.endswith("(the store is unchanged)") and "AAA US" in message
     assert "sedol" not in _columns(path, "securities") and _columns(path, "targets") == []
     assert _version(path) is None

@@ -25,6 +25,35 @@ def recorded_download(symbols, start, end):
     return frame
 
 
+def recorded_actions(dividends: dict[str, float], splits: dict[str, float]) -> pd.DataFrame:
+    """Same layout as yfinance ``Ticker.actions``: a tz-aware ``Date`` index (the exchange's
+    zone, midnight), columns ``Dividends`` and ``Stock Splits``, 0 where a row has none."""
+    days = sorted(set(dividends) | set(splits))
+    index = pd.DatetimeIndex(pd.to_datetime(days), name="Date").tz_localize("America/New_York")
+    return pd.DataFrame({"Dividends": [dividends.get(d, 0.0) for d in days],
+                         "Stock Splits": [splits.get(d, 0.0) for d in days]}, index=index)
+
+
+def no_actions(symbol):
+    return pd.DataFrame({"Dividends": [], "Stock Splits": []},
+                        index=pd.DatetimeIndex([], name="Date").tz_localize("America/New_York"))
+
+
+FX_LEVEL = {"GBPUSD=X": 1.25, "JPYUSD=X": 0.0070}
+
+
+def recorded_fx(symbols, start, end):
+    """FX pairs shaped like ``yfinance.download`` of ``<CCY>USD=X`` symbols (volume 0, as Yahoo
+    gives for currencies), each at a constant level plus a small daily drift."""
+    days = pd.bdate_range(start, end)
+    fields = ["Adj Close", "Close", "High", "Low", "Open", "Volume"]
+    columns = pd.MultiIndex.from_product([fields, list(symbols)], names=["Price", "Ticker"])
+    drift = 1 + 0.001 * np.arange(len(days))[:, None]
+    level = np.array([FX_LEVEL[s] for s in symbols])[None, :] * drift
+    data = np.hstack([level, level, level, level, level, np.zeros_like(level)])
+    return pd.DataFrame(data, index=pd.DatetimeIndex(days, name="Date"), columns=columns)
+
+
 INFO = {
     "AAPL": {"longName": "Apple Inc.", "country": "United States", "sector": "Technology", "industry": "Consumer Electronics", "sharesOutstanding": 15e9, "currency": "USD", "exchange": "NMS"},
     "VOD.L": {"longName": "Vodafone Group", "country": "United Kingdom", "sector": "Communication Services", "sharesOutstanding": 27e9, "currency": "GBp"},
@@ -57,7 +86,8 @@ def test_fetch_stores_canonical_tickers_and_caches(tmp_path):
         return recorded_download(symbols, start, end)
 
     with Store.open(tmp_path / "yf.duckdb", create=True) as store:
-        report = fetch(store, SYMBOLS, "2023-01-02", "2023-06-30", downloader=downloader, info_getter=INFO.get)
+        report = fetch(store, SYMBOLS, "2023-01-02", "2023-06-30", downloader=downloader, info_getter=INFO.get,
+                       actions_getter=no_actions, fx_downloader=recorded_fx)
         assert sorted(report.downloaded) == sorted(SYMBOLS)
         securities = store.securities()
         assert set(securities.index) == {"AAPL US", "VOD GB", "7203 JP"}
@@ -65,7 +95,8 @@ def test_fetch_stores_canonical_tickers_and_caches(tmp_path):
         assert securities.loc["VOD GB", "yahoo_symbol"] == "VOD.L"
         assert store.universe(store.last_date()).size == 3
         # the same range again: nothing is downloaded
-        again = fetch(store, SYMBOLS, "2023-02-01", "2023-06-01", downloader=downloader, info_getter=INFO.get)
+        again = fetch(store, SYMBOLS, "2023-02-01", "2023-06-01", downloader=downloader, info_getter=INFO.get,
+                      actions_getter=no_actions, fx_downloader=recorded_fx)
         assert sorted(again.cached) == sorted(SYMBOLS) and len(calls) == 1
 
 
@@ -75,5 +106,6 @@ def test_unreachable_network_is_one_clear_error(tmp_path):
 
     with Store.open(tmp_path / "yf.duckdb", create=True) as store:
         with pytest.raises(NetworkError, match="no data"):
-            fetch(store, ["AAPL"], "2023-01-02", "2023-02-01", downloader=offline, info_getter=INFO.get)
+            fetch(store, ["AAPL"], "2023-01-02", "2023-02-01", downloader=offline, info_getter=INFO.get,
+                  actions_getter=no_actions)
         assert store.one("SELECT count(*) FROM bars")[0] == 0
