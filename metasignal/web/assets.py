@@ -41,6 +41,7 @@ table.data{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums
 table.data caption{text-align:left;padding:.4em .6em;font-weight:600}
 table.data caption .hint{font-weight:400;color:var(--muted);font-size:.85em}
 table.data th,table.data td{padding:.3em .6em;border-top:1px solid var(--line);text-align:left;white-space:nowrap}
+table.data td.wrap{white-space:normal}
 table.data thead th{background:#f6f8fa;position:sticky;top:0}
 table.data tbody th{font-weight:600}
 table.data .num{text-align:right}

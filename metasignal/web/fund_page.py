@@ -26,13 +26,14 @@ from fastapi.responses import HTMLResponse
 from plotly.subplots import make_subplots
 
 from metasignal.backtest import metrics as perf
+from metasignal.backtest.attribution import drawdown_table
 from metasignal.backtest.fund_job import fund_executions
 from metasignal.data.store import Store
 from metasignal.portfolio import book
 from metasignal.web.context import Web
 from metasignal.web.layout import Column, Viewer, chart, data_table, esc, facts, fmt
 
-__all__ = ["add_fund_page", "drawdown_table", "held_returns", "stored_books"]
+__all__ = ["add_fund_page", "held_returns", "stored_books"]
 
 TOP_NAMES = 10
 TOP_DRAWDOWNS = 5
@@ -66,33 +67,6 @@ def held_returns(store: Store, weights: pd.DataFrame) -> pd.Series:
     held = wide.reindex(returns.index).shift(1).ffill()  # the book of day d earns from day d + 1
     daily = (held * returns).sum(axis=1)[held.notna().any(axis=1)]
     return daily.rename("return")
-
-
-def drawdown_table(returns: pd.Series, n: int = TOP_DRAWDOWNS) -> pd.DataFrame:
-    """The ``n`` largest drawdowns of ``returns`` (compounded): peak, trough, recovery (NaT while
-    under water), depth (a positive fraction) and length in trading days to the trough."""
-    if returns.empty:
-        return pd.DataFrame(columns=["peak", "trough", "recovery", "depth", "days"])
-    depth = perf.drawdown_series(returns)
-    rows, start = [], None
-    for day, value in depth.items():
-        if value < 0 and start is None:
-            start = day
-        elif value >= 0 and start is not None:
-            rows.append(_episode(returns, depth, start, day))
-            start = None
-    if start is not None:
-        rows.append(_episode(returns, depth, start, None))
-    frame = pd.DataFrame(rows, columns=["peak", "trough", "recovery", "depth", "days"])
-    return frame.sort_values("depth", ascending=False).head(n).reset_index(drop=True)
-
-
-def _episode(returns: pd.Series, depth: pd.Series, start, end) -> tuple:
-    window = depth[start:end] if end is None else depth[start:end].iloc[:-1]
-    trough = window.idxmin()
-    position = returns.index.get_loc(start)
-    peak = returns.index[position - 1] if position > 0 else start
-    return peak, trough, end, -float(window.min()), int(returns.index.get_loc(trough) - position + 1)
 
 
 def _group_net(latest: pd.Series, securities: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -198,8 +172,9 @@ def _returns_section(store: Store, weights: pd.DataFrame, viewer: Viewer) -> str
                    ("max drawdown", fmt(perf.max_drawdown(returns), "pct"))])
     html += chart(_returns_figure(returns), "Growth and drawdown of the stored books, before costs")
     columns = [Column("peak", "Peak", "date"), Column("trough", "Trough", "date"), Column("recovery", "Recovered", "date"),
-               Column("depth", "Depth", "pct"), Column("days", "Days to trough", "int")]
-    return html + data_table(columns, drawdown_table(returns).to_dict("records"), caption="Largest drawdowns",
+               Column("depth", "Depth", "pct"), Column("days", "Days to trough", "int"),
+               Column("days_to_recover", "Days to recover", "int")]
+    return html + data_table(columns, drawdown_table(returns, TOP_DRAWDOWNS).to_dict("records"), caption="Largest drawdowns",
                              viewer=viewer, table_id="fund-drawdowns", empty="no drawdown.")
 
 

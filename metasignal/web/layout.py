@@ -101,7 +101,9 @@ def _sort_value(value: Any, kind: str) -> str:
 class Column:
     """One table column: the row key, its label, how it formats (:func:`fmt` kinds), whether it
     is a secondary column (``more``: hidden on narrow pages until "all columns" is ticked), a
-    link for its cells (``href(row) -> path`` or None) and an optional per-cell CSS class."""
+    link for its cells (``href(row) -> path`` or None), an optional per-cell CSS class, and an
+    optional ``text(row) -> str`` that replaces the formatted value as the cell's text (the cell
+    still sorts by the value)."""
 
     key: str
     label: str
@@ -110,6 +112,7 @@ class Column:
     href: Optional[Callable[[dict], Optional[str]]] = None
     css: Optional[Callable[[dict], str]] = None
     title: Optional[str] = None
+    text: Optional[Callable[[dict], str]] = None
 
     @property
     def numeric(self) -> bool:
@@ -143,7 +146,7 @@ def data_table(columns: Sequence[Column], rows: Iterable[dict], *, caption: str,
         cells = []
         for position, column in enumerate(columns):
             value = row.get(column.key)
-            text = esc(fmt(value, column.kind))
+            text = esc(column.text(row) if column.text else fmt(value, column.kind))
             link = column.href(row) if column.href else None
             if link:
                 text = f'<a href="{viewer.url(link)}">{text}</a>'

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from metasignal.api import clock_body
+from metasignal.backtest.inference import format_interval
 from metasignal.backtest.payouts import CHURN_LIMIT, TURNOVER_LIMIT, PayoutPolicy
 from metasignal.backtest.rounds import (
     leaderboard, round_results, round_scores, rounds_table, scored_windows,
@@ -42,6 +44,28 @@ def percentiles(results: pd.DataFrame, metrics=("payout_score", *PAGE_SCORES)) -
     ranks = submitted.groupby("round_date")[list(metrics)].rank(pct=True)
     ranks.columns = [f"{m}_pct" for m in metrics]
     return pd.concat([submitted[["round_date", "model"]], ranks], axis=1)
+
+
+def hac_cell(metric: str):
+    """``text(row)`` of a score column: ``mean ±half-width`` of the 95 % HAC interval, ``~0`` when
+    not distinguishable from zero (the leaderboard's ``<m>_ci``, ``<m>_ns``), as the CLI prints it."""
+    def text(row: dict) -> str:
+        mean, half = row.get(metric), row.get(f"{metric}_ci")
+        mean = float("nan") if mean is None or pd.isna(mean) else float(mean)
+        half = float("nan") if half is None or pd.isna(half) else float(half)
+        cell = format_interval(0.0 if abs(mean) < 5e-5 else mean, half)  # no "-0.0000"
+        # a no-break space keeps the mark with the interval when a narrow cell wraps at the ±
+        return cell + ("\u00a0~0" if np.isfinite(half) and bool(row.get(f"{metric}_ns")) else "")
+    return text
+
+
+HAC_NOTE = ("<p class=\"note\">Scores: mean per paid round ± the half-width of its 95 % interval (Newey-West / "
+            "HAC over the model's rounds, lag from the overlap of the target windows, fixed-b critical values); "
+            "<b>~0</b>: not distinguishable from zero at 5 %; fewer than 3 rounds: no interval.</p>")
+
+
+def _wrap_class(row: dict) -> str:
+    return "wrap"  # the cell may wrap at its spaces on a narrow page ("mean ±half-width" at the ±; assets.py)
 
 
 def _model_link(row: dict) -> str:
@@ -87,12 +111,13 @@ def leaderboard_page(web: Web, request: Request) -> HTMLResponse:
         Column("rank", "Rank", "int"),
         Column("model", "Model", href=_model_link),
         Column("stake", "Stake", "money"),
-        Column("cumulative_payout", "Cumulative payout", "money"),
+        Column("cumulative_payout", "Payouts", "money", title="cumulative payout over the paid rounds"),
         Column("return_on_stake", "Return on stake", "pct", more=True, title="cumulative payout / deposits"),
         Column("rounds", "Rounds", "int", title="rounds submitted to, among the paid ones"),
         Column("eligible_rounds", "Eligible", "int", more=True, title="rounds the model staked in"),
         Column("payout_pct", "Percentile", "pct", title="mean per-round percentile rank of the payout score"),
-        *(Column(m, m, "num", title=f"mean {m} over paid rounds") for m in PAGE_SCORES),
+        *(Column(m, m, "num", title=f"mean {m} over paid rounds ± 95 % HAC interval; ~0: not different from 0",
+                 text=hac_cell(m) if f"{m}_ci" in board else None, css=_wrap_class) for m in PAGE_SCORES),
         *(Column(m, m, "num", more=True, title=f"mean {m}") for m in MORE_SCORES),
         Column("churn", "churn", "num", more=True, css=_limit_class(CHURN_LIMIT, "churn"),
                title=f"mean max churn (limit {CHURN_LIMIT:g})"),
@@ -104,7 +129,7 @@ def leaderboard_page(web: Web, request: Request) -> HTMLResponse:
                f"(policy <code>{esc(PayoutPolicy.of(store).name)}</code>). Means are over each model's paid rounds.</p>")
     body = _clock_facts(store, viewer) + summary + data_table(
         columns, _records(board), caption="Leaderboard", viewer=viewer, table_id="leaderboard", row_header=1,
-        empty="no round has been paid yet.")
+        empty="no round has been paid yet.") + (HAC_NOTE if len(board) else "")
     unscored = sorted(set(storage.list_models(store)["name"]) - set(board["model"]))
     if unscored:
         links = ", ".join(f'<a href="{viewer.url("/models/" + m)}">{esc(m)}</a>' for m in unscored)
@@ -146,6 +171,8 @@ def model_page(web: Web, request: Request, name: str) -> HTMLResponse:
     if len(mine):
         items.append(("leaderboard rank", f"{int(mine.index[0]) + 1} of {len(board)}"))
     body = facts(items)
+    if len(mine):
+        body += _mean_scores(mine.iloc[0].to_dict(), name, viewer)
     charts = False
     if len(results):
         ranks = percentiles(round_results(store))
@@ -155,12 +182,13 @@ def model_page(web: Web, request: Request, name: str) -> HTMLResponse:
         columns = [
             Column("round_date", "Round", "date", href=_round_link("round_date")),
             Column("submitted", "Submitted", "bool"), Column("eligible", "Eligible", "bool"),
-            Column("reason", "Why not eligible"),
+            Column("reason", "Why not eligible", css=_wrap_class),
             *_score_columns(),
             Column("payout_score_pct", "Percentile", "pct", title="percentile rank of the payout score in the round"),
             Column("corr_pct", "corr pct", "pct", more=True), Column("mmc_pct", "mmc pct", "pct", more=True),
-            Column("churn", f"churn (limit {CHURN_LIMIT:g})", "num", css=_limit_class(CHURN_LIMIT, "churn")),
-            Column("turnover", f"turnover (limit {TURNOVER_LIMIT:g})", "num",
+            Column("churn", f"churn < {CHURN_LIMIT:g}", "num", css=_limit_class(CHURN_LIMIT, "churn"),
+                   title=f"max churn against the previous submissions; eligible below the limit {CHURN_LIMIT:g}"),
+            Column("turnover", f"turnover < {TURNOVER_LIMIT:g}", "num", title=f"limit {TURNOVER_LIMIT:g}",
                    css=_limit_class(TURNOVER_LIMIT, "turnover")),
             Column("neutral_churn", "neutral churn", "num", more=True),
             Column("stake", "Stake", "money"), Column("at_risk", "At risk", "money", more=True),
@@ -188,6 +216,17 @@ def model_page(web: Web, request: Request, name: str) -> HTMLResponse:
     body += _stake_events(store, name, viewer)
     body += _private_section(store, name, owner, viewer)
     return web.reply(f"Model {name}", body, viewer, charts=charts, store=store)
+
+
+def _mean_scores(row: dict, name: str, viewer: Viewer) -> str:
+    """The model's leaderboard means with their HAC intervals and t-statistics, one row per score."""
+    rows = [{"metric": m, "mean": row.get(m), "interval": hac_cell(m)(row), "t": row.get(f"{m}_t"),
+             "ns": bool(row.get(f"{m}_ns"))} for m in PAGE_SCORES if m in row]
+    columns = [Column("metric", "Score"), Column("mean", "Mean ± 95 % interval", "num", text=lambda r: r["interval"]),
+               Column("t", "HAC t", "num", text=lambda r: fmt(None if r["t"] is None or pd.isna(r["t"]) else f"{r['t']:.2f}")),
+               Column("ns", "Different from 0", "bool", text=lambda r: "no (~0)" if r["ns"] else "yes")]
+    return "<h2>Mean scores</h2>" + data_table(columns, rows, caption=f"Mean scores of {name} over paid rounds",
+                                               viewer=viewer, table_id="model-means") + HAC_NOTE
 
 
 def _stake_events(store: Store, name: str, viewer: Viewer) -> str:

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -93,6 +94,36 @@ def test_the_leaderboard_lists_every_scored_model_in_payout_order(client, web_db
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
+def _interval_text(board, metric: str) -> list[str]:
+    """What the CLI prints for ``metric`` (metasignal leaderboard): mean ±half-width, ~0 when not significant
+    (after a no-break space on the page)."""
+    from metasignal.backtest.inference import format_interval
+
+    return [format_interval(0.0 if abs(m) < 5e-5 else m, h) + ("\u00a0~0" if ns and np.isfinite(h) else "")
+            for m, h, ns in zip(board[metric], board[f"{metric}_ci"], board[f"{metric}_ns"])]
+
+
+def test_leaderboard_and_model_page_show_the_hac_intervals_and_the_zero_marks(client, web_db):
+    page = client.get("/").text
+    with Store.open(web_db) as store:
+        board = leaderboard(store)
+    header = re.findall(r'data-key="([^"]+)"', page.split('id="leaderboard"', 1)[1].split("</thead>", 1)[0])
+    for metric in ("corr", "mmc", "fnc", "alpha", "mpc"):
+        cells = _cells(page, "leaderboard", header.index(metric))
+        assert cells == _interval_text(board, metric), metric
+    assert any(c.endswith("\u00a0~0") for c in _cells(page, "leaderboard", header.index("corr")))  # noise is ~0
+    assert all("±" in c for c in _cells(page, "leaderboard", header.index("corr")))
+    assert "not distinguishable from zero at 5 %" in page
+    # the cell still sorts by the mean
+    assert f'data-value="{float(board["corr"].iloc[0])!r}"' in page
+    model = client.get("/models/noise").text
+    row = board[board["model"] == "noise"].iloc[0]
+    assert _cells(model, "model-means", 0) == ["corr", "mmc", "fnc", "alpha", "mpc"]
+    assert _cells(model, "model-means", 1)[0] == _interval_text(board[board["model"] == "noise"], "corr")[0]
+    assert _cells(model, "model-means", 2)[0] == f"{row['corr_t']:.2f}"
+    assert _cells(model, "model-means", 3)[0] == ("no (~0)" if row["corr_ns"] else "yes")
+
+
 def test_pages_name_no_outside_url_and_their_assets_are_served(client):
     for path in ("/", "/models/skilled", "/rounds", "/fund", "/signin"):
         page = client.get(path).text
@@ -114,7 +145,7 @@ def test_a_model_page_shows_its_rounds_scores_and_stake_history(client, web_db):
         results = round_results(store, model="skilled")
     assert _cells(page.text, "model-rounds", 0) == [d.date().isoformat() for d in results["round_date"]]
     assert "Cumulative scores of skilled" in page.text and "Plotly.newPlot" in page.text
-    for header in ("corr", "mmc", "fnc", "alpha", "mpc", "churn (limit", "turnover (limit", "Eligible", "Percentile"):
+    for header in ("corr", "mmc", "fnc", "alpha", "mpc", "churn &lt; 0.15", "turnover &lt;", "Eligible", "Percentile"):
         assert header in page.text
     assert "Stake ledger of skilled" in page.text and "deposit" in page.text and "payout" in page.text
     assert client.get("/models/nobody").status_code == 404

@@ -260,10 +260,27 @@ def test_the_leaderboard_lists_the_models_and_sorts_by_mouse_and_keyboard(tab, s
     names = _column(tab, "leaderboard", 1)
     assert names == sorted(names)
     assert tab.evaluate("document.querySelector('#leaderboard th[data-key=model]').getAttribute('aria-sort')") == "ascending"
+    # the scores read as the CLI prints them: mean ±95 % HAC half-width, ~0 when not different from 0
+    texts = tab.evaluate(f"Array.from(document.querySelectorAll('#leaderboard tbody tr'))"
+                         f".map(r => r.children[{index}].innerText)")
+    assert all(re.fullmatch(r"-?\d\.\d{4}\s±\d\.\d{4}(\u00a0~0)?", t) for t in texts), texts
+    assert any(t.endswith("~0") for t in texts) and not all(t.endswith("~0") for t in texts)
+    assert tab.evaluate("document.body.innerText.includes('not distinguishable from zero at 5 %')")
+    # the default columns fit a 1280 px window: the table region does not scroll sideways
+    assert tab.evaluate("(() => { const r = document.querySelector('#leaderboard').closest('.scroll'); "
+                        "return r.scrollWidth <= r.clientWidth + 1; })()")
     # secondary columns: hidden at this width until "all columns" is ticked
     assert tab.evaluate("getComputedStyle(document.querySelector('#leaderboard th[data-key=churn]')).display") == "none"
     tab.click("input[data-wide-for=leaderboard]")
     assert tab.evaluate("getComputedStyle(document.querySelector('#leaderboard th[data-key=churn]')).display") == "table-cell"
+    assert tab.errors == []
+
+
+def test_the_model_page_shows_its_mean_scores_with_intervals(tab, server):
+    tab.open(server + "/models/noise")
+    rows = tab.evaluate("Array.from(document.querySelectorAll('#model-means tbody tr')).map(r => r.innerText)")
+    assert [r.split("\t")[0] for r in rows] == ["corr", "mmc", "fnc", "alpha", "mpc"]
+    assert all("±" in r for r in rows) and any("~0" in r for r in rows), rows
     assert tab.errors == []
 
 
