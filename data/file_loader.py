@@ -28,6 +28,7 @@ import pandas as pd
 
 from metasignal.data.derive import Progress, derive_store
 from metasignal.data.import_checks import ImportReport, check_store
+from metasignal.data.reference_files import REFERENCE_KINDS, write_reference
 from metasignal.data.schema import SECURITY_COLUMNS
 from metasignal.data.store import Store
 from metasignal.errors import DataValidationError, UnknownTickerError
@@ -180,6 +181,7 @@ def _is_securities(columns: set[str]) -> bool:
 
 # (kind, whether a file with these lower-cased column names is of that kind); first match wins
 FILE_KINDS: tuple[tuple[str, Callable[[set[str]], bool]], ...] = (
+    *REFERENCE_KINDS,  # security history, corporate actions, FX rates (metasignal.data.reference_files)
     ("bars", _is_long_bars),
     ("wide closes", _is_wide_closes),
     ("securities", _is_securities),
@@ -256,6 +258,14 @@ def import_file(store: Store, path: str | Path, *, progress: Progress | None = N
     frame = read_table(path)
     name = Path(path).name
     kind = file_kind(frame, name)
+    if kind in dict(REFERENCE_KINDS):
+        with store.transaction():
+            rows = write_reference(store, kind, frame, name)
+            report = None
+            if store.one("SELECT count(*) FROM bars")[0]:
+                derive_store(store, progress=progress)
+                report = check_store(store)
+        return ImportResult({kind: rows}, report)
     if kind == "bars":
         return _import_bars(store, validate_bars(frame, name), name, progress)
     if kind == "wide closes":

@@ -157,3 +157,46 @@ def test_a_floor_table_in_an_older_shape_fails_in_one_line_naming_the_column(tmp
             storage.submit(store, "alpha", io.BytesIO(submission_csv(universe_members(DAYS[-1]))),
                            date=DAYS[-1], backfill=True)
     assert "transaction is aborted" not in str(caught.value) and "source" in str(caught.value)
+
+
+def _v1_store(path: Path) -> None:
+    """A version-1 store: the four market-data tables, one security without a currency, and
+    none of version 2's tables."""
+    with _raw(path) as con:
+        con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        con.execute("INSERT INTO meta VALUES (?, '1')", [VERSION_KEY])
+        for table in ("securities", "bars", "daily", "targets"):
+            body = ", ".join(f'"{k}" {v}' for k, v in schema.TABLES[table].items())
+            con.execute(f"CREATE TABLE {table} ({body})")
+        con.execute("INSERT INTO securities (ticker, country, sector) VALUES ('AAA US', 'US', 'Tech')")
+        con.execute("INSERT INTO securities (ticker, country, sector, currency) VALUES ('VOD GB', 'GB', 'Tel', 'GBp')")
+
+
+def test_a_version_1_store_gets_the_reference_tables_and_a_currency_per_security(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    _v1_store(path)
+    with Store.open(path) as store:
+        assert store.get_meta(VERSION_KEY) == str(SCHEMA_VERSION)
+        currencies = store.securities(include_future=True)["currency"]
+        assert currencies.to_dict() == {"AAA US": "USD", "VOD GB": "GBp"}  # a missing currency meant dollars
+        assert store.fx_rates().empty and store.corporate_actions().empty and store.security_history().empty
+    for table in migrations.V2_TABLES:
+        assert _columns(path, table) == list(schema.TABLES[table])
+
+
+def test_a_failing_version_2_step_leaves_the_version_1_store_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "v1.duckdb"
+    _v1_store(path)
+
+    def half_done(store: Store) -> None:
+        migrations._to_v2(store)  # creates the tables and backfills the currency ...
+        raise StoreError("disk full")  # ... then fails
+
+    monkeypatch.setitem(migrations._STEPS, 2, half_done)
+    with pytest.raises(StoreError, match=r"^cannot migrate store .* from schema version 1 to 2: disk full "
+                                         r"\(the store is unchanged\)$"):
+        Store.open(path)
+    assert _version(path) == "1"
+    assert all(_columns(path, table) == [] for table in migrations.V2_TABLES)
+    with _raw(path) as con:
+        assert con.execute("SELECT currency FROM securities WHERE ticker = 'AAA US'").fetchone() == (None,)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from metasignal.data.store import Store
-from metasignal.data.yfinance_loader import fetch, parse_download
+from metasignal.data.yfinance_loader import fetch, parse_actions, parse_download
 from metasignal.errors import NetworkError
 
 SYMBOLS = ["AAPL", "VOD.L", "7203.T"]
@@ -109,3 +109,51 @@ def test_unreachable_network_is_one_clear_error(tmp_path):
             fetch(store, ["AAPL"], "2023-01-02", "2023-02-01", downloader=offline, info_getter=INFO.get,
                   actions_getter=no_actions)
         assert store.one("SELECT count(*) FROM bars")[0] == 0
+
+
+def test_actions_are_parsed_from_the_recorded_shape():
+    frame = recorded_actions({"2023-02-10": 0.23, "2023-05-12": 0.24}, {"2023-03-01": 4.0})
+    long = parse_actions(frame, "AAPL")
+    assert list(long.columns) == ["date", "symbol", "split_ratio", "dividend"]
+    assert list(long["date"]) == list(pd.to_datetime(["2023-02-10", "2023-03-01", "2023-05-12"]))
+    assert long["split_ratio"].isna().tolist() == [True, False, True] and long["split_ratio"].iloc[1] == 4.0
+    assert long["dividend"].tolist() == [0.23, 0.0, 0.24]
+
+
+def test_fetch_stores_raw_prices_actions_and_fx_and_derives_usd_total_returns(tmp_path):
+    split_day, dividend_day = pd.Timestamp("2023-03-01"), pd.Timestamp("2023-05-12")
+
+    def actions(symbol):
+        if symbol == "AAPL":  # split-adjusted dividends, as Yahoo gives them
+            return recorded_actions({dividend_day.date().isoformat(): 0.25}, {split_day.date().isoformat(): 4.0})
+        return no_actions(symbol)
+
+    with Store.open(tmp_path / "yf.duckdb", create=True) as store:
+        fetch(store, SYMBOLS, "2023-01-02", "2023-06-30", downloader=recorded_download, info_getter=INFO.get,
+              actions_getter=actions, fx_downloader=recorded_fx)
+        yahoo = parse_download(recorded_download(SYMBOLS, pd.Timestamp("2023-01-02"), pd.Timestamp("2023-06-30")),
+                               SYMBOLS).set_index(["symbol", "date"])
+        close = store.panel("close")
+        before, after = pd.Timestamp("2023-02-28"), split_day
+        # raw prices: Yahoo's split-adjusted close times 4 before the split, as is from it on
+        assert close.loc[before, "AAPL US"] == yahoo.loc[("AAPL", before), "close"] * 4
+        assert close.loc[after, "AAPL US"] == yahoo.loc[("AAPL", after), "close"]
+        assert store.panel("volume").loc[before, "AAPL US"] == yahoo.loc[("AAPL", before), "volume"] / 4
+        stored = store.corporate_actions().set_index("date")
+        assert stored.loc[split_day, "split_ratio"] == 4.0 and stored.loc[dividend_day, "dividend"] == 0.25
+        # the split day's total return: 4 new shares at the raw close against one old share
+        ret = store.returns()
+        raw_prev = yahoo.loc[("AAPL", before), "close"] * 4
+        assert ret.loc[after, "AAPL US"] == pytest.approx(4 * yahoo.loc[("AAPL", after), "close"] / raw_prev - 1,
+                                                          abs=1e-12)
+        # FX: one GBP and one JPY pair, closes stored as dollars per unit; VOD's pence in dollars
+        rates = store.fx_rates()
+        assert set(rates["currency"]) == {"GBP", "JPY"} and rates["date"].min() < pd.Timestamp("2023-01-02")
+        gbp = rates[rates["currency"] == "GBP"].set_index("date")["usd_per_unit"]
+        day = pd.Timestamp("2023-04-03")
+        dollar_volume = store.panel("dollar_volume").loc[day, "VOD GB"]
+        expected = yahoo.loc[("VOD.L", day), "close"] / 100 * gbp.loc[day] * yahoo.loc[("VOD.L", day), "volume"]
+        assert dollar_volume == pytest.approx(expected, rel=1e-14)
+        r_local = yahoo.loc[("VOD.L", day), "adj_close"] / yahoo.loc[("VOD.L", pd.Timestamp("2023-03-31")), "adj_close"]
+        r_fx = gbp.loc[day] / gbp.loc[pd.Timestamp("2023-03-31")]
+        assert ret.loc[day, "VOD GB"] == pytest.approx(r_local * r_fx - 1, abs=1e-14)
