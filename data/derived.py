@@ -6,10 +6,13 @@ changing bars after ``t`` cannot change anything computed for ``t``.
 
 Definitions (documented here once):
 
+- inputs (:func:`metasignal.data.derive.market_inputs`): ``close`` raw and ``adj_close`` total-return
+  adjusted (derived from raw closes and corporate actions), both in US dollars at the day's close.
 - ``ret``: simple daily total return from ``adj_close`` since the name's previous bar
   (a gap's move lands on the next bar); NaN when the name has no bar on ``t`` and on its first bar.
 - ``dollar_volume = close * volume``; ``adv_20d``: 20-day mean dollar volume (>= 10 bars).
-- ``market_cap = close * shares_outstanding`` (shares as stored in ``securities``).
+- ``market_cap = close * shares_outstanding`` (the share count known at ``t``, carried through
+  splits; the ``securities`` row's when the store has no history).
 - ``sigma``: 60-day standard deviation of ``ret`` (>= 20 returns), daily units.
 - universe on ``t``: a bar on ``t``, at least 60 returns of history, ``adv_20d > 0``.
 - style exposures, each winsorized at +-3 and z-scored over the day's universe (NaN -> 0):

@@ -672,7 +672,7 @@ class Store:
         clock = self.clock()
         n_sec, n_countries, n_sectors = self.one("SELECT count(*), count(DISTINCT country), count(DISTINCT sector) FROM securities")
         n_days = self.one("SELECT count(DISTINCT date) FROM bars")[0]
-        n_delisted = self.one("SELECT count(*) FROM securities WHERE delisted IS NOT NULL")[0]
+        n_delisted = self.one("SELECT count(*) FROM securities WHERE delisted <= ?", [self.visible_through().date()])[0]
         n_history, n_actions = (self.one(f"SELECT count(*) FROM {t}")[0] for t in ("security_history", "corporate_actions"))
         currencies = [row[0] for row in self.con.execute(
             "SELECT DISTINCT coalesce(currency, 'USD') FROM securities ORDER BY 1").fetchall()]
