@@ -40,7 +40,7 @@ from metasignal.errors import DataValidationError
 STALE_DAYS = 5  # consecutive bars with the same close
 EXTREME_RETURN = 0.4  # |daily return| above which a move is listed
 SPLIT_FACTORS = np.array([2.0, 3.0, 4.0, 5.0, 10.0, 1.5])
-SPLIT_TOLERANCE = 0.01  # |log(ratio) - log(factor)|
+SPLIT_TOLERANCE = 0.03  # |log(ratio) - log(factor)|: a split day also carries that day's move
 MIN_TARGET_NAMES = 10  # derive fits no target regression on a date with fewer universe names
 
 
