@@ -235,6 +235,7 @@ def _schedule_after(store, data_date: pd.Timestamp) -> pd.DatetimeIndex:
 
 
 LEADERBOARD_SCORES = ("corr", "mmc", "alpha", "mpc", "fnc")  # shown as mean ± interval; fnc optional
+WIDE_SCORES = ("icv2", "nc", "nmc")  # means only, with --wide
 
 
 def _score_cell(board: pd.DataFrame, metric: str) -> pd.Series:
@@ -249,15 +250,18 @@ def _score_cell(board: pd.DataFrame, metric: str) -> pd.Series:
 def leaderboard_command(
     round_date: Optional[str] = typer.Option(None, "--round", help="Scores of one round only."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the leaderboard to this CSV file."),
+    wide: bool = typer.Option(False, "--wide", help="Every column (fnc, churn, turnover, icv2, ...), "
+                              "even when the terminal is too narrow for them; default: what fits."),
 ) -> None:
     """Models ranked by cumulative payout, with stakes and mean scores per round ± their HAC
-    95 % interval (~0: not distinguishable from zero)."""
+    95 % interval (~0: not distinguishable from zero). The table fits the terminal (columns it
+    has no room for are named under it; --wide shows them all); a pipe gets every column whole."""
     from rich.table import Table
 
     from metasignal.backtest import rounds
     from metasignal.backtest.inference import ALPHA
     from metasignal.backtest.payouts import PayoutPolicy
-    from metasignal.cli.display import optional_columns
+    from metasignal.cli.display import optional_columns, wrappable_columns
 
     with open_store() as store:
         board = rounds.leaderboard(store, round_date)
@@ -273,13 +277,18 @@ def leaderboard_command(
         shown[metric] = _score_cell(board, metric)
     shown["churn"] = board["churn"].map("{:.3f}".format)
     shown["turnover"] = board["turnover"].map("{:.3f}".format)
+    if wide:
+        for metric in WIDE_SCORES:
+            shown[metric] = board[metric].map("{:.4f}".format)
     table = Table(title="leaderboard (rounds: eligible/submitted; scores: mean per round ± 95 % HAC interval)")
     for column in shown.columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     table.columns[0].no_wrap = True  # names stay whole; the score cells wrap at the ± instead
     for row in shown.itertuples(index=False):
         table.add_row(*(escape(str(v)) for v in row))
-    console.print(optional_columns(table, "return", "churn", "turnover", "fnc"))
+    wrappable_columns(table, *LEADERBOARD_SCORES)
+    # a narrow terminal leaves out these, fnc first (named under the table); --wide keeps them
+    console.print(optional_columns(table, "return", "mmc", "churn", "turnover", "fnc"), wide=wide)
     by_window: dict[tuple[str, int], list[str]] = {}
     for metric in LEADERBOARD_SCORES:
         by_window.setdefault((rule.window_of(metric), lags[metric]), []).append(metric)
@@ -290,18 +299,47 @@ def leaderboard_command(
                   "no interval", highlight=False)
 
 
-def payouts_command(model: str = typer.Option(..., "--model", help="Model name.")) -> None:
-    """One model's per-round scores, stake at risk and payouts."""
-    from metasignal.backtest import rounds
-    from metasignal.errors import StoreError
+PAYOUT_ROUNDS = 10  # rounds `metasignal payouts` shows by default (the latest)
 
+
+def payouts_command(
+    model: str = typer.Option(..., "--model", help="Model name."),
+    last: Optional[int] = typer.Option(None, "--last", min=1, help=f"The last N resolved rounds (default {PAYOUT_ROUNDS})."),
+    since: Optional[str] = typer.Option(None, "--since", help="Rounds from this date on (YYYY-MM-DD), every one."),
+    wide: bool = typer.Option(False, "--wide", help="Every column (mmc, fnc, payout score, ...), even when the "
+                              "terminal is too narrow for them; default: what fits."),
+) -> None:
+    """One model's per-round scores, stake at risk and payouts: the last 10 rounds unless
+    --last N or --since DATE says otherwise (a line says how many earlier rounds are hidden);
+    the cumulative payout counts every round."""
+    from metasignal.backtest import rounds
+    from metasignal.cli.display import optional_columns
+    from metasignal.data.calendar import read_day
+    from metasignal.errors import DataValidationError, StoreError
+
+    if last is not None and since is not None:
+        raise DataValidationError("give either --last N or --since DATE, not both")
+    start = None if since is None else read_day(since, what="--since")
     with open_store() as store:
         results = rounds.round_results(store, model=model)
         if results.empty:
             raise StoreError(f"model {model!r} has no resolved rounds")
     results["cumulative"] = results["payout"].cumsum()
-    shown = results[["round_date", "stake", "at_risk", "eligible", "reason", "corr", "alpha", "mpc", "payout", "cumulative"]]
-    console.print(frame_table(shown.astype({"round_date": str}), f"payouts of {model}"))
+    chosen = results[results["round_date"] >= start] if start is not None else results.tail(last or PAYOUT_ROUNDS)
+    columns = ["round_date", "stake", "at_risk", "eligible", "reason", "corr", "alpha", "mpc", "payout", "cumulative"]
+    extra = [c for c in ("mmc", "fnc", "payout_score", "churn", "turnover") if c in results.columns]
+    shown = chosen[columns + (extra if wide else [])].astype({"round_date": str})
+    money = {c: shown[c].map("{:,.2f}".format) for c in ("stake", "at_risk", "payout", "cumulative")}
+    shown = shown.assign(reason=shown["reason"].fillna(""), eligible=np.where(shown["eligible"], "yes", "no"), **money)
+    table = frame_table(shown, f"payouts of {model}", right=tuple(money))
+    console.print(optional_columns(table, "at_risk", "mpc", "alpha", "reason"), wide=wide)
+    hidden = len(results) - len(chosen)
+    if hidden:
+        how = f"from {start.date()} on" if start is not None else f"the last {len(chosen)}"
+        console.print(f"{len(chosen)} of {len(results)} resolved rounds shown ({how}); {hidden} earlier "
+                      f"round(s) hidden: --last N or --since YYYY-MM-DD shows more", highlight=False)
+    elif start is not None and chosen.empty:
+        console.print(f"no resolved round on or after {start.date()}", highlight=False)
 
 
 STAKE_DATE_HELP = "Rounds whose deadline is after this date (YYYY-MM-DD); default: the store clock's date."

@@ -163,8 +163,11 @@ def _deadline(stamp) -> str:
 def submissions_list_command(
     model: Optional[str] = typer.Option(None, "--model", help="Only this model."),
     current: bool = typer.Option(False, "--current", help="Only the current version of each date."),
+    wide: bool = typer.Option(False, "--wide", help="Every column (deadline, id column, dropped, source), even "
+                              "when the terminal is too narrow for them; default: what fits."),
 ) -> None:
-    """Stored submissions: one row per (model, date, version); * marks the current version."""
+    """Stored submissions: one row per (model, date, version); * marks the current version.
+    The table fits the terminal (columns left out are named under it; --wide shows them all)."""
     from metasignal.signals.storage import list_submissions
 
     with open_store() as store:
@@ -183,7 +186,7 @@ def submissions_list_command(
             row.id_column, str(row.n_accepted), str(row.n_dropped),
             "-" if _missing(row.source) else str(row.source),
         )
-    console.print(optional_columns(table, "model", "deadline (UTC)", "dropped", "id column", "source"))
+    console.print(optional_columns(table, "model", "deadline (UTC)", "dropped", "id column", "source"), wide=wide)
 
 
 def _missing(value) -> bool:
