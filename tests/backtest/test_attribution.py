@@ -22,6 +22,7 @@ from metasignal.backtest.attribution import (
     predicted_vs_realized_volatility,
     rolling_ic,
     signal_ic,
+    store_inputs,
     top_contributors,
 )
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
@@ -196,3 +197,39 @@ def test_predicted_volatility_is_held_until_the_next_decision():
     assert frame["predicted"].iloc[49] == 0.1 and frame["predicted"].iloc[50] == 0.2
     assert frame["realized"].iloc[:19].isna().all()
     assert frame["realized"].iloc[-1] == pytest.approx(net.iloc[-20:].std() * np.sqrt(252))
+
+
+@pytest.fixture(scope="module")
+def walk_forward(small_store_path, tmp_path_factory):
+    """A weekly walk-forward on the small tournament, and its store path."""
+    from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward
+    from metasignal.data.store import Store
+    from tests.backtest.test_walk_forward import SETTINGS, make_tournament
+
+    path, rounds, days = make_tournament(small_store_path, tmp_path_factory.mktemp("attribution"))
+    with Store.open(path) as store:
+        result = run_walk_forward(store, rounds[0], days[315], SETTINGS, WalkForwardSettings("weekly", lag=1))
+    return result, path
+
+
+def test_a_walk_forwards_pnl_splits_exactly_with_the_store_inputs(walk_forward):
+    from metasignal.data.store import Store
+    from metasignal.reports.fund_views import fund_views
+    from tests.backtest.test_walk_forward import SETTINGS
+
+    result, path = walk_forward
+    with Store.open(path) as store:
+        inputs = store_inputs(store, result)
+        views = fund_views(result, store, SETTINGS)
+    sim = result.simulation
+    assert inputs.adv.index[0] <= sim.weights.index[0] and inputs.adv.index[-1] == sim.weights.index[-1]
+    attribution = pnl_attribution(sim, result.returns, result.groups, inputs)
+    daily = attribution.daily
+    rebuilt = daily["factor"] + daily["specific"] + daily["financing"] - daily["costs"]
+    assert np.abs(rebuilt - sim.net_returns).max() <= 1e-12
+    assert np.abs(attribution.by_sector.sum(axis=1) - daily["factor"] - daily["specific"]).max() <= 1e-12
+    # a sector- and country-neutral book: the group factors earn almost nothing
+    assert daily[["factor_sector", "factor_country"]].abs().sum().sum() < 0.1 * daily["specific"].abs().sum()
+    assert views.ic is not None and views.ic.notna().sum() >= 3 and views.participation is not None
+    assert np.allclose(views.attribution.daily, daily, rtol=0, atol=0, equal_nan=True)
+
