@@ -73,7 +73,10 @@ def backtest_command(
         save_walk_forward,
         vectorbt_difference,
     )
+    from metasignal.cli.portfolio_commands import print_feasibility
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
+    from metasignal.portfolio.data_requirements import require_trading_inputs
+    from metasignal.portfolio.feasibility import store_feasibility_warnings
     from metasignal.reports.fund_views import fund_views
     from metasignal.reports.walk_forward import write_walk_forward_report
 
@@ -92,6 +95,11 @@ def backtest_command(
         if model is not None:
             signal, source = _model_history(store, model)
         days, dates = backtest_days(store, start, end, schedule)
+        require_trading_inputs(store, "metasignal backtest")
+        smallest, small_universe = store_feasibility_warnings(store, settings, days[0], days[-1])
+        if small_universe:
+            out.print(f"[yellow]smallest universe of the backtest ({smallest.date()}):[/]")
+            print_feasibility(small_universe)
         named = schedule.rebalance if isinstance(schedule.rebalance, str) else "given dates"
         with bar(len(dates), f"backtest ({named}, {len(dates)} rebalances)") as advance:
             result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal,

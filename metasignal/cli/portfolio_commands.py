@@ -7,6 +7,7 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from metasignal.cli.context import open_store
 from metasignal.cli.display import frame_table, out, steps
@@ -36,10 +37,14 @@ def portfolio_command(
     """Optimize the dollar-, sector- and country-neutral target portfolio of DATE."""
     from metasignal.config import portfolio_settings, read_toml
     from metasignal.portfolio.daily import save_target, target_portfolio
+    from metasignal.portfolio.data_requirements import require_trading_inputs
+    from metasignal.portfolio.feasibility import feasibility_warnings
 
     settings = portfolio_settings(read_toml(config))
     with open_store() as store, steps(3, "portfolio") as say:
         day = store.last_date() if date is None else store.as_of(read_day(date, what="--date"))
+        require_trading_inputs(store, "metasignal portfolio")
+        small_universe = feasibility_warnings(store.securities_on(day).reindex(store.universe(day)), settings)
         say("reading the signal")
         signal = None if alpha is None else _alpha_file(store, alpha, day)
         say("estimating risk and optimizing")
@@ -49,7 +54,14 @@ def portfolio_command(
             save_target(store, target)
     if out_file is not None:
         write_table(target.table, out_file)
+    print_feasibility(small_universe)
     _print_summary(target, out_file)
+
+
+def print_feasibility(warnings: list[str]) -> None:
+    """Small-universe warnings (:mod:`metasignal.portfolio.feasibility`), one yellow line each."""
+    for line in warnings:
+        out.print(f"[yellow]warning: {escape(line)}[/]")
 
 
 def _print_summary(target, out_file: Optional[Path]) -> None:
