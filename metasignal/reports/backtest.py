@@ -200,7 +200,9 @@ def write_report(
     ]
     for name, exposure in (("Sector", sector_exposure), ("Country", country_exposure)):
         if exposure is not None:
-            sections.append(section(f"{name} net exposure", figure_html(group_net_figure(exposure, name.lower()))))
+            note = (f"<p>The held book's net weight per {name.lower()} at each close: the targets are neutral, "
+                    "the book drifts with the returns between rebalances and names that stop trading.</p>")
+            sections.append(section(f"{name} net exposure", note + figure_html(group_net_figure(exposure, name.lower()))))
     if benchmark is not None:
         sections.append(section("Alpha and beta vs the market (HAC)", benchmark_regression_html(result, benchmark)))
     sections.extend(fund_view_sections(result, views))
