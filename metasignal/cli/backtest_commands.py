@@ -95,11 +95,11 @@ def backtest_command(
         if model is not None:
             signal, source = _model_history(store, model)
         days, dates = backtest_days(store, start, end, schedule)
-        require_trading_inputs(store, "metasignal backtest")
         smallest, small_universe = store_feasibility_warnings(store, settings, days[0], days[-1])
         if small_universe:
             out.print(f"[yellow]smallest universe of the backtest ({smallest.date()}):[/]")
             print_feasibility(small_universe)
+        require_trading_inputs(store, "metasignal backtest")
         named = schedule.rebalance if isinstance(schedule.rebalance, str) else "given dates"
         with bar(len(dates), f"backtest ({named}, {len(dates)} rebalances)") as advance:
             result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal,

@@ -43,8 +43,8 @@ def portfolio_command(
     settings = portfolio_settings(read_toml(config))
     with open_store() as store, steps(3, "portfolio") as say:
         day = store.last_date() if date is None else store.as_of(read_day(date, what="--date"))
+        print_feasibility(feasibility_warnings(store.securities_on(day).reindex(store.universe(day)), settings))
         require_trading_inputs(store, "metasignal portfolio")
-        small_universe = feasibility_warnings(store.securities_on(day).reindex(store.universe(day)), settings)
         say("reading the signal")
         signal = None if alpha is None else _alpha_file(store, alpha, day)
         say("estimating risk and optimizing")
@@ -54,7 +54,6 @@ def portfolio_command(
             save_target(store, target)
     if out_file is not None:
         write_table(target.table, out_file)
-    print_feasibility(small_universe)
     _print_summary(target, out_file)
 
 
