@@ -25,7 +25,7 @@ _STYLE = (
     "body{font-family:sans-serif;margin:2em;max-width:1200px}"
     "table{border-collapse:collapse}"
     "th,td{border:1px solid #ccc;padding:3px 10px}"
-    "th{text-align:left}td{text-align:right}"
+    "th{text-align:left}td{text-align:right}thead th:not(:first-child){text-align:right}"
     ".caveat{border-left:4px solid #c80;background:#fff6e5;padding:0.6em 1em;margin:1em 0}"
     "details>summary{cursor:pointer;margin:0.5em 0}"
 )

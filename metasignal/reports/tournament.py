@@ -15,7 +15,7 @@ __all__ = ["LEADERBOARD_COLUMNS", "SCORE_PANELS", "cumulative_payout_figure", "l
 SCORE_PANELS = ("corr", "fnc", "mmc", "alpha", "mpc", "churn")
 
 
-LEADERBOARD_COLUMNS = ("model", "stake", "cumulative_payout", "return_on_stake", "rounds", "corr", "mmc", "fnc")
+LEADERBOARD_COLUMNS = ("model", "stake", "cumulative_payout", "corr", "mmc", "alpha", "mpc")
 _SHORT_HEADERS = {"cumulative_payout": "payouts", "return_on_stake": "return", "eligible_rounds": "eligible"}
 
 
@@ -26,7 +26,8 @@ def leaderboard_html(board: pd.DataFrame, digits: int = 4, columns: Sequence[str
     A score with HAC columns (``<m>_ci``, ``<m>_ns``, ``<m>_t`` from
     :func:`metasignal.backtest.rounds.leaderboard`) is shown as ``mean ±half-width`` with ``~0``
     when it is not distinguishable from zero, the companion columns folded into it, and a note
-    under the table explains the test. Floats get ``digits`` decimals (stake and payouts 2).
+    under the table explains the test. Floats get ``digits`` decimals (stake and payouts 2, the
+    return on stake in percent).
     """
     shown = board.copy()
     scored = [c for c in shown.columns if f"{c}_ci" in shown.columns and f"{c}_ns" in shown.columns]
@@ -38,6 +39,8 @@ def leaderboard_html(board: pd.DataFrame, digits: int = 4, columns: Sequence[str
             for mean, half, mark in zip(shown[metric], shown[f"{metric}_ci"], marks)
         ]
     shown = shown.drop(columns=[f"{m}_{s}" for m in scored for s in ("ci", "ns", "t") if f"{m}_{s}" in shown])
+    if "return_on_stake" in shown and pd.api.types.is_float_dtype(shown["return_on_stake"]):
+        shown["return_on_stake"] = shown["return_on_stake"].map(lambda v: "n/a" if pd.isna(v) else f"{v:.1%}")
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             places = 2 if column in ("stake", "cumulative_payout") else digits

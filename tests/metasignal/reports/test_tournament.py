@@ -23,11 +23,11 @@ RESULTS = pd.DataFrame({
 
 def test_leaderboard_formats_floats_and_escapes_names():
     board = pd.DataFrame({"model": ["<a>", "b"], "stake": [10.123456, 2.0], "rounds": [3, 4]})
-    html = leaderboard_html(board, digits=2)
+    html = leaderboard_html(board, digits=2, columns=("model", "stake", "rounds"))
     assert html.startswith("<div class='leaderboard'><table")
     assert "<thead><tr><th>model</th><th>stake</th><th>rounds</th></tr></thead>" in html
     assert "<tr><th>&lt;a&gt;</th><td>10.12</td><td>3</td></tr>" in html  # the model is the row's header
-    assert "<details>" not in html  # nothing beyond the default columns
+    assert "<details>" not in html  # nothing beyond the columns asked for
 
 
 def test_leaderboard_shows_few_columns_and_the_rest_folded():
@@ -41,7 +41,8 @@ def test_leaderboard_shows_few_columns_and_the_rest_folded():
     assert "<th>payouts</th>" in shown and "churn" not in shown.split("</table>")[0]
     assert "<td>1,234.57</td>" in shown and "<td>0.0500 ±0.0100</td>" in shown
     assert "<td>0.0010 ±0.0200 ~0</td>" in shown  # not distinguishable from zero
-    assert "<summary>all columns (eligible, churn, turnover)</summary>" in folded
+    assert "<summary>all columns (return, rounds, eligible, churn, turnover)</summary>" in folded
+    assert "<td>1.0%</td>" in folded  # the return on stake in percent
     assert "<th>turnover</th>" in folded and "corr_t" not in html
 
 
