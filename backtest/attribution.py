@@ -31,8 +31,8 @@ from metasignal.backtest._simulate import SimulationResult
 __all__ = [
     "AttributionInputs", "PnlAttribution", "concentration", "drawdown_table", "factor_pnl", "forward_returns",
     "group_pnl", "leg_pnl", "name_contributions", "participation", "participation_summary", "pnl_attribution",
-    "position_contributions", "predicted_vs_realized_volatility", "rolling_ic", "signal_ic", "store_inputs",
-    "stored_signals", "top_contributors",
+    "position_contributions", "predicted_vs_realized_volatility", "rolling_beta", "rolling_ic", "signal_ic",
+    "store_inputs", "stored_signals", "style_exposure", "top_contributors",
 ]
 
 FACTOR_KINDS = ("country", "sector", "style")
@@ -178,6 +178,22 @@ def concentration(weights: pd.DataFrame, top: int = 10) -> pd.DataFrame:
         "names": (held != 0).sum(axis=1), "n_long": (held > 0).sum(axis=1), "n_short": (held < 0).sum(axis=1),
         "effective_n": effective, f"top{top}_share": top_share,
     }, index=weights.index)
+
+
+def style_exposure(weights: pd.DataFrame, styles: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Date x style: the held book's exposure ``sum_i w_{i,d} s_{i,d}`` at each close (the style
+    z-scores of that day, NaN as 0; weights as fractions of equity)."""
+    held = weights.to_numpy()
+    return pd.DataFrame({name: (held * panel.reindex(index=weights.index, columns=weights.columns)
+                                .fillna(0.0).to_numpy()).sum(axis=1) for name, panel in styles.items()},
+                        index=weights.index)
+
+
+def rolling_beta(returns: pd.Series, market: pd.Series, window: int = 63) -> pd.Series:
+    """The OLS beta of ``returns`` on ``market`` over the last ``window`` days (NaN before)."""
+    market = market.reindex(returns.index)
+    covariance = returns.rolling(window).cov(market)
+    return (covariance / market.rolling(window).var()).rename(f"beta_{window}")
 
 
 def predicted_vs_realized_volatility(net_returns: pd.Series, predicted: pd.Series | None, window: int = 63,

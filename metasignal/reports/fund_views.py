@@ -25,6 +25,7 @@ __all__ = ["FundViews", "fund_view_sections", "fund_views", "group_net_figure", 
 
 IC_WINDOW = 12  # rebalances in the rolling mean IC
 VOLATILITY_WINDOW = 63  # trading days of realized volatility
+BETA_WINDOW = 63  # trading days of the rolling beta
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,9 @@ class FundViews:
     sector_pnl, legs: by sector and leg without the factor split (when only the returns are known);
     contributors: :func:`metasignal.backtest.attribution.top_contributors`;
     participation: trade size / ADV per trade; ic: date -> IC of the traded meta-signal with the
-    next ``horizon_days`` returns; predicted_volatility: date -> the optimizer's annual prediction.
+    next ``horizon_days`` returns; predicted_volatility: date -> the optimizer's annual prediction;
+    styles: date x style exposure of the held book; market: the equal-weighted market return of
+    the names the fund could trade (for the rolling beta).
     """
 
     attribution: pm.PnlAttribution | None = None
@@ -46,6 +49,8 @@ class FundViews:
     ic: pd.Series | None = None
     horizon_days: int | None = None
     predicted_volatility: pd.Series | None = None
+    styles: pd.DataFrame | None = None
+    market: pd.Series | None = None
 
 
 def fund_views(result, store=None, portfolio=None, *, meta_signal_ic: bool = True) -> FundViews:
@@ -59,12 +64,15 @@ def fund_views(result, store=None, portfolio=None, *, meta_signal_ic: bool = Tru
     predicted = result.solves["predicted_volatility"] if "predicted_volatility" in result.solves else None
     if result.returns.empty:
         return FundViews(predicted_volatility=predicted)
+    from metasignal.backtest.metrics import equal_weight_market
+
     contributions = pm.position_contributions(simulation.weights, result.returns)
     contributors = pm.top_contributors(contributions.sum(), result.groups)
+    market = equal_weight_market(result.returns)
     if store is None:
         return FundViews(sector_pnl=pm.group_pnl(contributions, result.groups["sector"]),
                          legs=pm.leg_pnl(simulation.weights, contributions), contributors=contributors,
-                         predicted_volatility=predicted)
+                         predicted_volatility=predicted, market=market)
     portfolio = portfolio or PortfolioSettings()
     inputs = pm.store_inputs(store, result)
     attribution = pm.pnl_attribution(simulation, result.returns, result.groups, inputs)
@@ -74,7 +82,8 @@ def fund_views(result, store=None, portfolio=None, *, meta_signal_ic: bool = Tru
         ic = pm.signal_ic(signals, pm.forward_returns(result.returns, portfolio.horizon_days))
     return FundViews(attribution=attribution, sector_pnl=attribution.by_sector, legs=attribution.legs,
                      contributors=contributors, participation=pm.participation(simulation, result.returns, inputs.adv),
-                     ic=ic, horizon_days=portfolio.horizon_days, predicted_volatility=predicted)
+                     ic=ic, horizon_days=portfolio.horizon_days, predicted_volatility=predicted,
+                     styles=pm.style_exposure(simulation.weights, inputs.styles), market=market)
 
 
 def tiny_value_axis(values: pd.DataFrame | pd.Series) -> dict:
@@ -138,6 +147,24 @@ def _volatility_figure(frame: pd.DataFrame) -> go.Figure:
         figure.add_trace(go.Scatter(x=frame.index, y=frame["predicted"], name="predicted by the risk model",
                                     line_shape="hv"))
     figure.update_yaxes(title_text="annualized volatility", tickformat=".1%", rangemode="tozero")
+    return figure
+
+
+def _style_beta_figure(styles: pd.DataFrame | None, beta: pd.Series | None) -> go.Figure:
+    rows = [part for part in (styles, beta) if part is not None]
+    titles = [t for t, part in (("style exposure of the held book (Σ w z)", styles),
+                                (f"rolling {BETA_WINDOW}-day beta to the equal-weighted market", beta)) if part is not None]
+    figure = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=titles)
+    row = 1
+    if styles is not None:
+        for column in styles.columns:
+            figure.add_trace(go.Scatter(x=styles.index, y=styles[column], name=str(column)), row, 1)
+        figure.update_yaxes(title_text="Σ w z", exponentformat="e", row=row, col=1)  # no SI prefixes
+        row += 1
+    if beta is not None:
+        figure.add_trace(go.Scatter(x=beta.index, y=beta, name="beta (net returns)"), row, 1)
+        figure.update_yaxes(title_text="beta", row=row, col=1)
+    figure.update_layout(height=300 * len(rows) + 100)
     return figure
 
 
@@ -230,6 +257,9 @@ def fund_view_sections(simulation: SimulationResult, views: FundViews | None = N
                                 text + figure_html(_cumulative_figure(views.legs, "cumulative P&L (sum of daily)"))))
     if views.contributors is not None and len(views.contributors):
         sections.append(section("Top contributors and detractors", _contributors_html(views.contributors)))
+    if views.styles is not None or views.market is not None:
+        beta = None if views.market is None else pm.rolling_beta(simulation.net_returns, views.market, BETA_WINDOW)
+        sections.append(section("Style and beta exposure", figure_html(_style_beta_figure(views.styles, beta))))
     volatility = pm.predicted_vs_realized_volatility(simulation.net_returns, views.predicted_volatility,
                                                      VOLATILITY_WINDOW, simulation.periods_per_year)
     title = "Predicted vs realized volatility" if views.predicted_volatility is not None else "Realized volatility"

@@ -20,9 +20,11 @@ from metasignal.backtest.attribution import (
     participation_summary,
     pnl_attribution,
     predicted_vs_realized_volatility,
+    rolling_beta,
     rolling_ic,
     signal_ic,
     store_inputs,
+    style_exposure,
     top_contributors,
 )
 from metasignal.portfolio.costs import BorrowCostModel, TransactionCostModel
@@ -233,3 +235,15 @@ def test_a_walk_forwards_pnl_splits_exactly_with_the_store_inputs(walk_forward):
     assert views.ic is not None and views.ic.notna().sum() >= 3 and views.participation is not None
     assert np.allclose(views.attribution.daily, daily, rtol=0, atol=0, equal_nan=True)
 
+
+
+def test_style_exposure_and_rolling_beta():
+    days = pd.bdate_range("2024-01-01", periods=80)
+    weights = pd.DataFrame({"A": 0.5, "B": -0.5}, index=days)
+    styles = {"value": pd.DataFrame({"A": 1.0, "B": np.nan}, index=days),
+              "size": pd.DataFrame({"A": 2.0, "B": 1.0}, index=days)}
+    exposure = style_exposure(weights, styles)
+    assert (exposure["value"] == 0.5).all() and (exposure["size"] == 0.5).all()  # NaN counts as 0
+    market = pd.Series(np.random.default_rng(2).normal(0, 0.01, 80), index=days)
+    beta = rolling_beta(0.3 * market + 0.001, market, window=20)
+    assert beta.iloc[:19].isna().all() and np.allclose(beta.iloc[19:], 0.3)

@@ -33,11 +33,12 @@ def test_every_pm_section_is_drawn_from_the_views(tmp_path):
                       contributors=pm.top_contributors(pm.name_contributions(sim.weights, returns), groups, n=3),
                       participation=pm.participation(sim, returns, inputs.adv),
                       ic=pm.signal_ic(signals, pm.forward_returns(returns, 1)), horizon_days=1,
-                      predicted_volatility=pd.Series([0.2], index=[sim.weights.index[0]]))
+                      predicted_volatility=pd.Series([0.2], index=[sim.weights.index[0]]),
+                      styles=pm.style_exposure(sim.weights, inputs.styles), market=returns.mean(axis=1))
     sections = fund_view_sections(sim, views)
     titles = [s.split("<h2>", 1)[1].split("</h2>", 1)[0] for s in sections]
     assert titles == ["P&amp;L attribution: factor vs specific", "P&amp;L by sector", "P&amp;L of the long and the short leg",
-                      "Top contributors and detractors", "Predicted vs realized volatility",
+                      "Top contributors and detractors", "Style and beta exposure", "Predicted vs realized volatility",
                       "Names held and concentration", "Largest drawdowns", "Capacity: trade size / ADV",
                       "Rolling IC of the meta-signal"]
     net_bp = attribution.totals()["net"] * 1e4
@@ -45,7 +46,7 @@ def test_every_pm_section_is_drawn_from_the_views(tmp_path):
     path = write_report(sim, tmp_path / "r.html", title="t", views=views, caveat=planted_skill_caveat(4.4))
     page = path.read_text(encoding="utf-8")
     assert page.index("class='caveat'") < page.index("<h2>Metrics</h2>") and "net Sharpe 4.4" in page
-    assert page.count("<h2>") == 15  # metrics, equity, rolling Sharpe, exposure, the 9 above, trading, monthly
+    assert page.count("<h2>") == 16  # metrics, equity, rolling Sharpe, exposure, the 10 above, trading, monthly
 
 
 def test_without_views_only_the_simulations_own_sections():
