@@ -181,8 +181,8 @@ def model_page(web: Web, request: Request, name: str) -> HTMLResponse:
         charts = True
         columns = [
             Column("round_date", "Round", "date", href=_round_link("round_date")),
-            Column("submitted", "Submitted", "bool"), Column("eligible", "Eligible", "bool"),
-            Column("reason", "Why not eligible", css=_wrap_class),
+            Column("submitted", "Submitted", "bool", more=True), Column("eligible", "Eligible", "bool"),
+            Column("reason", "Reason", css=_wrap_class, title="why the round is not eligible"),
             *_score_columns(),
             Column("payout_score_pct", "Percentile", "pct", title="percentile rank of the payout score in the round"),
             Column("corr_pct", "corr pct", "pct", more=True), Column("mmc_pct", "mmc pct", "pct", more=True),
@@ -191,7 +191,7 @@ def model_page(web: Web, request: Request, name: str) -> HTMLResponse:
             Column("turnover", f"turnover < {TURNOVER_LIMIT:g}", "num", title=f"limit {TURNOVER_LIMIT:g}",
                    css=_limit_class(TURNOVER_LIMIT, "turnover")),
             Column("neutral_churn", "neutral churn", "num", more=True),
-            Column("stake", "Stake", "money"), Column("at_risk", "At risk", "money", more=True),
+            Column("stake", "Stake", "money", more=True), Column("at_risk", "At risk", "money", more=True),
             Column("payout_score", "Payout score", "num", more=True), Column("payout", "Payout", "money"),
         ]
         body += data_table(columns, _records(results), caption=f"Paid rounds of {name}", viewer=viewer,

@@ -280,6 +280,11 @@ def test_the_model_page_shows_its_mean_scores_with_intervals(tab, server):
     tab.open(server + "/models/noise")
     rows = tab.evaluate("Array.from(document.querySelectorAll('#model-means tbody tr')).map(r => r.innerText)")
     assert [r.split("\t")[0] for r in rows] == ["corr", "mmc", "fnc", "alpha", "mpc"]
+    # the paid rounds' default columns (scores, percentile, churn and turnover against their
+    # limits, payout) fit a 1280 px window
+    widths = tab.evaluate("(() => { const r = document.querySelector('#model-rounds').closest('.scroll'); "
+                          "return [r.scrollWidth, r.clientWidth]; })()")
+    assert widths[0] <= widths[1] + 1, widths
     assert all("±" in r for r in rows) and any("~0" in r for r in rows), rows
     assert tab.errors == []
 
