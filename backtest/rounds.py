@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -173,11 +173,11 @@ def _rounds_with_uploads(store: Store, day: pd.Timestamp) -> pd.DatetimeIndex:
 
 
 def _max_churn_and_turnover(
-    predictions: pd.DataFrame, era: _EraInputs, previous_dates: pd.DatetimeIndex, cache: _EraCache,
-    neutral: bool = False,
+    predictions: pd.DataFrame, era: _EraInputs, previous_eras: Sequence[_EraInputs], neutral: bool = False,
 ) -> pd.DataFrame:
     """Max churn and turnover of each model (``predictions``: ticker x model, the round's
-    submissions) against its own submissions of the rounds ``previous_dates``, as numerai-tools'
+    submissions) against its own submissions in ``previous_eras`` (the inputs of the previous
+    rounds that can hold one, :func:`_rounds_with_uploads`), as numerai-tools'
     ``calculate_max_churn_and_turnover``: comparisons with too little overlap are skipped, and
     a model with none left gets 1.0 for both (``compared`` is then False). With ``neutral``, also
     the mean neutral churn over the same submissions, as ``calculate_mean_neutral_churn``
@@ -186,8 +186,7 @@ def _max_churn_and_turnover(
     worst = pd.DataFrame(np.nan, index=predictions.columns, columns=["churn", "turnover"])
     neutral_sum = pd.Series(0.0, index=predictions.columns)
     neutral_count = pd.Series(0, index=predictions.columns)
-    for previous_date in previous_dates:
-        prev_era = cache(previous_date)
+    for prev_era in previous_eras:
         models = [m for m in predictions.columns
                   if m in prev_era.submissions.columns and prev_era.submissions[m].notna().any()]
         if not models:
@@ -224,21 +223,36 @@ class _Eligibility:
 
 
 @dataclass
-class _RoundState:
-    """What a round's resolution reads once, whatever window it scores: the models (a stake,
-    a submission or a late upload), their submissions, eligibility and stakes."""
+class _RoundReads:
+    """What a round's resolution reads from the store once, whatever window it scores: the
+    models (a stake, a submission or a late upload), their submissions and stakes, and the
+    inputs of the previous rounds eligibility compares with. Picklable: rescoring ships it to
+    a worker, which settles it (:func:`_settled`) without the store."""
 
     round_: Round
     era: _EraInputs
     models: pd.Index
     predictions: pd.DataFrame  # ticker x model, on-time (or queued) submissions
     late: pd.DataFrame  # ticker x model, late uploads of models without an on-time one
+    stake: pd.Series  # model -> balance at the deadline
+    previous: list[_EraInputs]  # the previous rounds that can hold a submission, oldest first
+
+
+@dataclass
+class _RoundState:
+    """A round's reads settled: its eligibility and the stakes at risk."""
+
+    round_: Round
+    era: _EraInputs
+    models: pd.Index
+    predictions: pd.DataFrame
+    late: pd.DataFrame
     status: _Eligibility
     stake: pd.Series
     at_risk: pd.Series
 
 
-def _round_state(store: Store, round_: Round, cache: _EraCache, neutral: bool) -> _RoundState:
+def _round_reads(store: Store, round_: Round, cache: _EraCache) -> _RoundReads:
     day = round_.data_date
     era = cache(day)
     balances = stake_balances(store, round_.deadline.normalize())
@@ -247,10 +261,20 @@ def _round_state(store: Store, round_: Round, cache: _EraCache, neutral: bool) -
     late = late.loc[:, late.notna().any(axis=0)]
     models = balances.index.union(era.submissions.columns).union(late.columns)
     predictions = era.submissions.reindex(index=era.universe, columns=models)
-    status = _eligibility(store, day, predictions, era, cache, neutral)
-    status.reason = np.where(models.isin(late.columns), "late: scored without stake", status.reason)
-    stake = balances.reindex(models, fill_value=0.0)
-    return _RoundState(round_, era, models, predictions, late, status, stake, stake.where(status.ok, 0.0))
+    previous = [cache(date) for date in _rounds_with_uploads(store, day)]
+    return _RoundReads(round_, era, models, predictions, late, balances.reindex(models, fill_value=0.0), previous)
+
+
+def _settled(reads: _RoundReads, neutral: bool) -> _RoundState:
+    """Eligibility (churn and turnover against ``reads.previous``) and stakes at risk."""
+    status = _eligibility(reads.predictions, reads.era, reads.previous, neutral)
+    status.reason = np.where(reads.models.isin(reads.late.columns), "late: scored without stake", status.reason)
+    return _RoundState(reads.round_, reads.era, reads.models, reads.predictions, reads.late, status, reads.stake,
+                       reads.stake.where(status.ok, 0.0))
+
+
+def _round_state(store: Store, round_: Round, cache: _EraCache, neutral: bool) -> _RoundState:
+    return _settled(_round_reads(store, round_, cache), neutral)
 
 
 def scored_windows(store: Store, round_date: DateLike | None = None) -> pd.DataFrame:
@@ -382,12 +406,12 @@ def _resolution_date(store: Store, day: pd.Timestamp, window: str) -> pd.Timesta
     return calendar[min(window_length(window), len(calendar) - 1)]
 
 
-def _eligibility(store: Store, day: pd.Timestamp, predictions: pd.DataFrame, era: _EraInputs,
-                 cache: _EraCache, neutral: bool = False) -> _Eligibility:
-    """Who submitted (``predictions``: ticker x model) and who is eligible (churn, turnover)."""
+def _eligibility(predictions: pd.DataFrame, era: _EraInputs, previous_eras: Sequence[_EraInputs],
+                 neutral: bool = False) -> _Eligibility:
+    """Who submitted (``predictions``: ticker x model) and who is eligible (churn, turnover
+    against ``previous_eras``)."""
     submitted = predictions.notna().any(axis=0)
-    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, _rounds_with_uploads(store, day), cache,
-                                     neutral)
+    checks = _max_churn_and_turnover(predictions.loc[:, submitted], era, previous_eras, neutral)
     checks = checks.reindex(predictions.columns)
     compared = checks.pop("compared").fillna(False).astype(bool)
     ok = eligible(checks["churn"], checks["turnover"]) & submitted
