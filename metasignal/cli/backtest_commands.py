@@ -77,7 +77,7 @@ def backtest_command(
     from metasignal.config import portfolio_settings, read_toml, walk_forward_settings
     from metasignal.portfolio.data_requirements import require_trading_inputs
     from metasignal.portfolio.feasibility import store_feasibility_warnings
-    from metasignal.reports.fund_views import fund_views
+    from metasignal.reports.fund_sections import fund_views
     from metasignal.reports.walk_forward import write_walk_forward_report
 
     values = read_toml(config)

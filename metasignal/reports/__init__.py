@@ -9,7 +9,7 @@ person reads (plotly.js inlined, so a page opens offline).
 """
 
 from metasignal.reports.backtest import write_report
-from metasignal.reports.fund_views import FundViews, fund_views, group_net_figure
+from metasignal.reports.fund_sections import FundViews, fund_views, group_net_figure
 from metasignal.reports.diagnostics import write_diagnostics_report
 from metasignal.reports.tournament import (
     cumulative_payout_figure,

@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 
 from metasignal.backtest import SimulationResult, describe_lag
 from metasignal.backtest import metrics as perf
-from metasignal.reports.fund_views import FundViews, fund_view_sections, group_net_figure
+from metasignal.reports.fund_sections import FundViews, fund_view_sections, group_net_figure
 from metasignal.reports.html import figure_html, page, section, table, write_page
 
 __all__ = ["ExtraSection", "benchmark_regression_html", "write_report"]
@@ -184,7 +184,7 @@ def write_report(
         an HTML fragment (inserted as is).
     benchmark: market (and style factor) returns per day; when given, a section regresses the
         net returns on them with HAC errors (:func:`benchmark_regression_html`).
-    views: the portfolio manager's numbers (:func:`metasignal.reports.fund_views.fund_views`);
+    views: the portfolio manager's numbers (:func:`metasignal.reports.fund_sections.fund_views`);
         without them the report still shows what the simulation alone gives (names and
         concentration, realized volatility, the largest drawdowns).
     caveat: an HTML fragment shown in a box under the title (e.g. where the returns come from).

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.backtest.walk_forward import WalkForwardResult
 from metasignal.reports.backtest import write_report
-from metasignal.reports.fund_views import FundViews, fund_views
+from metasignal.reports.fund_sections import FundViews, fund_views
 from metasignal.reports.html import table
 
 __all__ = ["rebalance_figure", "rebalance_summary_html", "write_walk_forward_report"]
@@ -61,7 +61,7 @@ def write_walk_forward_report(result: WalkForwardResult, path: str | os.PathLike
     """Write the walk-forward's HTML report to ``path`` (self-contained, atomic); return the path.
     The fund's net returns are regressed on the equal-weighted market of the names it could trade
     (alpha and beta with HAC intervals). views: the PM numbers, by default those the result alone
-    gives (:func:`metasignal.reports.fund_views.fund_views` without a store: P&L by sector and leg,
+    gives (:func:`metasignal.reports.fund_sections.fund_views` without a store: P&L by sector and leg,
     contributors, predicted vs realized volatility); pass ``fund_views(result, store, settings)``
     for the factor split, participation and the meta-signal's IC."""
     from metasignal.backtest.metrics import equal_weight_market

@@ -216,7 +216,7 @@ def walk_forward(small_store_path, tmp_path_factory):
 
 def test_a_walk_forwards_pnl_splits_exactly_with_the_store_inputs(walk_forward):
     from metasignal.data.store import Store
-    from metasignal.reports.fund_views import fund_views
+    from metasignal.reports.fund_sections import fund_views
     from tests.backtest.test_walk_forward import SETTINGS
 
     result, path = walk_forward

@@ -12,7 +12,7 @@ import pytest
 from metasignal.backtest import attribution as pm
 from metasignal.backtest.exposure import net_exposure_by_group
 from metasignal.reports.backtest import write_report
-from metasignal.reports.fund_views import FundViews
+from metasignal.reports.fund_sections import FundViews
 from metasignal.reports.tournament import leaderboard_html, planted_skill_caveat
 from tests.backtest.test_attribution import _market
 from tests.metasignal.test_web_browser import CHROMIUM, Browser

@@ -1,4 +1,4 @@
-"""metasignal.reports.fund_views: the PM sections of a report and the readable neutrality chart."""
+"""metasignal.reports.fund_sections: the PM sections of a report and the readable neutrality chart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 
 from metasignal.backtest import attribution as pm
 from metasignal.reports.backtest import write_report
-from metasignal.reports.fund_views import FundViews, fund_view_sections, group_net_figure, tiny_value_axis
+from metasignal.reports.fund_sections import FundViews, fund_view_sections, group_net_figure, tiny_value_axis
 from metasignal.reports.tournament import planted_skill_caveat
 from tests.backtest.test_attribution import _market
 

@@ -11,6 +11,7 @@ per day as one line, every group's net a click away in the legend.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from metasignal.backtest import attribution as pm
-from metasignal.backtest._simulate import SimulationResult
+from metasignal.backtest import SimulationResult, WalkForwardResult
+from metasignal.portfolio import PortfolioSettings
 from metasignal.reports.html import figure_html, section, table
+
+if TYPE_CHECKING:
+    from metasignal.data import Store
 
 __all__ = ["FundViews", "fund_view_sections", "fund_views", "group_net_figure", "tiny_value_axis"]
 
@@ -53,12 +58,12 @@ class FundViews:
     market: pd.Series | None = None
 
 
-def fund_views(result, store=None, portfolio=None, *, meta_signal_ic: bool = True) -> FundViews:
+def fund_views(result: WalkForwardResult, store: Store | None = None, portfolio: PortfolioSettings | None = None,
+               *, meta_signal_ic: bool = True) -> FundViews:
     """The views of a :class:`~metasignal.backtest.walk_forward.WalkForwardResult`; with ``store``
     (the one the walk-forward ran on) and its ``portfolio`` settings also the factor split,
     participation and (``meta_signal_ic``: the run traded the stored submissions' meta-signal)
     the meta-signal's IC, read exactly as the walk-forward read them."""
-    from metasignal.portfolio.settings import PortfolioSettings
 
     simulation = result.simulation
     predicted = result.solves["predicted_volatility"] if "predicted_volatility" in result.solves else None
