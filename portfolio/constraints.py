@@ -443,17 +443,21 @@ class ReachableMaxWeight(MaxWeight):
     trading back under the cap in one rebalance (a name that rallied past it, or has no volume),
     the bound is the nearest reachable weight ``prev -+ rate * ADV / capital`` instead.
 
-    Identical to ``MaxWeight`` whenever the cap is reachable. ``loosened``: how many names the
-    last call loosened.
+    Identical to ``MaxWeight`` whenever the cap is reachable, and always with ``rate=None`` (no
+    participation limit: every cap is reachable in one rebalance). ``loosened``: how many names
+    the last call loosened.
     """
 
-    def __init__(self, cap: float, rate: float):
+    def __init__(self, cap: float, rate: float | None):
         super().__init__(cap)
-        self.participation = ParticipationLimit(rate)
+        self.participation = None if rate is None else ParticipationLimit(rate)
         self.loosened = 0
 
     def weight_bounds(self, ctx):
         lower, upper = super().weight_bounds(ctx)
+        if self.participation is None:
+            self.loosened = 0
+            return lower, upper
         step = np.where(ctx.in_universe, self.participation.max_trade(ctx), np.inf)
         reach_low, reach_high = ctx.prev_weights - step, ctx.prev_weights + step
         self.loosened = int(((reach_low > upper) | (reach_high < lower)).sum())

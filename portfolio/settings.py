@@ -1,7 +1,8 @@
 """Portfolio settings with documented defaults, and the optimizer they describe.
 
 Units: weights and caps are fractions of capital; ``capital`` is dollars; ``participation``
-is a fraction of a name's 20-day dollar ADV per rebalance; ``turnover`` caps
+is a fraction of a name's 20-day dollar ADV per rebalance (None: no limit, so names trade
+without volume); ``turnover`` caps
 ``0.5 * sum |w - w_prev|`` per rebalance; ``style_bound`` caps ``|sum_i w_i b_ij|`` for each
 style z-score; ``half_spread`` is a fraction of traded value; ``borrow_rate`` is annual.
 
@@ -77,7 +78,7 @@ class Range:
             text = f"{kind} {'>=' if self.low_inclusive else '>'} {self.low:g}"
         else:
             text = kind
-        return f"{text} (or None: {self.none})" if self.optional else text
+        return f'{text} or "none" / None ({self.none})' if self.optional else text
 
 
 POSITIVE = Range(0.0, low_inclusive=False)
@@ -88,7 +89,8 @@ RANGES: dict[str, Range] = {
     "capital": POSITIVE,
     "gross": POSITIVE,
     "max_weight": FRACTION,
-    "participation": FRACTION,
+    "participation": Range(0.0, 1.0, low_inclusive=False, optional=True,
+                           none="no participation limit: names trade without volume"),
     "turnover": Range(0.0, low_inclusive=False, optional=True, none="no turnover cap"),
     "style_bound": NON_NEGATIVE,
     "risk_aversion": NON_NEGATIVE,
@@ -108,6 +110,12 @@ CHOICES: dict[str, tuple] = {
 }
 
 
+def _means_none(key: str, value: object) -> bool:
+    """Whether ``value`` is the TOML spelling of None for an optional setting ``key``."""
+    allowed = RANGES.get(key)
+    return allowed is not None and allowed.optional and isinstance(value, str) and value.strip().lower() == "none"
+
+
 @dataclass(frozen=True)
 class PortfolioSettings:
     """Everything that shapes a target portfolio (defaults: a 2x gross, neutral book).
@@ -124,7 +132,7 @@ class PortfolioSettings:
     capital: float = TransactionCostModel.capital
     gross: float = 2.0
     max_weight: float = 0.02
-    participation: float = 0.1
+    participation: float | None = 0.1
     turnover: float | None = 0.5
     style_bound: float = 0.05
     sector_neutral: bool = True
@@ -156,12 +164,14 @@ class PortfolioSettings:
 
     @classmethod
     def from_mapping(cls, values: dict) -> PortfolioSettings:
-        """Settings from a mapping (e.g. a TOML table); unknown keys are an error."""
+        """Settings from a mapping (e.g. a TOML table); unknown keys are an error. TOML has no
+        null: the string ``"none"`` gives None to a setting that takes it (``turnover``,
+        ``participation``)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigurationError(f"unknown portfolio setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
-        return cls(**values)
+        return cls(**{key: None if _means_none(key, value) else value for key, value in values.items()})
 
     def constraints(self) -> list:
         """The constraint objects these settings ask for."""
@@ -174,8 +184,9 @@ class PortfolioSettings:
             FactorBounds({style: self.style_bound for style in STYLE_FACTORS}),
             GrossLeverage(self.gross),
             ReachableMaxWeight(self.max_weight, self.participation),
-            ParticipationLimit(self.participation),
         ]
+        if self.participation is not None:
+            chosen.append(ParticipationLimit(self.participation))
         if self.turnover is not None:
             chosen.append(TurnoverLimit(self.turnover))
         return chosen

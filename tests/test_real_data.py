@@ -4,9 +4,11 @@ The fixture's wide close file is imported into a fresh store with hand-written s
 its check report is read, a 60-day momentum signal computed from the fixture (prices known at
 each round's data date only) is submitted to six weekly rounds, the clock advances until the
 rounds are scored, and the scores are checked against the stored targets. The fixture has no
-volume (and no shares outstanding): the portfolio and the backtest refuse the store with one
-line naming ``volume`` (a name without ADV cannot trade: portfolio.data_requirements), so the
-optimizer, the walk-forward and the vectorbt cross-check do not run on it.
+volume (and no shares outstanding): with the default settings the portfolio and the backtest
+refuse the store with one line naming ``volume`` (a name without ADV cannot trade under a
+participation limit: portfolio.data_requirements); in the no-volume mode (``participation``
+None, ``impact`` 0) the optimizer and the walk-forward run on it, and the walk-forward's
+equity equals vectorbt's replay of its targets.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import pandas as pd
 import pytest
 
 from metasignal.backtest import rounds
+from metasignal.backtest.walk_forward import WalkForwardSettings, run_walk_forward, vectorbt_difference
 from metasignal.data.clock import Clock
 from metasignal.data.file_loader import import_file
 from metasignal.data.store import Store
 from metasignal.errors import DataValidationError
+from metasignal.portfolio.daily import target_portfolio
 from metasignal.portfolio.data_requirements import require_trading_inputs
 from metasignal.portfolio.feasibility import store_feasibility_warnings
 from metasignal.portfolio.settings import PortfolioSettings
@@ -32,6 +36,7 @@ from metasignal.tournament import advance
 
 FIXTURE = Path(__file__).parent / "fixtures" / "real_prices"
 ROUNDS = 6
+NO_VOLUME = PortfolioSettings(max_weight=0.1, participation=None, impact=0.0)  # 20 x 0.1 = gross 2
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +79,40 @@ def test_trading_commands_refuse_a_store_without_volume_in_one_line(real_store):
     with pytest.raises(DataValidationError, match="the store has no volume") as error:
         require_trading_inputs(store, "metasignal backtest")
     assert "\n" not in str(error.value) and "metasignal portfolio, metasignal backtest need volume" in str(error.value)
+
+
+def test_the_no_volume_mode_is_accepted_and_still_needs_impact_off(real_store):
+    store, _ = real_store
+    require_trading_inputs(store, "metasignal backtest", NO_VOLUME)
+    with pytest.raises(DataValidationError, match='participation = "none" and impact = 0'):
+        require_trading_inputs(store, "metasignal backtest", PortfolioSettings(participation=None))
+
+
+def _momentum_signal(closes: pd.DataFrame):
+    """``date -> ticker -> signal`` for the walk-forward: :func:`_momentum` on the prices known that day."""
+    def signal(day: pd.Timestamp) -> pd.Series:
+        return _momentum(closes, day).set_index("ticker")["signal"]
+    return signal
+
+
+def test_real_prices_are_optimized_and_backtested_without_volume(real_store, closes):
+    store, _ = real_store
+    result = run_walk_forward(store, "2021-01-04", "2022-11-30", NO_VOLUME, WalkForwardSettings(),
+                              signal=_momentum_signal(closes))
+    targets, held = result.targets, result.simulation.weights
+    assert len(targets) >= 95 and targets.notna().all().all()
+    sectors = result.groups["sector"].reindex(targets.columns)
+    assert targets.sum(axis=1).abs().max() < 1e-6  # dollar neutral
+    assert targets.T.groupby(sectors).sum().abs().max().max() < 1e-6  # sector neutral
+    assert targets["GE US"].abs().max() < 1e-6  # the one-name sector is never traded
+    assert targets.abs().max().max() <= NO_VOLUME.max_weight + 1e-6
+    assert (targets.abs().sum(axis=1) <= NO_VOLUME.gross + 1e-6).all()
+    assert held.abs().sum(axis=1).max() > 0.2  # it trades: the mode is not an empty book
+    assert vectorbt_difference(result) < 1e-10
+    day = targets.index[-1]
+    target = target_portfolio(store, day, NO_VOLUME, signal=_momentum_signal(closes)(day))
+    weights = target.table.set_index("ticker")["weight"]
+    assert abs(weights.sum()) < 1e-6 and weights.abs().sum() > 0.2 and abs(weights.get("GE US", 0.0)) < 1e-6
 
 
 def _momentum(closes: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:

@@ -99,7 +99,7 @@ def backtest_command(
         if small_universe:
             out.print(f"[yellow]smallest universe of the backtest ({smallest.date()}):[/]")
             print_feasibility(small_universe)
-        require_trading_inputs(store, "metasignal backtest")
+        require_trading_inputs(store, "metasignal backtest", settings)
         named = schedule.rebalance if isinstance(schedule.rebalance, str) else "given dates"
         with bar(len(dates), f"backtest ({named}, {len(dates)} rebalances)") as advance:
             result = run_walk_forward(store, days[0], days[-1], settings, schedule, signal=signal,

@@ -44,7 +44,7 @@ def portfolio_command(
     with open_store() as store, steps(3, "portfolio") as say:
         day = store.last_date() if date is None else store.as_of(read_day(date, what="--date"))
         print_feasibility(feasibility_warnings(store.securities_on(day).reindex(store.universe(day)), settings))
-        require_trading_inputs(store, "metasignal portfolio")
+        require_trading_inputs(store, "metasignal portfolio", settings)
         say("reading the signal")
         signal = None if alpha is None else _alpha_file(store, alpha, day)
         say("estimating risk and optimizing")
