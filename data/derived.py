@@ -99,7 +99,7 @@ class DegradedModes:
         lines = []
         if self.no_volume:
             lines.append("no volume in the store: universe by history only, equal sample weights, "
-                         "dollar volume and ADV unknown (portfolio and backtest need volume)")
+                         "dollar volume and ADV unknown (portfolio and backtest need volume unless participation = 'none' and impact = 0)")
         if self.no_shares:
             lines.append("no shares outstanding in the store: market cap unknown, size exposure = log ADV "
                          "proxy (0 without volume), risk regression weights sqrt(ADV) (equal without volume)")

@@ -117,6 +117,7 @@ def backtest_command(
 
 def _print_summary(result, source: str, paths: dict) -> None:
     from metasignal.backtest import describe_lag
+    from metasignal.backtest.metrics import sharpe_uncertainty
 
     simulation, solves = result.simulation, result.solves
     days = simulation.equity.index
@@ -129,6 +130,10 @@ def _print_summary(result, source: str, paths: dict) -> None:
               f"time {result.timings['total']:.1f} s (solver {result.timings['solver']:.1f} s)")
     metrics = pd.DataFrame(list(simulation.metrics().items()), columns=["metric", "value"])
     out.print(frame_table(metrics, "metrics (net of costs; gross_* before costs)"))
+    spread = sharpe_uncertainty(simulation.net_returns, simulation.periods_per_year)
+    out.print(f"net Sharpe {spread['sharpe']:.2f}, 95 % interval {spread['sharpe_ci_low']:.2f} to "
+              f"{spread['sharpe_ci_high']:.2f} (Newey-West, {spread['sharpe_lag']:.0f} lags), "
+              f"P(true Sharpe > 0) {spread['sharpe_psr']:.2f}")
     folder = Path(next(iter(paths.values()))).parent
     out.print(f"[green]wrote[/] {', '.join(sorted(paths))} to {escape(str(folder))}")
 
