@@ -441,6 +441,26 @@ class Store:
         frame["ticker"] = frame["ticker"].astype(str)
         return frame.set_index("ticker")[[c for c in schema.SECURITY_COLUMNS if c != "ticker"]]
 
+    def classification(self, field: str, start=None, end=None) -> pd.DataFrame:
+        """A wide ``date x ticker`` frame of one point-in-time label or count (``field``: one of
+        ``shares_outstanding``, ``sector``, ``industry``, ``country``) on the dates of the
+        ``daily`` table in ``[start, end]``: on each date the latest ``security_history`` value
+        effective on or before it, else the securities row (as :meth:`securities_on` gives for one
+        date). Rows known at the clock only."""
+        if field not in schema.SECURITY_HISTORY_FIELDS:
+            raise StoreError(f"unknown classification {field!r}: choose from {', '.join(schema.SECURITY_HISTORY_FIELDS)}")
+        query, params = (
+            f'SELECT d.date, d.ticker, coalesce(h."{field}", s."{field}") AS value FROM daily d '
+            f'JOIN securities s USING (ticker) ASOF LEFT JOIN (SELECT ticker, effective, "{field}" '
+            f'FROM security_history WHERE "{field}" IS NOT NULL) h ON d.ticker = h.ticker AND d.date >= h.effective',
+            [])
+        query, params = self._date_filter(query, params, start, end, where=True)
+        long = self._frame(query, params)
+        wide = long.pivot(index="date", columns="ticker", values="value")
+        wide.index = pd.DatetimeIndex(pd.to_datetime(wide.index), name="date")
+        wide.columns = pd.Index(wide.columns.astype(str), name="ticker")
+        return wide
+
     def security(self, ticker: str) -> pd.Series:
         """One security's row; :class:`UnknownTickerError` if the store does not hold it."""
         frame = self.securities()

@@ -54,7 +54,8 @@ def target_portfolio(
         previous = book.previous_portfolio(store, date)
         if previous.empty:
             logger.info("no stored portfolio before %s: optimizing from an empty book", date.date())
-    securities = store.securities()
+    # classification as known on the date; names held but no longer listed keep their stored row
+    securities = store.securities_on(date).combine_first(store.securities())
     optimizer = build_optimizer(exposures.index.union(previous.index), securities, settings)
     risk = risk_model_from_store(store, date, config=settings.risk_config())
     result = optimizer.solve(

@@ -349,8 +349,10 @@ class RiskInputs:
 def risk_inputs_from_store(store, start, end, *, styles: Sequence[str] | None = None) -> RiskInputs:
     """Read returns, universe exposures and sqrt-cap weights between ``start`` and ``end``.
 
-    Groups are every country and sector of ``store.securities()`` (a fixed factor list for the
-    whole store); styles default to the store's style exposures (NaN -> 0).
+    Each name's country and sector are those known on each date (:meth:`Store.classification`:
+    a reclassification moves the name from its effective date on); the groups are every country
+    and sector of ``store.securities()`` and of those dates (a fixed factor list for the whole
+    store); styles default to the store's style exposures (NaN -> 0).
     """
     from metasignal.data.schema import STYLE_FACTORS
 
@@ -359,10 +361,13 @@ def risk_inputs_from_store(store, start, end, *, styles: Sequence[str] | None = 
     in_universe = store.panel("in_universe", start, end).fillna(False).astype(bool)
     stacked = in_universe.stack()
     keys = stacked.index[stacked.to_numpy()]
-    long = securities.reindex(keys.get_level_values(1))[["country", "sector"]].set_axis(keys)
+    long = pd.DataFrame(index=keys)
+    for column in ("country", "sector"):
+        long[column] = store.classification(column, start, end).stack().reindex(keys).to_numpy()
     for style in styles:
         long[style] = store.panel(style, start, end).stack().reindex(keys).to_numpy()
-    groups = {column: sorted(securities[column].dropna().astype(str).unique()) for column in ("country", "sector")}
+    groups = {column: sorted(set(securities[column].dropna().astype(str)) | set(long[column].dropna().astype(str)))
+              for column in ("country", "sector")}
     exposures = factor_exposure_matrix(long, groups=groups, styles=styles)
     weights = risk_regression_weights(store.panel("market_cap", start, end), store.panel("adv_20d", start, end))
     return RiskInputs(store.returns(start, end), exposures, weights)
