@@ -80,7 +80,7 @@ from metasignal.portfolio.optimizer import (
 from metasignal.portfolio.risk_history import FactorReturnHistory, factor_return_history
 from metasignal.portfolio.risk_model import factor_exposure_matrix
 from metasignal.portfolio.settings import PortfolioSettings
-from metasignal.signals import RoundCalendar, latest_round, meta_signal
+from metasignal.signals import KnownMetaSignals, RoundCalendar, latest_round, meta_signal
 
 __all__ = [
     "MarketPanels", "RebalanceError", "REBALANCE_SCHEDULES", "SignalSource",
@@ -172,7 +172,10 @@ class WalkForwardResult:
         max_abs_country_net, max_abs_sector_net.
     groups: ticker -> country, sector.
     returns: the daily returns the simulation used (date x ticker).
-    timings: seconds per phase (history, rebalances, solver, simulation, total).
+    timings: seconds per phase: history (panels + factor regressions), rebalances (the loop
+        over the rebalance dates, signal reads included), within it signal (the known signals
+        over each universe), risk (the risk models) and solver (the optimizer's ``solve``
+        calls), then simulation and total.
     """
 
     targets: pd.DataFrame
@@ -238,6 +241,7 @@ class MarketPanels:
         self._one_hot = self.group_one_hot.to_numpy()
         self.universe = universe & self.classified
         self.factors = pd.Index([*self.group_one_hot.columns, *STYLE_FACTORS], name="factor")
+        self._exposure_columns = pd.Index([*self.factors, "sigma", "adv_20d"])
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
         """A (day x ticker) array as a frame."""
@@ -249,12 +253,15 @@ class MarketPanels:
     def exposures(self, date: pd.Timestamp) -> pd.DataFrame:
         """The universe of ``date``: ticker x (group one-hots, styles), then ``sigma`` and ``adv_20d``."""
         row = self.row(date)
-        names = np.flatnonzero(self.universe[row])
+        return self._exposures(row, np.flatnonzero(self.universe[row]))
+
+    def _exposures(self, row: int, names: np.ndarray) -> pd.DataFrame:
+        """:meth:`exposures` of day ``row`` whose universe is the positions ``names`` in ``tickers``."""
         values = np.hstack([
             self._one_hot[names], np.nan_to_num(self.styles[row, names], nan=0.0),
             self.sigma[row, names, None], self.adv[row, names, None],
         ])
-        return pd.DataFrame(values, index=self.tickers[names], columns=[*self.factors, "sigma", "adv_20d"])
+        return pd.DataFrame(values, index=self.tickers[names], columns=self._exposure_columns)
 
 
 def build_walk_forward_optimizer(tickers: pd.Index, group_one_hot: pd.DataFrame, portfolio: PortfolioSettings
@@ -472,17 +479,22 @@ def run_walk_forward(
     days, dates = backtest_days(store, start, end, settings)
     panels = MarketPanels(store, days[0], days[-1], portfolio.risk_lookback)
     lags = _grid_lags(settings.lag, panels.tickers[panels.classified])
-    signal = signal or submissions_signal(store, portfolio)
     history = _factor_history(panels)
     history_seconds = time.perf_counter() - started
-    rebalancer = _Rebalancer(panels, history, signal, portfolio)
+    if signal is None:  # every round's inputs read in bulk: the numbers of submissions_signal
+        views = _MetaSignalViews(KnownMetaSignals(store, dates, method=portfolio.meta_method,
+                                                  min_stake=portfolio.min_stake), panels.tickers)
+    else:
+        views = _SourceViews(signal, panels.tickers)
+    rebalancer = _Rebalancer(panels, history, views, portfolio)
     targets, solves = rebalancer.run(dates, lags, progress)
     rebalance_seconds = time.perf_counter() - started - history_seconds
 
     began = time.perf_counter()
     simulation, returns = _simulate_targets(panels, targets, portfolio, settings.lag)
     timings = {
-        "history": history_seconds, "rebalances": rebalance_seconds, "solver": rebalancer.solve_seconds,
+        "history": history_seconds, "rebalances": rebalance_seconds, "signal": rebalancer.signal_seconds,
+        "risk": rebalancer.risk_seconds, "solver": rebalancer.solve_seconds,
         "simulation": time.perf_counter() - began, "total": time.perf_counter() - started,
     }
     logger.info("walk-forward: %d rebalances over %d trading days in %.2f s (solver %.2f s; history %.2f s, "
@@ -523,19 +535,47 @@ def _factor_history(panels: MarketPanels) -> FactorReturnHistory:
     )
 
 
+class _SourceViews:
+    """The views of a :data:`SignalSource` over a universe: ``(date, names) -> (m,)`` floats,
+    NaN where the source has no view (``names``: positions in the panels' ``tickers``)."""
+
+    def __init__(self, signal: SignalSource, tickers: pd.Index):
+        self.signal, self.tickers = signal, tickers
+
+    def __call__(self, date: pd.Timestamp, names: np.ndarray) -> np.ndarray:
+        return self.signal(date).reindex(self.tickers[names]).to_numpy(dtype=float)
+
+
+class _MetaSignalViews:
+    """The stored submissions' meta-signal known at each date (:class:`KnownMetaSignals`, read
+    in bulk) over a universe, as :class:`_SourceViews` gives it for :func:`submissions_signal`."""
+
+    def __init__(self, known: KnownMetaSignals, tickers: pd.Index):
+        self.known = known
+        self.columns = known.tickers.get_indexer(tickers)  # (n,) grid column per ticker, -1: none
+        self.padded: tuple[pd.Timestamp, np.ndarray] | None = None
+
+    def __call__(self, date: pd.Timestamp, names: np.ndarray) -> np.ndarray:
+        round_date = self.known.round_of(date)
+        if self.padded is None or self.padded[0] != round_date:  # a trailing NaN for column -1
+            self.padded = round_date, np.append(self.known.values(date), np.nan)
+        return self.padded[1][self.columns[names]]
+
+
 class _Rebalancer:
     """Decides the target of each rebalance date in turn, over every classified security: the
     signal known then -> alpha -> the risk model of that date -> the optimizer, from the book
-    the previous target drifted to. ``solve_seconds`` adds up the optimizer calls."""
+    the previous target drifted to. ``solve_seconds`` adds up the optimizer calls,
+    ``signal_seconds`` the views, ``risk_seconds`` the risk models."""
 
-    def __init__(self, panels: MarketPanels, history: FactorReturnHistory, signal: SignalSource,
-                 portfolio: PortfolioSettings):
-        self.panels, self.history, self.signal, self.portfolio = panels, history, signal, portfolio
+    def __init__(self, panels: MarketPanels, history: FactorReturnHistory,
+                 views: Callable[[pd.Timestamp, np.ndarray], np.ndarray], portfolio: PortfolioSettings):
+        self.panels, self.history, self.views, self.portfolio = panels, history, views, portfolio
         self.tickers = panels.tickers[panels.classified]
         self.returns = panels.returns[:, panels.classified]
         self.optimizer, self.cap = build_walk_forward_optimizer(self.tickers, panels.group_one_hot, portfolio)
         self.risk_config = portfolio.risk_config()
-        self.solve_seconds = 0.0
+        self.solve_seconds = self.signal_seconds = self.risk_seconds = 0.0
 
     def run(self, dates: pd.DatetimeIndex, lag: int | np.ndarray, progress: Callable[[int], None] | None
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -547,27 +587,36 @@ class _Rebalancer:
             warnings.simplefilter("ignore", FallbackWarning)
             for i, date in enumerate(dates):
                 row = self.panels.row(date)
-                exposures = self.panels.exposures(date)
-                view = _known_view(self.signal, date, exposures.index)
+                names = np.flatnonzero(self.panels.universe[row])
+                exposures = self.panels._exposures(row, names)
+                began = time.perf_counter()
+                view = _filled_view(self.views(date, names), date)
+                self.signal_seconds += time.perf_counter() - began
                 previous = book.at(row, self.returns, date)
                 result = self._solve(date, exposures, view, previous)
                 rows.append(_diagnostics(date, result, len(exposures), self.cap.loosened))
                 _log_solve(date, result)
-                targets[i] = result.weights.reindex(self.tickers).to_numpy(dtype=float)
+                weights = result.weights
+                targets[i] = (weights.to_numpy(dtype=float) if weights.index.equals(self.tickers)
+                              else weights.reindex(self.tickers).to_numpy(dtype=float))
                 book.decided(targets[i], row)
                 if progress:
                     progress(1)
         return pd.DataFrame(targets, index=dates, columns=self.tickers), pd.DataFrame(rows).set_index("date")
 
-    def _solve(self, date: pd.Timestamp, exposures: pd.DataFrame, view: pd.Series,
+    def _solve(self, date: pd.Timestamp, exposures: pd.DataFrame, view: np.ndarray,
                previous: np.ndarray) -> PortfolioResult:
-        """The optimizer's result for ``date``; any engine error becomes a RebalanceError naming the date."""
+        """The optimizer's result for ``date`` (``view``: the signal over the exposures' names);
+        any engine error becomes a RebalanceError naming the date."""
         portfolio = self.portfolio
         try:
-            alpha = alpha_from_signal(view, exposures["sigma"], ic=portfolio.ic,
+            alpha = alpha_from_signal(pd.Series(view, index=exposures.index), exposures["sigma"], ic=portfolio.ic,
                                       horizon_days=portfolio.horizon_days)
+            began = time.perf_counter()
+            risk_model = self.history.risk_model(date, exposures, self.risk_config)
+            self.risk_seconds += time.perf_counter() - began
             inputs = PortfolioInputs(
-                alpha=alpha, risk_model=self.history.risk_model(date, exposures, self.risk_config),
+                alpha=alpha, risk_model=risk_model,
                 prev_weights=pd.Series(previous, index=self.tickers),
                 dollar_volume=exposures["adv_20d"], volatility=exposures["sigma"],
             )
@@ -607,14 +656,15 @@ def _simulate_targets(panels: MarketPanels, targets: pd.DataFrame, portfolio: Po
     return simulation, returns
 
 
-def _known_view(signal: SignalSource, date: pd.Timestamp, universe: pd.Index) -> pd.Series:
-    """The signal known at ``date`` over ``universe``; names without a view get the median."""
-    view = signal(date).reindex(universe)
-    covered = int(view.notna().sum())
+def _filled_view(view: np.ndarray, date: pd.Timestamp) -> np.ndarray:
+    """The signal known at ``date`` over a universe (m,), NaN without a view; those names get
+    the median of the others."""
+    missing = np.isnan(view)
+    covered = int(len(view) - missing.sum())
     if covered < 2:
-        raise RebalanceError(f"the signal known on {date.date()} covers {covered} of the {len(universe)} "
+        raise RebalanceError(f"the signal known on {date.date()} covers {covered} of the {len(view)} "
                              "names in the universe; a backtest needs at least 2")
-    return view.fillna(view.median())
+    return np.where(missing, np.median(view[~missing]), view) if missing.any() else view
 
 
 def _diagnostics(date: pd.Timestamp, result, universe: int, over_cap: int) -> dict:

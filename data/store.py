@@ -369,6 +369,15 @@ class Store:
             self.set_meta("last_derived_date", "" if last is None else pd.Timestamp(last).date())
 
     # ------------------------------------------------------------------ readers
+    @contextmanager
+    def temporary_view(self, name: str, frame: pd.DataFrame) -> Iterator[None]:
+        """``frame`` visible to this connection's queries as the view ``name`` inside the block."""
+        self.con.register(name, frame)
+        try:
+            yield
+        finally:
+            self.con.unregister(name)
+
     def _frame(self, query: str, params: Sequence = ()) -> pd.DataFrame:
         return self.con.execute(query, list(params)).fetch_df()
 

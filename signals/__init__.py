@@ -30,7 +30,7 @@ from metasignal.errors import (
     SubmissionTooLargeError,
     UnknownModelError,
 )
-from metasignal.signals._meta_signal import META_SIGNAL_METHODS, latest_round, meta_signal
+from metasignal.signals._meta_signal import META_SIGNAL_METHODS, KnownMetaSignals, latest_round, meta_signal
 from metasignal.signals.cleaning import clean_signals, gaussianize, rank_over_universe
 from metasignal.signals.meta_model import (
     equal_weight_meta_model,
@@ -79,6 +79,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MIN_TICKERS",
     "ID_COLUMNS",
+    "KnownMetaSignals",
     "META_SIGNAL_METHODS",
     "METRICS",
     "ROUND_SCHEDULES",

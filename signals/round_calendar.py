@@ -168,9 +168,18 @@ class RoundCalendar:
     def previous_round(self, store: Store, data_date: DateLike) -> Round | None:
         """The round before the one dated ``data_date`` (None for the first)."""
         day = read_day(data_date, RoundError)
-        dates = self.data_dates(store.trading_days(end=day))
-        earlier = dates[dates < day]
-        return self.round_of(earlier[-1]) if len(earlier) else None
+        previous = self.previous_data_dates(store, pd.DatetimeIndex([day]))[0]
+        return None if pd.isna(previous) else self.round_of(previous)
+
+    def previous_data_dates(self, store: Store, data_dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """(d,) the data date of the round before each of ``data_dates`` (sorted); NaT for the first."""
+        days = pd.DatetimeIndex(data_dates)
+        if not len(days):
+            return pd.DatetimeIndex([], name="round")
+        dates = self.data_dates(store.trading_days(end=days.max()))
+        before = dates.searchsorted(days, side="left") - 1
+        earlier = dates[np.maximum(before, 0)].to_numpy() if len(dates) else np.full(len(days), np.datetime64("NaT", "ns"))
+        return pd.DatetimeIndex(np.where(before >= 0, earlier, np.datetime64("NaT", "ns")), name="round")
 
     def following_round(self, store: Store, data_date: DateLike) -> Round:
         """The round after the one dated ``data_date``: among the rounds that have opened when

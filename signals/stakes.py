@@ -218,14 +218,28 @@ def latest_stamp(store: Store) -> pd.Timestamp | None:
 def stake_balances(store: Store, date: DateLike) -> pd.Series:
     """Each model's stake for a round whose deadline falls on ``date``: the events effective
     strictly before it and recorded by the store clock."""
+    day = pd.Timestamp(date).normalize()
+    return stake_balances_on(store, pd.DatetimeIndex([day])).loc[day].rename("stake")
+
+
+def stake_balances_on(store: Store, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """:func:`stake_balances` on each of ``dates`` at once: date x model (models sorted), stakes
+    in the tournament's currency, never below 0."""
     ensure_tables(store)
-    frame = store.con.execute(
-        "SELECT m.name AS model, coalesce(sum(e.amount), 0) AS stake FROM models m "
-        "LEFT JOIN stake_events e ON e.model = m.name AND e.effective < ? "
-        "AND (e.created_at IS NULL OR e.created_at <= ?) GROUP BY m.name ORDER BY m.name",
-        [pd.Timestamp(date).date(), store.now().to_pydatetime()],
-    ).fetch_df()
-    return pd.Series(frame["stake"].to_numpy(float), index=frame["model"].astype(str), name="stake").clip(lower=0.0)
+    days = pd.DatetimeIndex(dates).normalize()
+    plan = pd.DataFrame({"day_id": np.arange(len(days), dtype=np.int64), "day": days.to_numpy(dtype="datetime64[ns]")})
+    with store.temporary_view("_stake_days", plan):
+        frame = store.con.execute(
+            "SELECT d.day_id, m.name AS model, coalesce(sum(e.amount), 0) AS stake "
+            "FROM (SELECT day_id, CAST(day AS DATE) AS day FROM _stake_days) d CROSS JOIN models m "
+            "LEFT JOIN stake_events e ON e.model = m.name AND e.effective < d.day "
+            "AND (e.created_at IS NULL OR e.created_at <= ?) GROUP BY d.day_id, m.name",
+            [store.now().to_pydatetime()],
+        ).fetch_df()
+    models = pd.Index(sorted(frame["model"].astype(str).unique()), name="model")
+    balances = np.zeros((len(days), len(models)))
+    balances[frame["day_id"].to_numpy(np.int64), models.get_indexer(frame["model"].astype(str))] = frame["stake"].to_numpy(float)
+    return pd.DataFrame(np.clip(balances, 0.0, None), index=pd.DatetimeIndex(days, name="date"), columns=models)
 
 
 def stake_history(store: Store) -> pd.DataFrame:

@@ -527,22 +527,50 @@ def on_time_submissions(store: Store, date: DateLike) -> pd.DataFrame:
     without one takes its last ``late`` version of the previous round uploaded by this round's
     deadline (a queued submission). Backfills never count."""
     ensure_tables(store)
-    day = read_day(date)
-    calendar = RoundCalendar.of(store)
-    deadline = min(calendar.round_of(day).deadline, store.now())  # before the deadline: what is in so far
-    previous = calendar.previous_round(store, day)
-    queued_from = None if previous is None else previous.data_date.date()
-    long = store.con.execute(
-        "WITH own AS (SELECT model, date, max(version) AS version FROM submissions "
-        "  WHERE date = ? AND status = 'on_time' AND uploaded_at <= ? GROUP BY model, date), "
-        "queued AS (SELECT model, date, max(version) AS version FROM submissions "
-        "  WHERE date = ? AND status = 'late' AND uploaded_at <= ? "
-        "  AND model NOT IN (SELECT model FROM own) GROUP BY model, date), "
-        "chosen AS (SELECT * FROM own UNION ALL SELECT * FROM queued) "
-        "SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN chosen USING (model, date, version)",
-        [day.date(), deadline.to_pydatetime(), queued_from, deadline.to_pydatetime()],
-    ).fetch_df()
+    plan = staked_round_plan(store, pd.DatetimeIndex([read_day(date)]))
+    with store.temporary_view("_staked_rounds", plan):
+        long = store.con.execute(
+            f"SELECT v.ticker, v.model, v.signal FROM submission_values v JOIN ({staked_versions_query('_staked_rounds')}) c "
+            "ON v.model = c.model AND v.date = c.date AND v.version = c.version"
+        ).fetch_df()
     return _wide(long)
+
+
+def staked_round_plan(store: Store, rounds: pd.DatetimeIndex) -> pd.DataFrame:
+    """Per round data date in ``rounds`` (sorted): ``round_id`` (its position), ``round``, the
+    ``deadline``, the upload ``cutoff`` of its staked signals (the deadline, or the store clock
+    before it) and ``queued_from``, the previous round whose late uploads it takes (NaT for the
+    first). Naive datetime64 columns: DuckDB compares them with its DATE and TIMESTAMP columns."""
+    calendar = RoundCalendar.of(store)
+    rounds = pd.DatetimeIndex(rounds)
+    deadlines = pd.DatetimeIndex([calendar.round_of(day).deadline for day in rounds])
+    now = store.now()
+    return pd.DataFrame({
+        "round_id": np.arange(len(rounds), dtype=np.int64),
+        "round": rounds.to_numpy(dtype="datetime64[ns]"),
+        "deadline": deadlines.to_numpy(dtype="datetime64[ns]"),
+        "cutoff": deadlines.where(deadlines <= now, now).to_numpy(dtype="datetime64[ns]"),
+        "queued_from": calendar.previous_data_dates(store, rounds).to_numpy(dtype="datetime64[ns]"),
+    })
+
+
+def staked_versions_query(rounds: str) -> str:
+    """SQL giving ``(round_id, model, date, version)``: for each round of the relation ``rounds``
+    (a :func:`staked_round_plan` frame) and model, the submission its staked signal comes from:
+    the model's last ``on_time`` version for the round uploaded by the cutoff, else its last
+    ``late`` version for ``queued_from`` uploaded by the cutoff."""
+    typed = (f"(SELECT round_id, CAST(round AS DATE) AS round, CAST(cutoff AS TIMESTAMP) AS cutoff, "
+             f"CAST(queued_from AS DATE) AS queued_from FROM {rounds})")
+    return (
+        f"WITH own AS (SELECT r.round_id, s.model, s.date, max(s.version) AS version FROM submissions s "
+        f"  JOIN {typed} r ON s.date = r.round WHERE s.status = 'on_time' AND s.uploaded_at <= r.cutoff "
+        "  GROUP BY r.round_id, s.model, s.date), "
+        f"queued AS (SELECT r.round_id, s.model, s.date, max(s.version) AS version FROM submissions s "
+        f"  JOIN {typed} r ON s.date = r.queued_from WHERE s.status = 'late' AND s.uploaded_at <= r.cutoff "
+        "  AND NOT EXISTS (SELECT 1 FROM own o WHERE o.round_id = r.round_id AND o.model = s.model) "
+        "  GROUP BY r.round_id, s.model, s.date) "
+        "SELECT * FROM own UNION ALL SELECT * FROM queued"
+    )
 
 
 def late_submissions(store: Store, date: DateLike) -> pd.DataFrame:
