@@ -75,26 +75,33 @@ def exposure_report(
     short when ``|w| > min_weight``.
     """
     weights = weights.astype(float).fillna(0.0)
-    held = weights.index[weights.to_numpy() != 0]
-    missing = held.difference(exposures.index)
-    if len(missing):
-        raise PortfolioInputError(f"ticker {missing[0]} has a weight but no exposures")
     w = weights.to_numpy()
-    matrix = exposures.reindex(weights.index).fillna(0.0)
-    net_by_factor = pd.Series(matrix.to_numpy(dtype=float).T @ w, index=matrix.columns.astype(str))
+    values, exposed = exposures.to_numpy(dtype=float), w
+    if not weights.index.equals(exposures.index):
+        rows = exposures.index.get_indexer(weights.index)
+        absent = (rows < 0) & (w != 0)
+        if absent.any():
+            raise PortfolioInputError(f"ticker {weights.index[absent][0]} has a weight but no exposures")
+        values, exposed = values[rows[rows >= 0]], w[rows >= 0]  # names without exposures weigh 0
+    net_by_factor = np.nan_to_num(values, nan=0.0).T @ exposed
+    factors = [str(column) for column in exposures.columns]
 
-    group_net: dict[str, pd.Series] = {}
+    labels: dict[str, tuple[list[str], list[float]]] = {}
     styles = []
-    for name in net_by_factor.index:
+    for name, net in zip(factors, net_by_factor.tolist()):
         if GROUP_SEPARATOR in name:
             group, label = name.split(GROUP_SEPARATOR, 1)
-            group_net.setdefault(group, {})[label] = net_by_factor[name]
+            names, nets = labels.setdefault(group, ([], []))
+            names.append(label)
+            nets.append(net)
         else:
-            styles.append(name)
-    group_net = {g: pd.Series(v, dtype=float, name=g) for g, v in group_net.items()}
+            styles.append((name, net))
+    group_net = {g: pd.Series(nets, index=names, dtype=float, name=g) for g, (names, nets) in labels.items()}
 
     turnover = None
-    if prev_weights is not None:
+    if prev_weights is not None and prev_weights.index.equals(weights.index):
+        turnover = 0.5 * float(np.abs(w - prev_weights.astype(float).fillna(0.0).to_numpy()).sum())
+    elif prev_weights is not None:
         prev = prev_weights.astype(float).reindex(weights.index.union(prev_weights.index)).fillna(0.0)
         turnover = 0.5 * float((weights.reindex(prev.index).fillna(0.0) - prev).abs().sum())
     long, short = float(w[w > 0].sum()), float(-w[w < 0].sum())
@@ -106,7 +113,7 @@ def exposure_report(
         n_long=int((w > min_weight).sum()),
         n_short=int((w < -min_weight).sum()),
         group_net=group_net,
-        style_exposures=net_by_factor[styles],
+        style_exposures=pd.Series(dict(styles), dtype=float).rename_axis("factor"),
         predicted_variance=None if risk_model is None else risk_model.variance(weights),
         turnover=turnover,
     )

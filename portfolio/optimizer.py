@@ -88,6 +88,8 @@ NO_VOLUME = "NoVolume"
 
 def _by_ticker(values: pd.Series, tickers: pd.Index) -> pd.Series:
     """``values`` as floats on ``tickers`` (NaN where absent), whatever the index's type."""
+    if values.index.equals(tickers):
+        return values.astype(float)
     values = values.astype(float)
     values.index = values.index.astype(str)
     return values.reindex(tickers)
@@ -472,16 +474,16 @@ class PortfolioOptimizer:
         alpha.index = alpha.index.astype(str)
         if alpha.index.has_duplicates:
             raise PortfolioInputError(f"alpha lists ticker {alpha.index[alpha.index.duplicated()][0]} twice")
-        unknown = alpha.index.difference(self.tickers)
-        if len(unknown):
+        positions = self.tickers.get_indexer(alpha.index)
+        if (positions < 0).any():
             raise PortfolioInputError(
-                f"ticker {unknown[0]} has an alpha but is not in the optimizer's ticker list "
+                f"ticker {alpha.index[positions < 0][0]} has an alpha but is not in the optimizer's ticker list "
                 "(build the optimizer over the union of every date's universe)"
             )
         if alpha.isna().any():
             raise PortfolioInputError(f"alpha is NaN for ticker {alpha.index[alpha.isna()][0]}")
         in_universe = np.zeros(len(self.tickers), dtype=bool)
-        in_universe[self.tickers.get_indexer(alpha.index)] = True  # every alpha ticker is in the list
+        in_universe[positions] = True
         return alpha, in_universe
 
     def _risk_arrays(self, risk: RiskModel, universe: pd.Index,
@@ -496,9 +498,9 @@ class PortfolioOptimizer:
             raise PortfolioInputError(
                 f"the risk model's factors differ from the optimizer's: {name!r} is in only one of them"
             )
-        uncovered = universe.difference(risk.tickers)
-        if len(uncovered):
-            raise PortfolioInputError(f"ticker {uncovered[0]} is in the universe but not in the risk model")
+        uncovered = risk.tickers.get_indexer(universe) < 0
+        if uncovered.any():
+            raise PortfolioInputError(f"ticker {universe[uncovered][0]} is in the universe but not in the risk model")
         rows = risk.tickers.get_indexer(tickers)
         cols = risk.factors.get_indexer(factors)
         inside = in_universe & (rows >= 0)
@@ -528,6 +530,8 @@ class PortfolioOptimizer:
         if held is None:
             return np.zeros(len(self.tickers))
         held = held.astype(float).fillna(0.0)
+        if held.index.equals(self.tickers):
+            return held.to_numpy()
         held.index = held.index.astype(str)
         outside = held[(self.tickers.get_indexer(held.index) < 0) & (held != 0).to_numpy()]
         if len(outside):

@@ -125,11 +125,16 @@ class RiskModel:
 
     def _aligned(self, weights: pd.Series | np.ndarray) -> np.ndarray:
         if isinstance(weights, pd.Series):
-            extra = weights.index.difference(self.tickers)
-            held = weights.reindex(extra).fillna(0.0) != 0
+            values = weights.fillna(0.0).to_numpy(dtype=float)
+            if weights.index.equals(self.tickers):
+                return values
+            positions = weights.index.get_indexer(self.tickers)  # -1: a model name without a weight
+            outside = np.ones(len(values), dtype=bool)
+            outside[positions[positions >= 0]] = False
+            held = outside & (values != 0)
             if held.any():
-                raise PortfolioInputError(f"ticker {held.index[held][0]} has a weight but is not in the risk model")
-            return weights.reindex(self.tickers).fillna(0.0).to_numpy(dtype=float)
+                raise PortfolioInputError(f"ticker {weights.index[held][0]} has a weight but is not in the risk model")
+            return np.where(positions >= 0, values[np.maximum(positions, 0)], 0.0) if len(values) else np.zeros(len(self.tickers))
         w = np.asarray(weights, dtype=float)
         if w.shape != (len(self.tickers),):
             raise PortfolioInputError(f"weights have shape {w.shape}; the risk model has {len(self.tickers)} tickers")
@@ -187,10 +192,12 @@ def group_columns(factors: Sequence[str], group: str) -> list[str]:
 
 def group_labels(exposures: pd.DataFrame, group: str) -> pd.Series:
     """Invert a one-hot block: ticker -> label of ``group`` (NaN where no column is set)."""
-    columns = group_columns(exposures.columns, group)
+    factors = [str(column) for column in exposures.columns]
+    columns = group_columns(factors, group)
     if not columns:
         return pd.Series(np.nan, index=exposures.index, dtype=object)
-    block = exposures[columns].to_numpy()
+    positions = [factors.index(column) for column in columns]
+    block = exposures.to_numpy(dtype=float)[:, positions]
     labels = np.array([c.split(GROUP_SEPARATOR, 1)[1] for c in columns], dtype=object)
     result = labels[block.argmax(axis=1)]
     result[block.max(axis=1) <= 0] = np.nan
@@ -267,8 +274,10 @@ def risk_model_from_regressions(
     exposures: ticker x factor frame known at ``as_of`` (the model's ``B``; no NaN).
     """
     as_of = pd.Timestamp(as_of).normalize()
-    factor_returns = regressions.factor_returns.loc[:as_of].iloc[-config.lookback:]
-    residuals = regressions.residuals.loc[:as_of].iloc[-config.lookback:]
+    end = int(regressions.factor_returns.index.searchsorted(as_of, side="right"))
+    window = slice(max(end - config.lookback, 0), end)
+    factor_returns = regressions.factor_returns.iloc[window]
+    residuals = regressions.residuals.to_numpy(dtype=float)[window]  # (days, every ticker of the history)
     exposures = exposures.astype(float)
     exposures.columns = exposures.columns.astype(str)
     exposures.index = exposures.index.astype(str)
@@ -277,8 +286,7 @@ def risk_model_from_regressions(
     if exposures.isna().to_numpy().any():
         raise PortfolioInputError(f"exposures on {as_of.date()} contain NaN (fill styles with 0 first)")
     k = len(exposures.columns)
-    observed = residuals.notna().to_numpy()
-    valid_days = observed.sum(axis=1) > k
+    valid_days = (~np.isnan(residuals)).sum(axis=1) > k
     if valid_days.sum() < 2:
         raise RiskModelError(
             f"need at least 2 days up to {as_of.date()} with more observed names than the {k} factors "
@@ -287,7 +295,9 @@ def risk_model_from_regressions(
     day_weights = _day_weights(len(factor_returns), config.halflife)
     cov, intensity = _shrunk_covariance(factor_returns.to_numpy()[valid_days], day_weights[valid_days],
                                         config.factor_shrinkage)
-    own = residuals.reindex(columns=exposures.index).to_numpy()
+    columns = regressions.residuals.columns.get_indexer(exposures.index)  # -1: no history
+    own = (residuals[:, np.maximum(columns, 0)] if residuals.shape[1] else np.full((len(residuals), len(columns)), np.nan))
+    own = np.where(columns >= 0, own, np.nan)
     spec_fit, n_obs = _specific_variance(np.nan_to_num(own), np.isfinite(own), day_weights)
     labels = group_labels(exposures, config.shrink_group)
     specific = _shrink_to_group_median(spec_fit, n_obs, labels, config)
@@ -533,9 +543,10 @@ def _shrunk_covariance(samples: np.ndarray, day_weights: np.ndarray, fixed: floa
     if fixed is not None:
         intensity = float(fixed)
     else:
-        products = centred[:, :, None] * centred[:, None, :]  # (T, k, k)
-        mean_products = np.einsum("t,tij->ij", a, products)
-        spread = np.einsum("t,tij->ij", a, (products - mean_products) ** 2) / (1.0 - sum_a2)
+        # sum_t a_t (c_ti c_tj - m_ij)^2 = sum_t a_t c_ti^2 c_tj^2 - m_ij^2 (the a_t sum to 1)
+        mean_products = (centred * a[:, None]).T @ centred
+        squared = centred**2
+        spread = ((squared * a[:, None]).T @ squared - mean_products**2) / (1.0 - sum_a2)
         var_s = spread * sum_a2 / (1.0 - sum_a2) ** 2
         off = ~np.eye(cov.shape[0], dtype=bool)
         denominator = float((cov[off] ** 2).sum())
@@ -563,15 +574,30 @@ def _shrink_to_group_median(variance: np.ndarray, n_obs: np.ndarray, labels: pd.
         reliable = np.isfinite(variance)
     if not reliable.any():
         raise RiskModelError("no name has any residual history to estimate specific variances")
-    frame = pd.DataFrame({"label": labels.to_numpy(), "variance": variance})
     overall = float(np.median(variance[reliable]))
-    medians = frame[reliable].groupby("label", dropna=True)["variance"].median()
-    target = frame["label"].map(medians).to_numpy(dtype=float)
+    codes, _ = pd.factorize(labels.to_numpy())  # -1: no label
+    medians = _group_medians(variance, codes, reliable & (codes >= 0))
+    target = np.where(codes >= 0, medians[np.maximum(codes, 0)], np.nan) if len(medians) else np.full(len(codes), np.nan)
     target = np.where(np.isfinite(target), target, overall)
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = np.where(n_obs > 0, config.prior_days / (config.prior_days + n_obs), 1.0)
     own = np.where(np.isfinite(variance), variance, target)
     return (1.0 - kappa) * own + kappa * target
+
+
+def _group_medians(values: np.ndarray, codes: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """(groups,) median of ``values[keep]`` per group code (codes 0..g-1; NaN for an empty group)."""
+    groups = int(codes.max()) + 1 if len(codes) else 0
+    code, value = codes[keep], values[keep]
+    order = np.lexsort((value, code))
+    code, value = code[order], value[order]
+    starts = np.searchsorted(code, np.arange(groups), side="left")
+    counts = np.searchsorted(code, np.arange(groups), side="right") - starts
+    low = np.minimum(starts + (counts - 1) // 2, max(len(value) - 1, 0))
+    high = np.minimum(starts + counts // 2, max(len(value) - 1, 0))
+    if not len(value):
+        return np.full(groups, np.nan)
+    return np.where(counts > 0, (value[low] + value[high]) / 2.0, np.nan)
 
 
 def _psd_sqrt(cov: np.ndarray) -> np.ndarray:

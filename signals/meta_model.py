@@ -42,17 +42,15 @@ def qualifying_stakes(
     if stakes.index.has_duplicates:
         raise DataValidationError("stakes list some models more than once")
     values = stakes.astype(float)
-    bad = values[values.isna() | (values < 0) | ~np.isfinite(values.fillna(0.0))]
-    if len(bad):
+    v = values.to_numpy()
+    bad = ~np.isfinite(v) | (v < 0)
+    if bad.any():
         raise DataValidationError(
-            f"stakes must be finite and non-negative; model {bad.index[0]!r} has {bad.iloc[0]}"
+            f"stakes must be finite and non-negative; model {values.index[bad][0]!r} has {v[bad][0]}"
         )
-    submitted = predictions.notna().any(axis=0)
-    models = [
-        model
-        for model in predictions.columns
-        if model in values.index and submitted[model] and values[model] >= min_stake
-    ]
+    aligned = values.reindex(predictions.columns).to_numpy()  # NaN: a model without a stake
+    submitted = predictions.notna().to_numpy().any(axis=0)
+    models = predictions.columns[submitted & (aligned >= min_stake)].tolist()
     if not models:
         raise DataValidationError(
             "no model qualifies for the meta-model: "
